@@ -1,0 +1,42 @@
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+export default tseslint.config(
+  { ignores: ["**/dist/**", "**/node_modules/**", "bench/results/**", "coverage/**", ".tether/**"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ["**/*.ts"],
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      "@typescript-eslint/no-floating-promises": "error",
+      "@typescript-eslint/no-misused-promises": ["error", { checksVoidReturn: false }],
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "no-console": "error",
+    },
+  },
+  {
+    // Package boundaries: orchestrator and worker never import each other.
+    files: ["orchestrator/src/**/*.ts"],
+    rules: { "no-restricted-imports": ["error", { patterns: ["@tether/worker", "**/worker/src/**"] }] },
+  },
+  {
+    files: ["worker/src/**/*.ts"],
+    rules: { "no-restricted-imports": ["error", { patterns: ["@tether/orchestrator", "**/orchestrator/src/**"] }] },
+  },
+  {
+    files: ["shared/src/**/*.ts"],
+    rules: { "no-restricted-imports": ["error", { patterns: ["@tether/*", "node:*", "fs", "net", "http", "child_process"] }] },
+  },
+  {
+    // Entry points and scripts may print to the terminal.
+    files: ["**/*.mjs", "**/server.ts", "**/main.ts", "test/**/*.ts", "bench/**"],
+    rules: { "no-console": "off" },
+  },
+  {
+    files: ["**/*.mjs", "**/*.js"],
+    languageOptions: { globals: { process: "readonly", console: "readonly", URL: "readonly", setTimeout: "readonly", clearTimeout: "readonly", Buffer: "readonly", fetch: "readonly" } },
+  },
+);

@@ -1,0 +1,98 @@
+/**
+ * Stable error codes shared by every package. Tests and clients match on the
+ * code, never on the message. Format: TETHER_ERR_<AREA>_<WHAT>.
+ */
+export const ErrorCodes = {
+  AUTH_MISSING: "TETHER_ERR_AUTH_MISSING",
+  AUTH_INVALID: "TETHER_ERR_AUTH_INVALID",
+
+  REQUEST_INVALID: "TETHER_ERR_REQUEST_INVALID",
+  REQUEST_MALFORMED_JSON: "TETHER_ERR_REQUEST_MALFORMED_JSON",
+  REQUEST_TOO_LARGE: "TETHER_ERR_REQUEST_TOO_LARGE",
+  REQUEST_UNSUPPORTED_MEDIA_TYPE: "TETHER_ERR_REQUEST_UNSUPPORTED_MEDIA_TYPE",
+  ROUTE_NOT_FOUND: "TETHER_ERR_ROUTE_NOT_FOUND",
+
+  SESSION_NOT_FOUND: "TETHER_ERR_SESSION_NOT_FOUND",
+  SESSION_NOT_READY: "TETHER_ERR_SESSION_NOT_READY",
+  SESSION_FAILED: "TETHER_ERR_SESSION_FAILED",
+  SESSION_STOPPED: "TETHER_ERR_SESSION_STOPPED",
+  SESSION_START_TIMEOUT: "TETHER_ERR_SESSION_START_TIMEOUT",
+  SESSION_START_FAILED: "TETHER_ERR_SESSION_START_FAILED",
+  SESSION_QUEUE_FULL: "TETHER_ERR_SESSION_QUEUE_FULL",
+
+  PATH_INVALID: "TETHER_ERR_PATH_INVALID",
+  PATH_ESCAPES_WORKSPACE: "TETHER_ERR_PATH_ESCAPES_WORKSPACE",
+  FILE_NOT_FOUND: "TETHER_ERR_FILE_NOT_FOUND",
+  FILE_IS_DIRECTORY: "TETHER_ERR_FILE_IS_DIRECTORY",
+  FILE_TOO_LARGE: "TETHER_ERR_FILE_TOO_LARGE",
+  FILE_IO: "TETHER_ERR_FILE_IO",
+
+  PROTOCOL_MALFORMED_JSON: "TETHER_ERR_PROTOCOL_MALFORMED_JSON",
+  PROTOCOL_UNKNOWN_TYPE: "TETHER_ERR_PROTOCOL_UNKNOWN_TYPE",
+  PROTOCOL_INVALID_MESSAGE: "TETHER_ERR_PROTOCOL_INVALID_MESSAGE",
+  PROTOCOL_FRAME_TOO_LARGE: "TETHER_ERR_PROTOCOL_FRAME_TOO_LARGE",
+  PROTOCOL_BINARY_UNSUPPORTED: "TETHER_ERR_PROTOCOL_BINARY_UNSUPPORTED",
+  PROTOCOL_VERSION_UNSUPPORTED: "TETHER_ERR_PROTOCOL_VERSION_UNSUPPORTED",
+  PROTOCOL_HELLO_EXPECTED: "TETHER_ERR_PROTOCOL_HELLO_EXPECTED",
+
+  WORKER_TOKEN_INVALID: "TETHER_ERR_WORKER_TOKEN_INVALID",
+  WORKER_TOKEN_EXPIRED: "TETHER_ERR_WORKER_TOKEN_EXPIRED",
+  WORKER_TOKEN_REUSED: "TETHER_ERR_WORKER_TOKEN_REUSED",
+  WORKER_LOST: "TETHER_ERR_WORKER_LOST",
+  WORKER_EXITED: "TETHER_ERR_WORKER_EXITED",
+  WORKER_CALL_TIMEOUT: "TETHER_ERR_WORKER_CALL_TIMEOUT",
+
+  EXEC_DUPLICATE_REQUEST_ID: "TETHER_ERR_EXEC_DUPLICATE_REQUEST_ID",
+  EXEC_UNKNOWN_REQUEST: "TETHER_ERR_EXEC_UNKNOWN_REQUEST",
+  EXEC_NOT_WAITING_FOR_INPUT: "TETHER_ERR_EXEC_NOT_WAITING_FOR_INPUT",
+  EXEC_STDIN_EXHAUSTED: "TETHER_ERR_EXEC_STDIN_EXHAUSTED",
+  EXEC_BUSY: "TETHER_ERR_EXEC_BUSY",
+
+  KERNEL_DIED: "TETHER_ERR_KERNEL_DIED",
+  KERNEL_UNAVAILABLE: "TETHER_ERR_KERNEL_UNAVAILABLE",
+  KERNEL_RESTART_FAILED: "TETHER_ERR_KERNEL_RESTART_FAILED",
+
+  RUNTIME_PYTHON_NOT_FOUND: "TETHER_ERR_RUNTIME_PYTHON_NOT_FOUND",
+  CONFIG_INVALID: "TETHER_ERR_CONFIG_INVALID",
+  INTERNAL: "TETHER_ERR_INTERNAL",
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+const knownCodes: ReadonlySet<string> = new Set(Object.values(ErrorCodes));
+
+/** True for a string that is one of the stable codes above. */
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === "string" && knownCodes.has(value);
+}
+
+export interface TetherErrorOptions {
+  /** HTTP status when this error ends a REST request. */
+  statusCode?: number;
+  /** A sentence telling the user how to fix it. */
+  hint?: string;
+  cause?: unknown;
+}
+
+/**
+ * Base class of every error Tether raises on purpose. Carries a stable `code`
+ * and, where it ends an HTTP request, the status to answer with.
+ */
+export class TetherError extends Error {
+  readonly code: ErrorCode;
+  readonly statusCode: number;
+  readonly hint: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options: TetherErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "TetherError";
+    this.code = code;
+    this.statusCode = options.statusCode ?? 500;
+    this.hint = options.hint;
+  }
+
+  /** The JSON body a REST error response carries. */
+  toBody(): { error: { code: ErrorCode; message: string; hint?: string } } {
+    return { error: { code: this.code, message: this.message, ...(this.hint ? { hint: this.hint } : {}) } };
+  }
+}

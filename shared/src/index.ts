@@ -1,0 +1,14 @@
+export { PROTOCOL_VERSION, MIN_WORKER_PROTOCOL_VERSION, WorkerCapabilities, parseProtocolVersion, isCompatibleProtocolVersion } from "./version.js";
+export type { WorkerCapability } from "./version.js";
+export { ErrorCodes, TetherError, isErrorCode } from "./errors.js";
+export type { ErrorCode, TetherErrorOptions } from "./errors.js";
+export { stripAnsi } from "./ansi.js";
+export { checkWorkspacePath, MAX_WORKSPACE_PATH_LENGTH } from "./paths.js";
+export type { WorkspacePathCheck } from "./paths.js";
+export { MessageCodec } from "./codec.js";
+export type { DecodeResult } from "./codec.js";
+export { encodeBinaryFrame, decodeBinaryFrame, BINARY_HEADER_BYTES, FILE_CHUNK_BYTES, STREAM_WINDOW_BYTES } from "./binary-frame.js";
+export * from "./execution.js";
+export * from "./worker-protocol.js";
+export * from "./client-protocol.js";
+export * from "./rest.js";

@@ -1,0 +1,212 @@
+import { Type, type Static } from "@sinclair/typebox";
+import {
+  ClearOutputEvent,
+  DisplayEvent,
+  DoneEvent,
+  ErrorEvent,
+  InputRequestEvent,
+  KernelDiedEvent,
+  RequestId,
+  ResultEvent,
+  StatusEvent,
+  StdinMode,
+  StreamEvent,
+} from "./execution.js";
+
+/**
+ * Orchestrator <-> worker protocol, over the websocket the worker dials.
+ * JSON text frames for messages; binary frames (see binary-frame.ts) carry
+ * file bytes, tagged with the `streamId` a JSON message opened.
+ */
+
+export const CallId = Type.String({ minLength: 1, maxLength: 128 });
+export const StreamId = Type.Integer({ minimum: 1, maximum: 0xffffffff });
+
+export const ErrorDetail = Type.Object({
+  code: Type.String(),
+  message: Type.String(),
+});
+export type ErrorDetail = Static<typeof ErrorDetail>;
+
+export const FileEntry = Type.Object({
+  /** Workspace-relative, '/'-separated. */
+  path: Type.String(),
+  size: Type.Integer({ minimum: 0 }),
+  modifiedAt: Type.String({ description: "ISO 8601" }),
+});
+export type FileEntry = Static<typeof FileEntry>;
+
+// ---- worker -> orchestrator -------------------------------------------------
+
+/** First frame on every worker connection. */
+export const WorkerHello = Type.Object({
+  type: Type.Literal("hello"),
+  protocolVersion: Type.String(),
+  agentVersion: Type.String(),
+  /** The single-use join token from TETHER_JOIN_TOKEN. */
+  token: Type.String({ minLength: 1, maxLength: 512 }),
+  capabilities: Type.Array(Type.String()),
+});
+
+/** The kernel is up and takes executions. Timings let the orchestrator show where a start spent its time. */
+export const WorkerReady = Type.Object({
+  type: Type.Literal("worker_ready"),
+  kernel: Type.Object({
+    name: Type.String(),
+    language: Type.String(),
+    languageVersion: Type.String(),
+  }),
+  timings: Type.Object({
+    processStartMs: Type.Number(),
+    jupyterReadyMs: Type.Number(),
+    kernelReadyMs: Type.Number(),
+  }),
+});
+
+/** The worker could not get a kernel up; the session fails with this reason. */
+export const WorkerFailed = Type.Object({
+  type: Type.Literal("worker_failed"),
+  error: ErrorDetail,
+});
+
+export const CallResult = Type.Union([
+  Type.Object({ type: Type.Literal("call_result"), callId: CallId, ok: Type.Literal(true), value: Type.Unknown() }),
+  Type.Object({ type: Type.Literal("call_result"), callId: CallId, ok: Type.Literal(false), error: ErrorDetail }),
+]);
+
+/** Credit for a byte stream: the receiver has consumed `bytes` more bytes of `streamId`. */
+export const StreamAck = Type.Object({
+  type: Type.Literal("stream_ack"),
+  streamId: StreamId,
+  bytes: Type.Integer({ minimum: 0 }),
+});
+
+/** The sender has sent every byte of `streamId`, or gives up with `error`. */
+export const StreamEnd = Type.Object({
+  type: Type.Literal("stream_end"),
+  streamId: StreamId,
+  error: Type.Optional(ErrorDetail),
+});
+
+/** A frame the worker could not accept. */
+export const WorkerProtocolError = Type.Object({
+  type: Type.Literal("protocol_error"),
+  requestId: Type.Union([Type.String(), Type.Null()]),
+  code: Type.String(),
+  message: Type.String(),
+});
+
+export const WorkerMessage = Type.Union([
+  WorkerHello,
+  WorkerReady,
+  WorkerFailed,
+  StreamEvent,
+  DisplayEvent,
+  ResultEvent,
+  ErrorEvent,
+  ClearOutputEvent,
+  InputRequestEvent,
+  StatusEvent,
+  KernelDiedEvent,
+  DoneEvent,
+  CallResult,
+  StreamAck,
+  StreamEnd,
+  WorkerProtocolError,
+]);
+export type WorkerMessage = Static<typeof WorkerMessage>;
+export type WorkerHello = Static<typeof WorkerHello>;
+export type WorkerReady = Static<typeof WorkerReady>;
+export type CallResult = Static<typeof CallResult>;
+
+// ---- orchestrator -> worker -------------------------------------------------
+
+/** Answer to a valid hello: the worker is bound to a session. */
+export const Welcome = Type.Object({
+  type: Type.Literal("welcome"),
+  workerId: Type.String(),
+  sessionId: Type.Union([Type.String(), Type.Null()]),
+  /** The orchestrator pings this often; silence for 3 intervals means it is gone. */
+  heartbeatIntervalMs: Type.Integer({ minimum: 100 }),
+});
+
+export const WorkerExecute = Type.Object({
+  type: Type.Literal("execute"),
+  requestId: RequestId,
+  code: Type.String(),
+  timeoutMs: Type.Integer({ minimum: 1 }),
+  stdin: StdinMode,
+});
+
+export const WorkerInputReply = Type.Object({
+  type: Type.Literal("input_reply"),
+  requestId: RequestId,
+  value: Type.String(),
+});
+
+/** Interrupt whatever runs; answered by call_result. */
+export const WorkerInterrupt = Type.Object({ type: Type.Literal("interrupt"), callId: CallId });
+/** Restart the kernel (state is lost); answered by call_result once the new kernel is idle. */
+export const WorkerRestart = Type.Object({ type: Type.Literal("restart"), callId: CallId });
+/** List workspace files; answered by call_result with `{ files: FileEntry[], truncated }`. */
+export const FilesList = Type.Object({ type: Type.Literal("files_list"), callId: CallId });
+export const FileDelete = Type.Object({ type: Type.Literal("file_delete"), callId: CallId, path: Type.String() });
+/**
+ * Send a file: the worker answers call_result `{ size }` (or an error), then
+ * binary frames on `streamId`, then stream_end; the orchestrator acks bytes.
+ */
+export const FileDownload = Type.Object({
+  type: Type.Literal("file_download"),
+  callId: CallId,
+  path: Type.String(),
+  streamId: StreamId,
+});
+/**
+ * Receive a file: the orchestrator sends binary frames on `streamId`, then
+ * stream_end; the worker acks bytes as written and answers call_result
+ * `{ size }` once the file is complete on disk.
+ */
+export const FileUpload = Type.Object({
+  type: Type.Literal("file_upload"),
+  callId: CallId,
+  path: Type.String(),
+  streamId: StreamId,
+});
+/** Stop: shut the kernel and Jupyter Server down and exit. */
+export const Shutdown = Type.Object({ type: Type.Literal("shutdown"), reason: Type.String() });
+
+/** Sent instead of welcome when the hello is refused; the socket then closes. */
+export const JoinRefused = Type.Object({
+  type: Type.Literal("join_refused"),
+  code: Type.String(),
+  message: Type.String(),
+});
+
+export const OrchestratorMessage = Type.Union([
+  Welcome,
+  JoinRefused,
+  WorkerExecute,
+  WorkerInputReply,
+  WorkerInterrupt,
+  WorkerRestart,
+  FilesList,
+  FileDelete,
+  FileDownload,
+  FileUpload,
+  StreamAck,
+  StreamEnd,
+  Shutdown,
+  WorkerProtocolError,
+]);
+export type OrchestratorMessage = Static<typeof OrchestratorMessage>;
+export type Welcome = Static<typeof Welcome>;
+export type WorkerExecute = Static<typeof WorkerExecute>;
+
+/** Websocket close codes on the worker channel (4000-4999 are application codes). */
+export const WorkerCloseCodes = {
+  joinRefused: 4401,
+  versionUnsupported: 4426,
+  helloTimeout: 4408,
+  replaced: 4409,
+  shutdown: 4000,
+} as const;
