@@ -47,6 +47,10 @@ export const ErrorCodes = {
   EXEC_NOT_WAITING_FOR_INPUT: "TETHER_ERR_EXEC_NOT_WAITING_FOR_INPUT",
   EXEC_STDIN_EXHAUSTED: "TETHER_ERR_EXEC_STDIN_EXHAUSTED",
   EXEC_BUSY: "TETHER_ERR_EXEC_BUSY",
+  /** The execution ran past its timeoutMs and was interrupted (or the kernel restarted). */
+  EXEC_TIMEOUT: "TETHER_ERR_EXEC_TIMEOUT",
+  /** The execution was ended by a kernel restart someone asked for. */
+  EXEC_CANCELLED: "TETHER_ERR_EXEC_CANCELLED",
 
   KERNEL_DIED: "TETHER_ERR_KERNEL_DIED",
   KERNEL_UNAVAILABLE: "TETHER_ERR_KERNEL_UNAVAILABLE",
