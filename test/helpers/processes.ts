@@ -1,0 +1,122 @@
+import { readdir, readFile, readlink } from "node:fs/promises";
+
+/** A live process as seen in /proc. */
+export interface ProcessInfo {
+  pid: number;
+  /** argv joined with spaces. */
+  cmdline: string;
+}
+
+/** Processes that make up a Tether run: workers, orchestrator children, Jupyter servers, kernels. */
+export const TETHER_PROCESS_PATTERN = /worker\/dist\/main\.js|orchestrator\/dist\/server\.js|jupyter|ipykernel|python/;
+
+async function listPids(): Promise<number[]> {
+  const entries = await readdir("/proc");
+  return entries.filter((name) => /^\d+$/.test(name)).map(Number);
+}
+
+async function readCmdline(pid: number): Promise<string | undefined> {
+  try {
+    const raw = await readFile(`/proc/${pid}/cmdline`, "utf8");
+    return raw.split("\u0000").filter(Boolean).join(" ");
+  } catch {
+    return undefined; // the process exited while we looked
+  }
+}
+
+async function readEnviron(pid: number): Promise<string[] | undefined> {
+  try {
+    const raw = await readFile(`/proc/${pid}/environ`, "utf8");
+    return raw.split("\u0000");
+  } catch {
+    return undefined;
+  }
+}
+
+/** True while the process exists and is not a zombie waiting to be reaped. */
+export async function isAlive(pid: number): Promise<boolean> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    // State is the field after the parenthesised command name.
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state !== "Z" && state !== "X";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Live processes (other than this one) whose environment holds `name=value`.
+ * Zombies are left out: they hold no resources and vanish when reaped.
+ */
+export async function processesWithEnvMarker(name: string, value: string): Promise<ProcessInfo[]> {
+  const wanted = `${name}=${value}`;
+  const found: ProcessInfo[] = [];
+  for (const pid of await listPids()) {
+    if (pid === process.pid) continue;
+    const environ = await readEnviron(pid);
+    if (!environ?.includes(wanted)) continue;
+    if (!(await isAlive(pid))) continue;
+    const cmdline = await readCmdline(pid);
+    if (cmdline !== undefined) found.push({ pid, cmdline });
+  }
+  return found;
+}
+
+/**
+ * Live processes whose working directory or environment points inside `dir`:
+ * kernels run with the workspace as cwd, workers get it in TETHER_WORKSPACE.
+ */
+export async function processesUsingDirectory(dir: string): Promise<ProcessInfo[]> {
+  const found: ProcessInfo[] = [];
+  for (const pid of await listPids()) {
+    if (pid === process.pid) continue;
+    let uses = false;
+    try {
+      const cwd = await readlink(`/proc/${pid}/cwd`);
+      uses = cwd === dir || cwd.startsWith(`${dir}/`);
+    } catch {
+      // exited, or not ours to read
+    }
+    if (!uses) uses = (await readEnviron(pid))?.some((entry) => entry.includes(dir)) ?? false;
+    if (!uses || !(await isAlive(pid))) continue;
+    const cmdline = await readCmdline(pid);
+    if (cmdline !== undefined) found.push({ pid, cmdline });
+  }
+  return found;
+}
+
+/**
+ * Waits until `probe` finds no process, checking /proc every 100 ms (there is
+ * no event for "a process of someone else's tree exited"). Returns what is
+ * still alive after `timeoutMs`, so the caller can fail with the list.
+ */
+export async function waitUntilNoProcesses(probe: () => Promise<ProcessInfo[]>, timeoutMs: number): Promise<ProcessInfo[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const alive = await probe();
+    if (alive.length === 0 || Date.now() >= deadline) return alive;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Waits until `pid` has exited; false if it is still alive after `timeoutMs`. */
+export async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
+  const left = await waitUntilNoProcesses(async () => ((await isAlive(pid)) ? [{ pid, cmdline: "" }] : []), timeoutMs);
+  return left.length === 0;
+}
+
+export function describeProcesses(processes: ProcessInfo[]): string {
+  return processes.map((p) => `  pid ${p.pid}: ${p.cmdline}`).join("\n");
+}
+
+/** Last-resort cleanup after a failed assertion, so one leak does not poison later tests. */
+export function killProcesses(processes: ProcessInfo[]): void {
+  for (const p of processes) {
+    try {
+      process.kill(p.pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+}

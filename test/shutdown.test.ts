@@ -1,0 +1,103 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdtemp, realpath, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { KEYS } from "./helpers/orchestrator.js";
+import { describeProcesses, isAlive, killProcesses, processesWithEnvMarker } from "./helpers/processes.js";
+import { RestClient } from "./helpers/rest.js";
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
+const MARKER = "TETHER_SHUTDOWN_TEST_ID";
+
+/** A port that was free a moment ago (the child binds it right away). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === "string") throw new Error("no port");
+  return address.port;
+}
+
+/** Resolves when a log line of the child says it is listening on `port`; rejects if it exits first. */
+function waitForListening(child: ChildProcess, port: number, timeoutMs: number, log: string[]): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`The orchestrator did not report listening on ${port} within ${timeoutMs} ms. Output:\n${log.join("\n")}`)), timeoutMs);
+    const onLine = (line: string) => {
+      log.push(line);
+      if (/listening/i.test(line) && line.includes(String(port))) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    for (const stream of [child.stdout, child.stderr]) if (stream) createInterface({ input: stream }).on("line", onLine);
+    child.once("exit", (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`The orchestrator exited (code ${code}, signal ${signal}) before listening. Output:\n${log.join("\n")}`));
+    });
+  });
+}
+
+function waitForChildExit(child: ChildProcess, timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`The orchestrator had not exited ${timeoutMs} ms after SIGTERM.`)), timeoutMs);
+    child.once("exit", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal });
+    });
+  });
+}
+
+describe("orchestrator shutdown", () => {
+  it("stops every worker, Jupyter server and kernel it started when sent SIGTERM, then exits cleanly", async () => {
+    const marker = randomUUID();
+    const dataDir = await realpath(await mkdtemp(join(tmpdir(), "tether-shutdown-")));
+    const port = await freePort();
+    const log: string[] = [];
+    const child = spawn(process.execPath, [join(repoRoot, "orchestrator/dist/server.js")], {
+      cwd: repoRoot,
+      env: {
+        ...process.env,
+        [MARKER]: marker,
+        TETHER_PORT: String(port),
+        TETHER_HOST: "127.0.0.1",
+        TETHER_API_KEYS: `alice:${KEYS.alice}`,
+        TETHER_DATA_DIR: dataDir,
+        TETHER_LOG_LEVEL: "info",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    try {
+      await waitForListening(child, port, 20_000, log);
+      const alice = new RestClient(`http://127.0.0.1:${port}`, KEYS.alice);
+      const sessions = await Promise.all([alice.createSession(), alice.createSession()]);
+      const kernelPids: number[] = [];
+      for (const session of sessions) {
+        const res = await alice.execute(session.id, { code: "import os\nprint(os.getpid())" });
+        kernelPids.push(Number(res.stdout.trim()));
+      }
+      const running = await processesWithEnvMarker(MARKER, marker);
+      // The orchestrator, and per session at least a worker, a Jupyter server and a kernel.
+      expect(running.length).toBeGreaterThanOrEqual(1 + 3 * sessions.length);
+      for (const pid of kernelPids) expect(running.map((p) => p.pid)).toContain(pid);
+
+      child.kill("SIGTERM");
+      const exit = await waitForChildExit(child, 30_000);
+      expect(exit).toEqual({ code: 0, signal: null });
+
+      const survivors = await processesWithEnvMarker(MARKER, marker);
+      expect(survivors, `still running after the orchestrator exited:\n${describeProcesses(survivors)}`).toEqual([]);
+      for (const pid of kernelPids) expect(await isAlive(pid)).toBe(false);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      killProcesses(await processesWithEnvMarker(MARKER, marker));
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
