@@ -1,0 +1,345 @@
+import { performance } from "node:perf_hooks";
+import type { KernelMessage } from "@jupyterlab/services";
+import type { Logger } from "pino";
+import { ErrorCodes, type ExecutionStatus, type WorkerExecute, type WorkerMessage } from "@tether/shared";
+import { WorkerError, toErrorDetail } from "./errors.js";
+import type { KernelSession } from "./kernel-session.js";
+import { translateIopub } from "./output-translator.js";
+import { StdinHandler } from "./stdin-handler.js";
+
+export interface ExecutionRunnerOptions {
+  /** After a timeout interrupt, how long before the kernel is restarted. */
+  interruptGraceMs: number;
+  logger: Logger;
+}
+
+type Send = (msg: WorkerMessage) => void;
+
+interface Running {
+  requestId: string;
+  msgId: string;
+  startedAt: number;
+  stdin: StdinHandler;
+  gotReply: boolean;
+  gotIdle: boolean;
+  replyStatus: string;
+  executionCount: number | null;
+  timedOut: boolean;
+  stdinExhausted: string | undefined;
+  pendingInput: KernelMessage.IHeader<"input_request"> | undefined;
+  /** The worker is ending it (death, restart): kernel messages no longer count. */
+  ending: boolean;
+  timers: NodeJS.Timeout[];
+  log: Logger;
+}
+
+interface DoneFields {
+  status: ExecutionStatus;
+  kernelRestarted?: boolean;
+  failure?: { code: string; message: string };
+}
+
+/**
+ * Runs executions one at a time and ends each with exactly one `done`, whatever
+ * happens: reply + idle, timeout (interrupt, then restart), kernel death,
+ * exhausted stdin, or a restart someone asked for.
+ */
+export class ExecutionRunner {
+  private readonly queue: WorkerExecute[] = [];
+  private current: Running | undefined;
+  /** Set while the kernel is being restarted or replaced; executions wait for it. */
+  private recovery: Promise<void> | undefined;
+  private disposed = false;
+
+  constructor(
+    private readonly kernel: KernelSession,
+    private readonly send: Send,
+    private readonly options: ExecutionRunnerOptions,
+  ) {}
+
+  /** Executions wait until `ready` settles (the first kernel start). */
+  holdUntil(ready: Promise<unknown>): void {
+    this.recover(async () => {
+      await ready;
+    });
+  }
+
+  get runningRequestId(): string | undefined {
+    return this.current?.requestId;
+  }
+
+  enqueue(request: WorkerExecute): void {
+    if (this.current?.requestId === request.requestId || this.queue.some((queued) => queued.requestId === request.requestId)) {
+      throw new WorkerError(ErrorCodes.EXEC_DUPLICATE_REQUEST_ID, `Request ${request.requestId} is already running or queued.`);
+    }
+    this.queue.push(request);
+    this.pump();
+  }
+
+  /** Every kernel message, synchronously (hot path: no promises, no re-encoding). */
+  onKernelMessage(msg: KernelMessage.IMessage): void {
+    const run = this.current;
+    if (!run || run.ending) return;
+    const parent = msg.parent_header as { msg_id?: string } | undefined;
+    if (parent?.msg_id !== run.msgId) return;
+    switch (msg.channel) {
+      case "iopub":
+        this.onIopub(run, msg);
+        return;
+      case "shell":
+        if (msg.header.msg_type === "execute_reply") {
+          const content = msg.content as { status?: string; execution_count?: number };
+          run.gotReply = true;
+          run.replyStatus = content.status ?? "error";
+          run.executionCount = typeof content.execution_count === "number" ? content.execution_count : null;
+          this.maybeFinish(run);
+        }
+        return;
+      case "stdin":
+        if (msg.header.msg_type === "input_request") this.onInputRequest(run, msg as KernelMessage.IInputRequestMsg);
+        return;
+      default:
+        return;
+    }
+  }
+
+  onKernelDeath(reason: string, restartFailed: boolean): void {
+    const run = this.current;
+    const log = run?.log ?? this.options.logger;
+    log.warn({ reason, restartFailed }, "kernel died");
+    if (run && !run.ending) {
+      run.ending = true;
+      clearTimers(run);
+      this.send({ type: "kernel_died", requestId: run.requestId, reason, restarted: false });
+    } else if (!run) {
+      this.send({ type: "kernel_died", requestId: null, reason, restarted: false });
+    }
+    this.recover(async () => {
+      let restarted = true;
+      let failure = { code: ErrorCodes.KERNEL_DIED as string, message: `The kernel died (${reason}); variables and imports are gone.` };
+      try {
+        await this.kernel.recoverFromDeath(restartFailed);
+      } catch (error) {
+        restarted = false;
+        failure = { code: ErrorCodes.KERNEL_RESTART_FAILED, message: `The kernel died and could not be restarted: ${toErrorDetail(error).message}` };
+        log.error({ err: error }, "kernel could not be replaced");
+      }
+      if (run && this.current === run) this.finish(run, { status: "kernel_died", kernelRestarted: restarted, failure });
+      else if (!run && restarted) this.send({ type: "status", requestId: null, state: "idle" });
+    });
+  }
+
+  /** Answer of the client to an input_request of the running execution. */
+  inputReply(requestId: string, value: string): void {
+    const run = this.current;
+    if (!run || run.requestId !== requestId || !run.pendingInput) {
+      throw new WorkerError(ErrorCodes.EXEC_NOT_WAITING_FOR_INPUT, `Request ${requestId} is not waiting for input.`);
+    }
+    const header = run.pendingInput;
+    run.pendingInput = undefined;
+    this.kernel.sendInputReply(value, header);
+  }
+
+  /** Interrupts whatever runs; the execution ends on its own with KeyboardInterrupt. */
+  async interrupt(): Promise<void> {
+    if (this.current) this.current.pendingInput = undefined;
+    await this.kernel.interrupt();
+  }
+
+  /** Restarts the kernel; a running execution ends `cancelled` with its state lost. */
+  async restart(): Promise<void> {
+    await this.recovery;
+    const run = this.current;
+    if (run) {
+      run.ending = true;
+      clearTimers(run);
+    }
+    let failed: unknown;
+    this.recover(async () => {
+      try {
+        await this.kernel.restart();
+      } catch (error) {
+        failed = error;
+      }
+      if (run && this.current === run) {
+        this.finish(run, {
+          status: "cancelled",
+          kernelRestarted: failed === undefined,
+          failure: { code: ErrorCodes.EXEC_CANCELLED, message: "The kernel was restarted while this execution ran; variables and imports are gone." },
+        });
+      }
+    });
+    await this.recovery;
+    if (failed) throw failed;
+  }
+
+  /** Ends the running execution (if the socket can still carry it) and forgets the queue. */
+  dispose(reason: string): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    const run = this.current;
+    if (run) this.finish(run, { status: "cancelled", failure: { code: ErrorCodes.EXEC_CANCELLED, message: `The worker is shutting down: ${reason}` } });
+    this.queue.length = 0;
+  }
+
+  private onIopub(run: Running, msg: KernelMessage.IMessage): void {
+    const type = msg.header.msg_type;
+    if (type === "status") {
+      if ((msg.content as { execution_state?: string }).execution_state === "idle") {
+        run.gotIdle = true;
+        this.maybeFinish(run);
+      }
+      return;
+    }
+    const event = translateIopub(msg, run.requestId);
+    if (!event) return;
+    if (event.type === "error" && run.stdinExhausted !== undefined && event.name === "KeyboardInterrupt") {
+      // Our own interrupt ended the input(): tell the client why instead.
+      this.send({ type: "error", requestId: run.requestId, name: "StdinExhausted", value: run.stdinExhausted, traceback: [] });
+      return;
+    }
+    this.send(event);
+  }
+
+  private onInputRequest(run: Running, msg: KernelMessage.IInputRequestMsg): void {
+    const action = run.stdin.onPrompt();
+    switch (action.kind) {
+      case "reply":
+        this.kernel.sendInputReply(action.value, msg.header);
+        return;
+      case "forward":
+        run.pendingInput = msg.header;
+        this.send({ type: "input_request", requestId: run.requestId, prompt: msg.content.prompt, password: msg.content.password });
+        return;
+      case "exhausted":
+        if (run.stdinExhausted !== undefined) return;
+        run.stdinExhausted = action.message;
+        run.log.info("stdin exhausted, interrupting");
+        this.kernel.interrupt().catch((error: unknown) => run.log.warn({ err: error }, "interrupt after exhausted stdin failed"));
+        return;
+      default: {
+        const unknown: never = action;
+        throw new Error(`unknown stdin action ${JSON.stringify(unknown)}`);
+      }
+    }
+  }
+
+  private pump(): void {
+    if (this.current || this.recovery || this.disposed) return;
+    const request = this.queue.shift();
+    if (!request) return;
+    const stdin = new StdinHandler(request.stdin);
+    const log = this.options.logger.child({ requestId: request.requestId });
+    const startedAt = performance.now();
+    let msgId: string;
+    try {
+      msgId = this.kernel.execute(request.code, stdin.allowStdin);
+    } catch (error) {
+      this.send({
+        type: "done",
+        requestId: request.requestId,
+        status: "error",
+        executionCount: null,
+        durationMs: 0,
+        kernelRestarted: false,
+        stateLost: false,
+        failure: toErrorDetail(error),
+      });
+      queueMicrotask(() => this.pump());
+      return;
+    }
+    const run: Running = {
+      requestId: request.requestId,
+      msgId,
+      startedAt,
+      stdin,
+      gotReply: false,
+      gotIdle: false,
+      replyStatus: "ok",
+      executionCount: null,
+      timedOut: false,
+      stdinExhausted: undefined,
+      pendingInput: undefined,
+      ending: false,
+      timers: [],
+      log,
+    };
+    this.current = run;
+    run.timers.push(setTimeout(() => this.onTimeout(run, request.timeoutMs), request.timeoutMs));
+  }
+
+  private onTimeout(run: Running, timeoutMs: number): void {
+    if (this.current !== run || run.ending) return;
+    run.timedOut = true;
+    run.pendingInput = undefined;
+    run.log.info({ timeoutMs }, "execution timed out, interrupting");
+    this.kernel.interrupt().catch((error: unknown) => run.log.warn({ err: error }, "timeout interrupt failed"));
+    run.timers.push(setTimeout(() => this.onGraceExpired(run, timeoutMs), this.options.interruptGraceMs));
+  }
+
+  private onGraceExpired(run: Running, timeoutMs: number): void {
+    if (this.current !== run || run.ending) return;
+    run.ending = true;
+    run.log.warn("execution did not stop after interrupt, restarting the kernel");
+    this.recover(async () => {
+      let restarted = true;
+      try {
+        await this.kernel.restart();
+      } catch (error) {
+        restarted = false;
+        run.log.error({ err: error }, "restart after timeout failed");
+      }
+      this.finish(run, {
+        status: "timeout",
+        kernelRestarted: restarted,
+        failure: { code: ErrorCodes.EXEC_TIMEOUT, message: `The execution ran past ${timeoutMs} ms and did not stop when interrupted; the kernel was restarted, variables and imports are gone.` },
+      });
+    });
+  }
+
+  private maybeFinish(run: Running): void {
+    if (!run.gotReply || !run.gotIdle) return;
+    const timeoutMs = run.timedOut;
+    if (timeoutMs) {
+      this.finish(run, { status: "timeout", failure: { code: ErrorCodes.EXEC_TIMEOUT, message: "The execution ran past its timeout and was interrupted." } });
+    } else if (run.stdinExhausted !== undefined) {
+      this.finish(run, { status: "error", failure: { code: ErrorCodes.EXEC_STDIN_EXHAUSTED, message: run.stdinExhausted } });
+    } else {
+      this.finish(run, { status: run.replyStatus === "ok" ? "ok" : "error" });
+    }
+  }
+
+  private finish(run: Running, fields: DoneFields): void {
+    if (this.current !== run) return;
+    clearTimers(run);
+    this.current = undefined;
+    const restarted = fields.kernelRestarted ?? false;
+    this.send({
+      type: "done",
+      requestId: run.requestId,
+      status: fields.status,
+      executionCount: run.executionCount,
+      durationMs: Math.round((performance.now() - run.startedAt) * 100) / 100,
+      kernelRestarted: restarted,
+      stateLost: restarted,
+      ...(fields.failure ? { failure: fields.failure } : {}),
+    });
+    this.pump();
+  }
+
+  /** Runs a kernel restart or replacement; executions queue behind it. */
+  private recover(work: () => Promise<void>): void {
+    const recovery = work()
+      .catch((error: unknown) => this.options.logger.error({ err: error }, "kernel recovery failed"))
+      .finally(() => {
+        if (this.recovery === recovery) this.recovery = undefined;
+        this.pump();
+      });
+    this.recovery = recovery;
+  }
+}
+
+function clearTimers(run: Running): void {
+  for (const timer of run.timers) clearTimeout(timer);
+  run.timers.length = 0;
+}

@@ -1,0 +1,18 @@
+export { WorkerAgent, AGENT_VERSION } from "./agent.js";
+export type { AgentOptions, AgentState } from "./agent.js";
+export { loadWorkerConfig } from "./config.js";
+export type { WorkerConfig } from "./config.js";
+export { ExitCodes, WorkerError, toErrorDetail } from "./errors.js";
+export type { ExitCode } from "./errors.js";
+export { probePython, pythonCandidates, PYTHON_RUNTIME_HINT } from "./python-probe.js";
+export type { ProbeResult, ProbeOptions } from "./python-probe.js";
+export { startJupyterServer, jupyterServerArgs } from "./jupyter-server.js";
+export type { JupyterServer, JupyterServerOptions } from "./jupyter-server.js";
+export { KernelSession } from "./kernel-session.js";
+export type { KernelInfo } from "./kernel-session.js";
+export { ExecutionRunner } from "./execution-runner.js";
+export { translateIopub } from "./output-translator.js";
+export { StdinHandler } from "./stdin-handler.js";
+export { FlowSender, StreamRegistry } from "./byte-streams.js";
+export { Workspace, MAX_LISTED_FILES } from "./workspace-files.js";
+export { OrchestratorChannel, SEND_HIGH_WATER_BYTES } from "./channel.js";

@@ -1,0 +1,217 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createServer } from "node:net";
+import type { Logger } from "pino";
+import { ErrorCodes } from "@tether/shared";
+import { WorkerError } from "./errors.js";
+
+export interface JupyterServerOptions {
+  python: string;
+  /** Absolute, realpath'd workspace: Jupyter's root dir, so kernels start there. */
+  workspace: string;
+  /** Environment for the server and, through it, the kernel: must not hold the join token. */
+  env: NodeJS.ProcessEnv;
+  logger: Logger;
+  /** Give up when /api/status does not answer within this long (default 60 s). */
+  readyTimeoutMs?: number;
+}
+
+export interface JupyterServer {
+  baseUrl: string;
+  wsUrl: string;
+  token: string;
+  pid: number | undefined;
+  /** SIGTERM, then SIGKILL after 3 s; resolves once the process has exited. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const READY_POLL_MS = 20;
+const STOP_GRACE_MS = 3000;
+const STDERR_TAIL_LINES = 30;
+const BIND_ATTEMPTS = 3;
+
+/** Starts Jupyter Server on a free loopback port and resolves once /api/status answers. */
+export async function startJupyterServer(options: JupyterServerOptions): Promise<JupyterServer> {
+  let lastError: unknown;
+  for (let attempt = 1; attempt <= BIND_ATTEMPTS; attempt++) {
+    try {
+      return await startOnce(options, await freePort());
+    } catch (error) {
+      lastError = error;
+      // Another process may take the port between our probe and the server's bind: try a new one.
+      if (!(error instanceof PortInUseError)) throw error;
+      options.logger.warn({ attempt }, "jupyter server port was taken, retrying with another");
+    }
+  }
+  throw new WorkerError(ErrorCodes.KERNEL_UNAVAILABLE, "Jupyter Server could not bind a port.", { cause: lastError });
+}
+
+class PortInUseError extends Error {}
+
+/**
+ * Runs jupyter_server after turning TCP_NODELAY on for kernel websockets.
+ * Tornado leaves Nagle's algorithm on, so the server holds back each small
+ * message after the first of an execution until the worker's delayed ACK
+ * (~40 ms on Linux): a trivial execute took ~47 ms, ~4 ms with this. No
+ * config flag does it in jupyter_server 1.x; if the handler class moved
+ * (2.x), the server starts unpatched.
+ */
+export const JUPYTER_BOOTSTRAP = [
+  "import sys",
+  "def _nodelay(path, name):",
+  "    try:",
+  "        module = __import__(path, fromlist=[name])",
+  "        cls = getattr(module, name)",
+  "        original = cls.open",
+  "        def open(self, *args, **kwargs):",
+  "            self.set_nodelay(True)",
+  "            return original(self, *args, **kwargs)",
+  "        cls.open = open",
+  "    except Exception:",
+  "        pass",
+  "_nodelay('jupyter_server.services.kernels.handlers', 'ZMQChannelsHandler')",
+  "_nodelay('jupyter_server.services.kernels.websocket', 'KernelWebsocketHandler')",
+  "from jupyter_server.serverapp import main",
+  "sys.argv[0] = 'jupyter-server'",
+  "sys.exit(main())",
+].join("\n");
+
+/** Interpreter arguments that start Jupyter Server; exported for tests and for the benchmark notes. */
+export function jupyterServerArgs(port: number, token: string, workspace: string, isRoot: boolean): string[] {
+  return [
+    "-c",
+    JUPYTER_BOOTSTRAP,
+    "--ServerApp.ip=127.0.0.1",
+    `--ServerApp.port=${port}`,
+    "--ServerApp.port_retries=0",
+    `--ServerApp.token=${token}`,
+    `--ServerApp.root_dir=${workspace}`,
+    "--ServerApp.open_browser=False",
+    // 0 disables the rate limits: output is never dropped, the worker applies backpressure instead.
+    "--ServerApp.iopub_msg_rate_limit=0",
+    "--ServerApp.iopub_data_rate_limit=0",
+    // The restarter polls the kernel this often (s): a dead kernel is noticed in ~0.5 s, not 3 s.
+    "--KernelRestarter.time_to_dead=0.5",
+    // A kernel that ignores shutdown_request (stuck in C code, SIGINT ignored) is killed after 1 s, not 5 s.
+    "--KernelManager.shutdown_wait_time=1.0",
+    ...(isRoot ? ["--ServerApp.allow_root=True"] : []),
+  ];
+}
+
+async function startOnce(options: JupyterServerOptions, port: number): Promise<JupyterServer> {
+  const token = randomBytes(24).toString("hex");
+  const isRoot = process.getuid?.() === 0;
+  const log = options.logger.child({ component: "jupyter-server" });
+  const child = spawn(options.python, jupyterServerArgs(port, token, options.workspace, isRoot), {
+    cwd: options.workspace,
+    env: options.env,
+    stdio: ["ignore", "ignore", "pipe"],
+    // Its own process group, so stop() reaches any helper it forks (kernels start their own session anyway).
+    detached: true,
+  });
+  const tail: string[] = [];
+  let partial = "";
+  child.stderr?.setEncoding("utf8");
+  child.stderr?.on("data", (chunk: string) => {
+    const lines = (partial + chunk).split("\n");
+    partial = lines.pop() ?? "";
+    for (const line of lines) {
+      tail.push(line);
+      if (tail.length > STDERR_TAIL_LINES) tail.shift();
+      log.debug({ line }, "jupyter server stderr");
+    }
+  });
+  let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  const exitPromise = new Promise<void>((resolve) => {
+    child.once("exit", (code, signal) => {
+      exited = { code, signal };
+      log.debug({ code, signal }, "jupyter server exited");
+      resolve();
+    });
+    child.once("error", (error) => {
+      exited = { code: null, signal: null };
+      log.error({ err: error }, "jupyter server failed to spawn");
+      resolve();
+    });
+  });
+
+  const baseUrl = `http://127.0.0.1:${port}/`;
+  const server: JupyterServer = {
+    baseUrl,
+    wsUrl: `ws://127.0.0.1:${port}/`,
+    token,
+    pid: child.pid,
+    stop: once(() => stopProcess(child, () => exited !== undefined, exitPromise)),
+  };
+
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
+  const statusUrl = `${baseUrl}api/status`;
+  for (;;) {
+    if (exited) {
+      const stderr = [...tail, partial].join("\n").trim();
+      if (/already in use|Address already in use/i.test(stderr)) throw new PortInUseError(stderr);
+      throw new WorkerError(
+        ErrorCodes.KERNEL_UNAVAILABLE,
+        `Jupyter Server exited before it was ready (code ${exited.code}, signal ${exited.signal}). Last stderr lines:\n${stderr}`,
+      );
+    }
+    if (Date.now() > deadline) {
+      await server.stop();
+      throw new WorkerError(ErrorCodes.KERNEL_UNAVAILABLE, `Jupyter Server did not answer within ${options.readyTimeoutMs ?? 60_000} ms. Last stderr lines:\n${tail.join("\n")}`);
+    }
+    if (await answers(statusUrl, token)) return server;
+    await delay(READY_POLL_MS);
+  }
+}
+
+async function answers(url: string, token: string): Promise<boolean> {
+  try {
+    const response = await fetch(url, { headers: { Authorization: `token ${token}` } });
+    await response.arrayBuffer();
+    return response.ok;
+  } catch {
+    return false;
+  }
+}
+
+async function stopProcess(child: ChildProcess, hasExited: () => boolean, exitPromise: Promise<void>): Promise<void> {
+  if (hasExited() || child.pid === undefined) return;
+  signalGroup(child.pid, "SIGTERM");
+  const timer = setTimeout(() => signalGroup(child.pid ?? 0, "SIGKILL"), STOP_GRACE_MS);
+  await exitPromise;
+  clearTimeout(timer);
+  // Helpers the server forked may outlive it by a moment; the group kill reaches them.
+  signalGroup(child.pid, "SIGKILL");
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  if (pid <= 0) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+/** A port that was free a moment ago; the server may still lose a race for it (then we retry). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.unref();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const address = probe.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function once(fn: () => Promise<void>): () => Promise<void> {
+  let result: Promise<void> | undefined;
+  return () => (result ??= fn());
+}

@@ -1,0 +1,203 @@
+import { KernelAPI, KernelConnection, ServerConnection, type KernelMessage } from "@jupyterlab/services";
+import type { Logger } from "pino";
+import { ErrorCodes } from "@tether/shared";
+import { WorkerError } from "./errors.js";
+import { KernelWebSocket } from "./kernel-websocket.js";
+
+export interface KernelInfo {
+  name: string;
+  language: string;
+  languageVersion: string;
+}
+
+export interface KernelSessionEvents {
+  /** Every message received from the kernel, synchronously, before @jupyterlab/services routes it. */
+  onMessage(msg: KernelMessage.IMessage): void;
+  /** The kernel process died and Jupyter Server is replacing it (or gave up: `restartFailed`). */
+  onDeath(reason: string, restartFailed: boolean): void;
+}
+
+export type KernelState = "starting" | "idle" | "busy" | "restarting" | "dead" | "stopped";
+
+const KERNEL_NAME = "python3";
+/** How long a replacement kernel may take to become idle after a death or restart. */
+export const KERNEL_RECOVERY_TIMEOUT_MS = 30_000;
+
+/**
+ * One Python kernel behind Jupyter Server, reached over its kernel websocket.
+ * Survives kernel deaths: Jupyter's restarter brings a new process up under
+ * the same kernel id and the connection reconnects; if the restarter gives up,
+ * this starts a new kernel.
+ */
+export class KernelSession {
+  private connection: KernelConnection | undefined;
+  private settings: ServerConnection.ISettings | undefined;
+  private restartingByUs = false;
+  private stopped = false;
+
+  constructor(
+    private readonly events: KernelSessionEvents,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Starts the kernel on this server and resolves once it is idle, with what worker_ready reports. */
+  async start(server: { baseUrl: string; wsUrl: string; token: string }): Promise<KernelInfo> {
+    this.settings = ServerConnection.makeSettings({
+      baseUrl: server.baseUrl,
+      wsUrl: server.wsUrl,
+      token: server.token,
+      appendToken: true,
+      WebSocket: KernelWebSocket as unknown as typeof globalThis.WebSocket,
+      fetch: globalThis.fetch,
+      Request: globalThis.Request,
+      Headers: globalThis.Headers,
+    });
+    await this.connectNew();
+    const connection = this.requireConnection();
+    const reply = await connection.info;
+    await this.waitIdle(KERNEL_RECOVERY_TIMEOUT_MS);
+    return { name: connection.name, language: reply.language_info.name, languageVersion: reply.language_info.version ?? "" };
+  }
+
+  get kernelId(): string | undefined {
+    return this.connection?.id;
+  }
+
+  /** Sends execute_request; the caller follows it through onMessage by its msg_id. */
+  execute(code: string, allowStdin: boolean): string {
+    const future = this.requireConnection().requestExecute({ code, allow_stdin: allowStdin, stop_on_error: true, store_history: true, silent: false }, true);
+    // Output is followed through onMessage; the future only exists to send. A restart or death cancels it: not an error here.
+    future.done.catch(() => undefined);
+    return future.msg.header.msg_id;
+  }
+
+  sendInputReply(value: string, parent: KernelMessage.IHeader<"input_request">): void {
+    this.requireConnection().sendInputReply({ status: "ok", value }, parent);
+  }
+
+  /** POST /api/kernels/:id/interrupt. */
+  async interrupt(): Promise<void> {
+    await this.requireConnection().interrupt();
+  }
+
+  /** Restarts the kernel through the API (state is lost) and resolves once the new one is idle. */
+  async restart(): Promise<void> {
+    this.restartingByUs = true;
+    try {
+      const connection = this.connection;
+      if (!connection || connection.isDisposed || connection.status === "dead") {
+        await this.replaceKernel();
+        return;
+      }
+      await connection.restart();
+      await this.waitIdle(KERNEL_RECOVERY_TIMEOUT_MS);
+    } catch (error) {
+      throw new WorkerError(ErrorCodes.KERNEL_RESTART_FAILED, `The kernel could not be restarted: ${(error as Error).message}`, { cause: error });
+    } finally {
+      this.restartingByUs = false;
+    }
+  }
+
+  /**
+   * After a death: waits for Jupyter's replacement kernel to be idle, or starts
+   * a new kernel if the restarter gave up or the replacement does not come up.
+   */
+  async recoverFromDeath(restartFailed: boolean): Promise<void> {
+    if (!restartFailed) {
+      try {
+        // The connection still reports the dead kernel's last status: wait for a fresh idle.
+        await this.waitIdle(KERNEL_RECOVERY_TIMEOUT_MS, true);
+        return;
+      } catch (error) {
+        this.logger.warn({ err: error }, "replacement kernel did not become idle; starting a new kernel");
+      }
+    }
+    await this.replaceKernel();
+  }
+
+  /** Resolves when the kernel reports idle; rejects after timeoutMs or if the connection dies. */
+  waitIdle(timeoutMs: number, fresh = false): Promise<void> {
+    const connection = this.requireConnection();
+    if (!fresh && connection.status === "idle" && connection.connectionStatus === "connected") return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onStatus = (_: unknown, status: string): void => {
+        if (status === "idle") finish();
+        else if (status === "dead") finish(new Error("the kernel is dead"));
+      };
+      const timer = setTimeout(() => finish(new Error(`the kernel was not idle within ${timeoutMs} ms`)), timeoutMs);
+      const finish = (error?: Error): void => {
+        clearTimeout(timer);
+        connection.statusChanged.disconnect(onStatus);
+        if (error) reject(error);
+        else resolve();
+      };
+      connection.statusChanged.connect(onStatus);
+    });
+  }
+
+  /** Shuts the kernel down through the API (it runs in its own session, out of reach of the server's group kill). Idempotent. */
+  async shutdown(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    const connection = this.connection;
+    this.connection = undefined;
+    if (!connection) return;
+    const id = connection.id;
+    connection.dispose();
+    try {
+      await KernelAPI.shutdownKernel(id, this.requireSettings());
+    } catch (error) {
+      this.logger.warn({ err: error }, "kernel shutdown through the API failed");
+    }
+  }
+
+  private async replaceKernel(): Promise<void> {
+    const old = this.connection;
+    this.connection = undefined;
+    if (old) {
+      old.dispose();
+      await KernelAPI.shutdownKernel(old.id, this.requireSettings()).catch(() => undefined);
+    }
+    await this.connectNew();
+    await this.requireConnection().info;
+    await this.waitIdle(KERNEL_RECOVERY_TIMEOUT_MS);
+  }
+
+  private async connectNew(): Promise<void> {
+    const settings = this.requireSettings();
+    const model = await KernelAPI.startNew({ name: KERNEL_NAME }, settings);
+    if (this.stopped) {
+      await KernelAPI.shutdownKernel(model.id, settings).catch(() => undefined);
+      throw new WorkerError(ErrorCodes.KERNEL_UNAVAILABLE, "The worker is shutting down.");
+    }
+    // handleComms off: nothing here answers comm messages, and ipywidgets must not think a frontend exists.
+    const connection = new KernelConnection({ model, serverSettings: settings, handleComms: false });
+    this.connection = connection;
+    this.logger.info({ kernelId: model.id }, "kernel started");
+    connection.anyMessage.connect((_, args) => {
+      if (args.direction !== "recv") return;
+      const msg = args.msg;
+      if (msg.channel === "iopub" && msg.header.msg_type === "status" && !this.restartingByUs) {
+        // The server announces a death with a parentless status: `restarting` when its restarter
+        // replaces the kernel, `dead` when it gave up.
+        const state = (msg.content as { execution_state?: string }).execution_state;
+        if (state === "restarting" || state === "dead") {
+          this.events.onDeath(state === "dead" ? "the kernel died and could not be restarted" : "the kernel process died", state === "dead");
+          return;
+        }
+      }
+      this.events.onMessage(msg);
+    });
+  }
+
+  private requireSettings(): ServerConnection.ISettings {
+    if (!this.settings) throw new WorkerError(ErrorCodes.KERNEL_UNAVAILABLE, "Jupyter Server is not running yet.");
+    return this.settings;
+  }
+
+  private requireConnection(): KernelConnection {
+    const connection = this.connection;
+    if (!connection || connection.isDisposed) throw new WorkerError(ErrorCodes.KERNEL_UNAVAILABLE, "No kernel is connected.");
+    return connection;
+  }
+}

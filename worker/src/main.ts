@@ -1,0 +1,75 @@
+#!/usr/bin/env node
+import { pino, destination, type Logger } from "pino";
+import { ErrorCodes, TetherError } from "@tether/shared";
+import { WorkerAgent } from "./agent.js";
+import { loadWorkerConfig } from "./config.js";
+import { ExitCodes, type ExitCode } from "./errors.js";
+import { probePython } from "./python-probe.js";
+
+/** Entry point: `--probe-python [--python PATH]`, or run the worker from TETHER_* env (docs/internals.md). */
+async function main(argv: string[]): Promise<ExitCode> {
+  if (argv.includes("--probe-python")) {
+    const index = argv.indexOf("--python");
+    const python = index >= 0 ? argv[index + 1] : process.env.TETHER_PYTHON?.trim() || undefined;
+    const result = await probePython({ python, pathEnv: process.env.PATH });
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    return result.ok ? ExitCodes.ok : ExitCodes.noPython;
+  }
+
+  let logger: Logger = pino({ level: process.env.TETHER_LOG_LEVEL?.trim() || "info", base: { component: "worker" } }, destination({ fd: 2, sync: true }));
+  let config;
+  try {
+    config = loadWorkerConfig(process.env);
+  } catch (error) {
+    logger.error({ err: error }, "invalid worker configuration");
+    return ExitCodes.failure;
+  }
+  logger = logger.child({ launchId: config.launchId });
+  routeConsoleToLogger(logger);
+
+  let python = config.python;
+  if (!python) {
+    const probe = await probePython({ pathEnv: process.env.PATH });
+    if (!probe.ok) {
+      logger.error({ code: ErrorCodes.RUNTIME_PYTHON_NOT_FOUND, tried: probe.tried, hint: probe.hint }, "no usable Python runtime");
+      return ExitCodes.noPython;
+    }
+    python = probe.python;
+  }
+
+  const agent = new WorkerAgent({ config, python, logger });
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    process.on(signal, () => void agent.stop(`received ${signal}`, ExitCodes.ok));
+  }
+  process.on("unhandledRejection", (reason) => logger.error({ err: reason }, "unhandled rejection"));
+  try {
+    return await agent.run();
+  } catch (error) {
+    logger.error({ err: error, code: error instanceof TetherError ? error.code : ErrorCodes.INTERNAL }, "worker failed");
+    await agent.stop("startup failed", ExitCodes.failure);
+    return ExitCodes.failure;
+  }
+}
+
+/**
+ * @jupyterlab/services reports through console.* (debug on every websocket
+ * open, warn on reconnects); stdout is not ours to print on, so those go to
+ * the log instead.
+ */
+function routeConsoleToLogger(logger: Logger): void {
+  const log = logger.child({ source: "jupyterlab-services" });
+  const format = (args: unknown[]): string => args.map((arg) => (typeof arg === "string" ? arg : arg instanceof Error ? arg.message : JSON.stringify(arg))).join(" ");
+  console.log = (...args: unknown[]) => log.debug(format(args));
+  console.debug = (...args: unknown[]) => log.debug(format(args));
+  console.info = (...args: unknown[]) => log.debug(format(args));
+  console.warn = (...args: unknown[]) => log.warn(format(args));
+  console.error = (...args: unknown[]) => log.error(format(args));
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`tether worker: ${(error as Error).stack ?? String(error)}\n`);
+    process.exit(ExitCodes.failure);
+  },
+);
