@@ -1,0 +1,174 @@
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { configInvalid } from "./errors.js";
+
+/** One tenant's API key. Sessions belong to the tenant whose key created them. */
+export interface ApiKeyEntry {
+  tenant: string;
+  key: string;
+}
+
+export type LauncherKind = "local";
+export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+
+/** Everything the orchestrator reads from its environment, validated once. */
+export interface OrchestratorConfig {
+  /** TETHER_HOST, default 127.0.0.1. */
+  host: string;
+  /** TETHER_PORT, default 8080; 0 picks a free port. */
+  port: number;
+  /** TETHER_API_KEYS `tenant:key,...`; empty means "generate one and keep it in <dataDir>/api-key". */
+  apiKeys: readonly ApiKeyEntry[];
+  /** TETHER_DATA_DIR, absolute; default `./.tether` relative to the cwd. */
+  dataDir: string;
+  /** TETHER_PUBLIC_URL: ws base URL workers dial; undefined = derived from the listening address. */
+  publicUrl: string | undefined;
+  /** TETHER_LAUNCHER, only `local` today. */
+  launcher: LauncherKind;
+  /** TETHER_WORKER_COMMAND split into argv; default `node <repo>/worker/dist/main.js`. */
+  workerCommand: readonly string[];
+  /** TETHER_PYTHON; undefined = probe once at start. */
+  python: string | undefined;
+  defaultExecTimeoutMs: number;
+  maxExecTimeoutMs: number;
+  /** stdout/stderr of one REST execution are cut past this many bytes. */
+  maxOutputBytes: number;
+  startTimeoutMs: number;
+  joinTokenTtlMs: number;
+  heartbeatIntervalMs: number;
+  /** Passed to workers: after a timeout interrupt, how long before the kernel is restarted. */
+  interruptGraceMs: number;
+  maxUploadBytes: number;
+  /** JSON body limit. */
+  maxRequestBytes: number;
+  /** Largest client websocket frame the app accepts; bigger frames get protocol_error. */
+  maxClientFrameBytes: number;
+  logLevel: LogLevel;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+const MiB = 1024 * 1024;
+
+/** The worker entry point, found as a file next to this package (never imported). */
+function defaultWorkerCommand(): string[] {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  return [process.execPath, path.resolve(here, "../../worker/dist/main.js")];
+}
+
+/**
+ * Reads and validates the TETHER_* variables. Throws a TetherError
+ * (TETHER_ERR_CONFIG_INVALID) naming the variable at the first problem.
+ */
+export function loadConfig(env: Env = process.env): OrchestratorConfig {
+  const config: OrchestratorConfig = {
+    host: readString(env, "TETHER_HOST", "127.0.0.1"),
+    port: readInteger(env, "TETHER_PORT", 8080, 0, 65535),
+    apiKeys: parseApiKeys(env.TETHER_API_KEYS),
+    dataDir: path.resolve(readString(env, "TETHER_DATA_DIR", ".tether")),
+    publicUrl: readPublicUrl(env.TETHER_PUBLIC_URL),
+    launcher: readLauncher(env.TETHER_LAUNCHER),
+    workerCommand: env.TETHER_WORKER_COMMAND?.trim() ? splitCommand(env.TETHER_WORKER_COMMAND) : defaultWorkerCommand(),
+    python: env.TETHER_PYTHON?.trim() || undefined,
+    defaultExecTimeoutMs: readInteger(env, "TETHER_DEFAULT_EXEC_TIMEOUT_MS", 60_000, 1),
+    maxExecTimeoutMs: readInteger(env, "TETHER_MAX_EXEC_TIMEOUT_MS", 600_000, 1),
+    maxOutputBytes: readInteger(env, "TETHER_MAX_OUTPUT_BYTES", MiB, 1),
+    startTimeoutMs: readInteger(env, "TETHER_START_TIMEOUT_MS", 60_000, 1),
+    joinTokenTtlMs: readInteger(env, "TETHER_JOIN_TOKEN_TTL_MS", 120_000, 1),
+    heartbeatIntervalMs: readInteger(env, "TETHER_HEARTBEAT_INTERVAL_MS", 5000, 100),
+    interruptGraceMs: readInteger(env, "TETHER_INTERRUPT_GRACE_MS", 2000, 0),
+    maxUploadBytes: readInteger(env, "TETHER_MAX_UPLOAD_BYTES", 1024 * MiB, 0),
+    maxRequestBytes: readInteger(env, "TETHER_MAX_REQUEST_BYTES", 8 * MiB, 1),
+    maxClientFrameBytes: readInteger(env, "TETHER_MAX_CLIENT_FRAME_BYTES", MiB, 1),
+    logLevel: readLogLevel(env.TETHER_LOG_LEVEL),
+  };
+  if (config.defaultExecTimeoutMs > config.maxExecTimeoutMs) {
+    throw configInvalid(
+      `TETHER_DEFAULT_EXEC_TIMEOUT_MS (${config.defaultExecTimeoutMs}) is larger than TETHER_MAX_EXEC_TIMEOUT_MS (${config.maxExecTimeoutMs}).`,
+    );
+  }
+  return config;
+}
+
+function readString(env: Env, name: string, fallback: string): string {
+  const value = env[name]?.trim();
+  return value ? value : fallback;
+}
+
+function readInteger(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name]?.trim();
+  if (!raw) return fallback;
+  if (!/^\d+$/.test(raw)) throw configInvalid(`${name} must be a whole number, got '${raw}'.`);
+  const value = Number(raw);
+  if (value < min || value > max) throw configInvalid(`${name} must be between ${min} and ${max}, got ${value}.`);
+  return value;
+}
+
+/** `tenant:key,tenant:key`; a key may itself contain ':' (split at the first one). */
+export function parseApiKeys(raw: string | undefined): ApiKeyEntry[] {
+  if (raw === undefined || raw.trim() === "") return [];
+  const entries: ApiKeyEntry[] = [];
+  const seenKeys = new Set<string>();
+  for (const [index, item] of raw.split(",").entries()) {
+    const part = item.trim();
+    const colon = part.indexOf(":");
+    const tenant = colon > 0 ? part.slice(0, colon).trim() : "";
+    const key = colon > 0 ? part.slice(colon + 1).trim() : "";
+    // Never echo the key itself: config errors end up in logs.
+    if (!tenant || !key) {
+      throw configInvalid(`TETHER_API_KEYS entry ${index + 1} is not 'tenant:key'.`, "Example: TETHER_API_KEYS=alice:secret-a,bob:secret-b");
+    }
+    if (!/^[A-Za-z0-9_.@-]{1,64}$/.test(tenant)) {
+      throw configInvalid(`TETHER_API_KEYS entry ${index + 1}: tenant '${tenant}' may only use letters, digits, '_', '.', '@' and '-'.`);
+    }
+    if (/\s/.test(key)) throw configInvalid(`TETHER_API_KEYS entry ${index + 1}: the key contains whitespace.`);
+    if (seenKeys.has(key)) throw configInvalid(`TETHER_API_KEYS entry ${index + 1} repeats a key used by another entry.`);
+    seenKeys.add(key);
+    entries.push({ tenant, key });
+  }
+  return entries;
+}
+
+function readPublicUrl(raw: string | undefined): string | undefined {
+  const value = raw?.trim();
+  if (!value) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw configInvalid(`TETHER_PUBLIC_URL '${value}' is not a URL.`, "Example: TETHER_PUBLIC_URL=wss://tether.example.com");
+  }
+  if (url.protocol !== "ws:" && url.protocol !== "wss:") {
+    throw configInvalid(`TETHER_PUBLIC_URL must start with ws:// or wss://, got '${url.protocol}'.`);
+  }
+  return value.replace(/\/+$/, "");
+}
+
+function readLauncher(raw: string | undefined): LauncherKind {
+  const value = raw?.trim() || "local";
+  if (value !== "local") throw configInvalid(`TETHER_LAUNCHER '${value}' is not supported; the only launcher today is 'local'.`);
+  return value;
+}
+
+function readLogLevel(raw: string | undefined): LogLevel {
+  const value = raw?.trim() || "info";
+  if (!(LOG_LEVELS as readonly string[]).includes(value)) {
+    throw configInvalid(`TETHER_LOG_LEVEL '${value}' is not one of ${LOG_LEVELS.join(", ")}.`);
+  }
+  return value as LogLevel;
+}
+
+/** Splits a command line on whitespace, honouring single and double quotes (no other shell syntax). */
+export function splitCommand(raw: string): string[] {
+  const out: string[] = [];
+  const pattern = /"([^"]*)"|'([^']*)'|(\S+)/g;
+  for (const match of raw.matchAll(pattern)) out.push(match[1] ?? match[2] ?? match[3] ?? "");
+  if (out.length === 0) throw configInvalid("TETHER_WORKER_COMMAND is empty.");
+  return out;
+}
+
+/** The execution timeout to use: the requested one (or the default), never above the maximum. */
+export function effectiveExecTimeoutMs(config: Pick<OrchestratorConfig, "defaultExecTimeoutMs" | "maxExecTimeoutMs">, requestedMs: number | undefined): number {
+  return Math.min(requestedMs ?? config.defaultExecTimeoutMs, config.maxExecTimeoutMs);
+}

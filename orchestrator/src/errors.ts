@@ -1,0 +1,70 @@
+import { ErrorCodes, TetherError, type ErrorCode } from "@tether/shared";
+
+/**
+ * The orchestrator's one error registry: every error it raises on purpose is a
+ * TetherError carrying a stable code and the HTTP status it ends a request with.
+ */
+export { ErrorCodes, TetherError };
+export type { ErrorCode };
+
+/** HTTP status for codes that can reach a REST client (worker call errors included). */
+const statusByCode: Partial<Record<string, number>> = {
+  [ErrorCodes.AUTH_MISSING]: 401,
+  [ErrorCodes.AUTH_INVALID]: 401,
+  [ErrorCodes.REQUEST_INVALID]: 400,
+  [ErrorCodes.REQUEST_MALFORMED_JSON]: 400,
+  [ErrorCodes.REQUEST_TOO_LARGE]: 413,
+  [ErrorCodes.REQUEST_UNSUPPORTED_MEDIA_TYPE]: 415,
+  [ErrorCodes.ROUTE_NOT_FOUND]: 404,
+  [ErrorCodes.SESSION_NOT_FOUND]: 404,
+  [ErrorCodes.SESSION_NOT_READY]: 409,
+  [ErrorCodes.SESSION_FAILED]: 409,
+  [ErrorCodes.SESSION_STOPPED]: 409,
+  [ErrorCodes.SESSION_START_TIMEOUT]: 504,
+  [ErrorCodes.SESSION_START_FAILED]: 502,
+  [ErrorCodes.SESSION_QUEUE_FULL]: 429,
+  [ErrorCodes.PATH_INVALID]: 400,
+  [ErrorCodes.PATH_ESCAPES_WORKSPACE]: 400,
+  [ErrorCodes.FILE_NOT_FOUND]: 404,
+  [ErrorCodes.FILE_IS_DIRECTORY]: 400,
+  [ErrorCodes.FILE_TOO_LARGE]: 413,
+  [ErrorCodes.FILE_IO]: 500,
+  [ErrorCodes.WORKER_LOST]: 502,
+  [ErrorCodes.WORKER_EXITED]: 502,
+  [ErrorCodes.WORKER_CALL_TIMEOUT]: 504,
+  [ErrorCodes.EXEC_DUPLICATE_REQUEST_ID]: 409,
+  [ErrorCodes.EXEC_UNKNOWN_REQUEST]: 404,
+  [ErrorCodes.EXEC_NOT_WAITING_FOR_INPUT]: 409,
+  [ErrorCodes.EXEC_BUSY]: 409,
+  [ErrorCodes.KERNEL_DIED]: 502,
+  [ErrorCodes.KERNEL_UNAVAILABLE]: 503,
+  [ErrorCodes.KERNEL_RESTART_FAILED]: 502,
+  [ErrorCodes.RUNTIME_PYTHON_NOT_FOUND]: 500,
+  [ErrorCodes.CONFIG_INVALID]: 500,
+  [ErrorCodes.INTERNAL]: 500,
+};
+
+export function httpStatusFor(code: string): number {
+  return statusByCode[code] ?? 500;
+}
+
+/** Makes a TetherError from an error detail a worker sent (call_result, stream_end). */
+export function errorFromDetail(detail: { code: string; message: string }): TetherError {
+  const code = (Object.values(ErrorCodes) as string[]).includes(detail.code) ? (detail.code as ErrorCode) : ErrorCodes.INTERNAL;
+  return new TetherError(code, detail.message, { statusCode: httpStatusFor(code) });
+}
+
+/** Builds a TetherError whose HTTP status comes from the table above. */
+export function tetherError(code: ErrorCode, message: string, options: { hint?: string; cause?: unknown } = {}): TetherError {
+  return new TetherError(code, message, { ...options, statusCode: httpStatusFor(code) });
+}
+
+export function sessionNotFound(sessionId: string): TetherError {
+  return tetherError(ErrorCodes.SESSION_NOT_FOUND, `Session '${sessionId}' does not exist.`, {
+    hint: "Create a session with POST /v1/sessions; sessions belong to the API key's tenant that created them.",
+  });
+}
+
+export function configInvalid(message: string, hint?: string): TetherError {
+  return tetherError(ErrorCodes.CONFIG_INVALID, message, hint ? { hint } : {});
+}

@@ -1,0 +1,40 @@
+/**
+ * Starts workers. A launch is one worker process (local) or one job execution
+ * (cloud); the worker dials back with the join token, so the launcher never
+ * needs an address for it.
+ */
+export interface LaunchRequest {
+  launchId: string;
+  sessionId: string;
+  /** Full websocket URL of the worker gateway (`.../v1/workers/connect`). */
+  orchestratorUrl: string;
+  /** Single-use; ends up in the worker's environment only. */
+  joinToken: string;
+  /** Extra environment for the worker (TETHER_PYTHON, TETHER_LOG_LEVEL, ...). */
+  env: Readonly<Record<string, string>>;
+}
+
+export interface LaunchExit {
+  /** Process exit code, or the job's, when known. */
+  code: number | null;
+  signal: string | null;
+  /** One readable line: why it ended. */
+  reason: string;
+  /** The last lines the worker wrote to stderr, for failure reasons. */
+  stderrTail: readonly string[];
+}
+
+export interface LaunchHandle {
+  readonly launchId: string;
+  /** Settles once the worker is gone, however it ended. Never rejects. */
+  readonly exited: Promise<LaunchExit>;
+  /** Ends the worker and everything it started; resolves once they are gone. Idempotent. */
+  stop(reason: string): Promise<void>;
+}
+
+export interface Launcher {
+  readonly kind: string;
+  launch(request: LaunchRequest): Promise<LaunchHandle>;
+  /** Stops every launch still running (orchestrator shutdown). */
+  stopAll(): Promise<void>;
+}

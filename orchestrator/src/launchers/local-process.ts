@@ -1,0 +1,180 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdir, rm } from "node:fs/promises";
+import path from "node:path";
+import type { Logger } from "pino";
+import type { LaunchExit, LaunchHandle, Launcher, LaunchRequest } from "./launcher.js";
+import { killLaunchStragglers } from "./process-sweep.js";
+
+/** Lines of worker stderr kept for failure reasons. */
+const STDERR_TAIL_LINES = 40;
+/** SIGTERM first; whatever still runs after this gets SIGKILL. */
+const KILL_GRACE_MS = 5000;
+
+export interface LocalProcessLauncherOptions {
+  /** argv of the worker, e.g. ["node", "/repo/worker/dist/main.js"]. */
+  command: readonly string[];
+  /** Each launch gets `<workspacesDir>/<launchId>/`. */
+  workspacesDir: string;
+  logger: Logger;
+}
+
+type LocalLaunchState = "running" | "stopping" | "exited";
+
+/** Runs each worker as a local process in its own process group and workspace directory. */
+export class LocalProcessLauncher implements Launcher {
+  readonly kind = "local";
+  private readonly live = new Set<LocalProcessLaunch>();
+
+  constructor(private readonly options: LocalProcessLauncherOptions) {}
+
+  async launch(request: LaunchRequest): Promise<LaunchHandle> {
+    const workspace = path.join(this.options.workspacesDir, request.launchId);
+    await mkdir(workspace, { recursive: true });
+    const launch = new LocalProcessLaunch(request, workspace, this.options);
+    this.live.add(launch);
+    void launch.finished.then(() => this.live.delete(launch));
+    return launch;
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.live].map((launch) => launch.stop("orchestrator shutting down")));
+  }
+}
+
+class LocalProcessLaunch implements LaunchHandle {
+  readonly launchId: string;
+  readonly exited: Promise<LaunchExit>;
+  /** Settles after stop() cleaned up (or the process exited and was swept). */
+  readonly finished: Promise<void>;
+  private state: LocalLaunchState = "running";
+  private readonly child: ChildProcess;
+  private readonly stderrTail: string[] = [];
+  private stderrPartial = "";
+  private stopping: Promise<void> | undefined;
+  private resolveFinished!: () => void;
+  private readonly logger: Logger;
+
+  constructor(
+    request: LaunchRequest,
+    private readonly workspace: string,
+    options: LocalProcessLauncherOptions,
+  ) {
+    this.launchId = request.launchId;
+    this.logger = options.logger.child({ launchId: request.launchId, sessionId: request.sessionId });
+    this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
+    const [command, ...args] = options.command;
+    this.child = spawn(command ?? "node", args, {
+      cwd: workspace,
+      // Own process group: stop() signals the whole group with kill(-pid).
+      detached: true,
+      stdio: ["ignore", "ignore", "pipe"],
+      env: {
+        ...process.env,
+        ...request.env,
+        TETHER_ORCHESTRATOR_URL: request.orchestratorUrl,
+        TETHER_JOIN_TOKEN: request.joinToken,
+        TETHER_LAUNCH_ID: request.launchId,
+        TETHER_WORKSPACE: workspace,
+      },
+    });
+    this.logger.info({ pid: this.child.pid, workspace }, "worker process started");
+    this.child.stderr?.setEncoding("utf8");
+    this.child.stderr?.on("data", (chunk: string) => this.onStderr(chunk));
+    this.exited = new Promise<LaunchExit>((resolve) => {
+      let settled = false;
+      const settle = (exit: LaunchExit): void => {
+        if (settled) return;
+        settled = true;
+        this.state = "exited";
+        this.flushStderr();
+        this.logger.info({ code: exit.code, signal: exit.signal }, "worker process exited");
+        resolve({ ...exit, stderrTail: [...this.stderrTail] });
+        // An exit nobody asked for still leaves kernels behind: sweep them.
+        if (!this.stopping) void this.cleanUp().then(this.resolveFinished);
+      };
+      this.child.once("error", (error) => settle({ code: null, signal: null, reason: `the worker could not be started: ${error.message}`, stderrTail: [] }));
+      this.child.once("exit", (code, signal) => {
+        // Give stderr a moment to deliver the last lines the worker wrote.
+        setTimeout(() => settle({ code, signal, reason: describeExit(code, signal), stderrTail: [] }), 50);
+      });
+    });
+  }
+
+  stop(reason: string): Promise<void> {
+    this.stopping ??= this.doStop(reason);
+    return this.stopping;
+  }
+
+  private async doStop(reason: string): Promise<void> {
+    if (this.state === "running") {
+      this.state = "stopping";
+      this.logger.info({ reason }, "stopping worker");
+      this.signalGroup("SIGTERM");
+      const exitedInTime = await Promise.race([this.exited.then(() => true), delay(KILL_GRACE_MS).then(() => false)]);
+      if (!exitedInTime) {
+        this.logger.warn("worker ignored SIGTERM; sending SIGKILL");
+        this.signalGroup("SIGKILL");
+        await Promise.race([this.exited, delay(2000)]);
+      }
+    }
+    await this.cleanUp();
+    this.resolveFinished();
+  }
+
+  /** Kills what is left of the group and any process carrying our launch id, then removes the workspace. */
+  private async cleanUp(): Promise<void> {
+    this.signalGroup("SIGKILL");
+    const stragglers = await killLaunchStragglers(this.launchId);
+    if (stragglers > 0) this.logger.info({ stragglers }, "killed processes left behind by the worker");
+    await rm(this.workspace, { recursive: true, force: true }).catch((error: unknown) =>
+      this.logger.warn({ err: error }, "could not remove the workspace"),
+    );
+  }
+
+  private signalGroup(signal: NodeJS.Signals): void {
+    const pid = this.child.pid;
+    if (pid === undefined) return;
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      // ESRCH: the group is already gone.
+    }
+  }
+
+  private onStderr(chunk: string): void {
+    const text = this.stderrPartial + chunk;
+    const lines = text.split("\n");
+    this.stderrPartial = lines.pop() ?? "";
+    for (const line of lines) this.keepLine(line);
+  }
+
+  private flushStderr(): void {
+    if (this.stderrPartial) this.keepLine(this.stderrPartial);
+    this.stderrPartial = "";
+  }
+
+  private keepLine(line: string): void {
+    if (!line.trim()) return;
+    this.stderrTail.push(line);
+    if (this.stderrTail.length > STDERR_TAIL_LINES) this.stderrTail.shift();
+    if (this.logger.isLevelEnabled("debug")) this.logger.debug({ workerLog: line }, "worker log");
+  }
+}
+
+function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
+  if (signal) return `the worker was killed by ${signal}`;
+  switch (code) {
+    case 0:
+      return "the worker exited";
+    case 2:
+      return "the worker exited with code 2 (join refused)";
+    case 3:
+      return "the worker exited with code 3 (no usable Python runtime)";
+    default:
+      return `the worker exited with code ${String(code)}`;
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,67 @@
+import { spawn } from "node:child_process";
+import { ErrorCodes, tetherError } from "./errors.js";
+
+export interface PythonRuntime {
+  python: string;
+  pythonVersion?: string;
+  jupyterServer?: string;
+  ipykernel?: string;
+}
+
+const PROBE_TIMEOUT_MS = 60_000;
+
+/**
+ * Runs `<worker> --probe-python` once and returns the interpreter it found.
+ * The worker owns the knowledge of what a usable runtime is; the orchestrator
+ * only passes the answer on to every worker as TETHER_PYTHON.
+ */
+export async function probePython(workerCommand: readonly string[]): Promise<PythonRuntime> {
+  const [command, ...args] = workerCommand;
+  const { code, stdout, stderr } = await run(command ?? "node", [...args, "--probe-python"]);
+  const line = stdout.trim().split("\n").pop() ?? "";
+  let answer: { ok?: unknown; python?: unknown; hint?: unknown; tried?: unknown; pythonVersion?: unknown; jupyterServer?: unknown; ipykernel?: unknown } | undefined;
+  try {
+    answer = JSON.parse(line) as typeof answer;
+  } catch {
+    answer = undefined;
+  }
+  if (answer?.ok === true && typeof answer.python === "string") {
+    return {
+      python: answer.python,
+      ...(typeof answer.pythonVersion === "string" ? { pythonVersion: answer.pythonVersion } : {}),
+      ...(typeof answer.jupyterServer === "string" ? { jupyterServer: answer.jupyterServer } : {}),
+      ...(typeof answer.ipykernel === "string" ? { ipykernel: answer.ipykernel } : {}),
+    };
+  }
+  if (answer?.ok === false) {
+    const tried = Array.isArray(answer.tried)
+      ? (answer.tried as { python?: unknown; error?: unknown }[]).map((t) => `${String(t.python)}: ${String(t.error)}`).join("; ")
+      : "";
+    throw tetherError(ErrorCodes.RUNTIME_PYTHON_NOT_FOUND, `No Python with jupyter_server and ipykernel was found${tried ? ` (tried ${tried})` : ""}.`, {
+      hint: typeof answer.hint === "string" ? answer.hint : "Install python3-ipykernel and python3-jupyter-server, or set TETHER_PYTHON.",
+    });
+  }
+  const tail = stderr.trim().split("\n").slice(-5).join("\n");
+  throw tetherError(ErrorCodes.RUNTIME_PYTHON_NOT_FOUND, `The worker's Python probe failed (exit code ${String(code)})${tail ? `: ${tail}` : "."}`, {
+    hint: `Build the worker (npm run build) or set TETHER_WORKER_COMMAND; the probe ran: ${workerCommand.join(" ")} --probe-python`,
+  });
+}
+
+function run(command: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill("SIGKILL"), PROBE_TIMEOUT_MS);
+    child.once("error", (error) => {
+      clearTimeout(timer);
+      resolve({ code: null, stdout, stderr: `${stderr}${error.message}` });
+    });
+    child.once("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}

@@ -1,0 +1,147 @@
+import type { FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import type { RawData, WebSocket } from "ws";
+import { ClientMessage, MessageCodec, PROTOCOL_VERSION, type ExecutionEvent, type ServerMessage } from "@tether/shared";
+import { sessionOf, type AppContext } from "../app-context.js";
+import { effectiveExecTimeoutMs } from "../config.js";
+import { ErrorCodes, TetherError, type ErrorCode } from "../errors.js";
+import type { Session, SessionObserver } from "../sessions/session.js";
+
+const clientCodec = new MessageCodec(ClientMessage);
+
+/** Above this many bytes queued for a client, stop reading its session's worker... */
+const HIGH_WATER_BYTES = 1024 * 1024;
+/** ...until the client has drained to this. */
+const LOW_WATER_BYTES = 256 * 1024;
+
+/** `GET /v1/sessions/:id/stream`: a client's duplex view of one session. */
+export function registerClientStream(scope: FastifyInstance, context: AppContext): void {
+  scope.get(
+    "/v1/sessions/:id/stream",
+    {
+      websocket: true,
+      config: { allowQueryToken: true },
+      // Resolved before the upgrade, so a foreign or unknown session is a plain HTTP 404.
+      preHandler: async (request) => {
+        sessionOf(context, request);
+      },
+    },
+    (socket, request) => {
+      const session = sessionOf(context, request);
+      const logger = (request.log as unknown as Logger).child({ sessionId: session.id });
+      new ClientStream(socket, session, context, logger).open();
+    },
+  );
+}
+
+type ClientStreamState = "open" | "closed";
+
+class ClientStream implements SessionObserver {
+  private state: ClientStreamState = "open";
+  private pausedWorker = false;
+
+  constructor(
+    private readonly socket: WebSocket,
+    private readonly session: Session,
+    private readonly context: AppContext,
+    private readonly logger: Logger,
+  ) {}
+
+  open(): void {
+    this.send({ type: "hello", requestId: null, sessionId: this.session.id, protocolVersion: PROTOCOL_VERSION });
+    this.session.addObserver(this);
+    this.socket.on("message", (data, isBinary) => this.onFrame(data, isBinary));
+    this.socket.on("close", () => this.onClose());
+    this.socket.on("error", (error) => this.logger.debug({ err: error }, "client socket error"));
+  }
+
+  /** Hot path: relays the worker's frame as received, without re-serialising. */
+  deliverSessionEvent(event: ExecutionEvent, raw: Buffer | undefined): void {
+    if (this.state !== "open") return;
+    if (raw) this.socket.send(raw, { binary: false }, this.afterSend);
+    else this.socket.send(JSON.stringify(event), this.afterSend);
+    if (!this.pausedWorker && this.socket.bufferedAmount > HIGH_WATER_BYTES) {
+      // A slow client: stop reading the worker rather than buffer without bound.
+      this.pausedWorker = true;
+      this.session.pauseWorker(this);
+    }
+  }
+
+  sessionEnded(state: "stopped" | "failed", reason: string): void {
+    if (this.state !== "open") return;
+    // Close reasons are limited to 123 bytes.
+    this.socket.close(state === "stopped" ? 1000 : 1011, `session ${state}: ${reason}`.slice(0, 100));
+  }
+
+  private readonly afterSend = (): void => {
+    if (this.pausedWorker && this.socket.bufferedAmount <= LOW_WATER_BYTES) this.resumeWorker();
+  };
+
+  private resumeWorker(): void {
+    if (!this.pausedWorker) return;
+    this.pausedWorker = false;
+    this.session.resumeWorker(this);
+  }
+
+  private onFrame(data: RawData, isBinary: boolean): void {
+    if (isBinary) return this.protocolError(null, ErrorCodes.PROTOCOL_BINARY_UNSUPPORTED, "Binary frames are not supported; send JSON text frames.");
+    const buffer = data as Buffer;
+    const maxBytes = this.context.config.maxClientFrameBytes;
+    if (buffer.byteLength > maxBytes) {
+      return this.protocolError(null, ErrorCodes.PROTOCOL_FRAME_TOO_LARGE, `The frame is ${buffer.byteLength} bytes; the limit is ${maxBytes}.`);
+    }
+    const decoded = clientCodec.decode(buffer.toString("utf8"));
+    if (!decoded.ok) return this.protocolError(decoded.requestId, decoded.code, decoded.message);
+    const message = decoded.value;
+    try {
+      switch (message.type) {
+        case "execute":
+          this.session.execute(
+            {
+              requestId: message.requestId,
+              code: message.code,
+              timeoutMs: effectiveExecTimeoutMs(this.context.config, message.timeoutMs),
+              stdin: { mode: "interactive" },
+            },
+            // Events reach this client (and every other one) as an observer.
+            undefined,
+          );
+          return;
+        case "input_reply":
+          this.session.inputReply(message.requestId, message.value);
+          return;
+        case "interrupt":
+          this.session.interrupt(message.requestId).catch((error: unknown) => this.refuse(message.requestId ?? null, error));
+          return;
+        default: {
+          const unreachable: never = message;
+          return unreachable;
+        }
+      }
+    } catch (error) {
+      this.refuse(message.requestId ?? null, error);
+    }
+  }
+
+  private refuse(requestId: string | null, error: unknown): void {
+    if (error instanceof TetherError) return this.protocolError(requestId, error.code, error.message);
+    this.logger.error({ err: error }, "client frame handling failed");
+    this.protocolError(requestId, ErrorCodes.INTERNAL, "The server failed to handle the frame.");
+  }
+
+  private protocolError(requestId: string | null, code: ErrorCode, message: string): void {
+    this.send({ type: "protocol_error", requestId, code, message });
+  }
+
+  private send(message: ServerMessage): void {
+    if (this.state === "open") this.socket.send(JSON.stringify(message));
+  }
+
+  private onClose(): void {
+    if (this.state === "closed") return;
+    this.state = "closed";
+    // Executions this client started keep running; only its view goes away.
+    this.session.removeObserver(this);
+    this.resumeWorker();
+  }
+}

@@ -1,0 +1,148 @@
+import type { DoneEvent, ExecuteResponse, ExecutionEvent, OutputItem } from "@tether/shared";
+
+/**
+ * Folds one execution's events into the REST response: stream text in order
+ * (cut past `maxOutputBytes` per stream), rich outputs with display updates
+ * and clear_output applied the way a notebook would show them, the error, and
+ * the done event's status.
+ */
+export class ExecutionResultFold {
+  private stdout = "";
+  private stderr = "";
+  private stdoutBytes = 0;
+  private stderrBytes = 0;
+  private truncated = false;
+  private outputs: OutputItem[] = [];
+  private error: ExecuteResponse["error"];
+  /** clear_output(wait=True): clear when the next output arrives. */
+  private clearPending = false;
+  private done: DoneEvent | undefined;
+
+  constructor(
+    readonly requestId: string,
+    private readonly maxOutputBytes: number,
+  ) {}
+
+  apply(event: ExecutionEvent): void {
+    switch (event.type) {
+      case "stream":
+        this.flushPendingClear();
+        this.appendStream(event.name, event.text);
+        return;
+      case "display":
+        if (event.update) {
+          // update_display_data changes outputs in place; it is not a new output.
+          if (event.displayId === undefined) return;
+          for (const output of this.outputs) {
+            if (output.displayId === event.displayId) {
+              output.data = event.data;
+              output.metadata = event.metadata;
+            }
+          }
+          return;
+        }
+        this.flushPendingClear();
+        this.outputs.push({
+          type: "display_data",
+          data: event.data,
+          metadata: event.metadata,
+          ...(event.displayId !== undefined ? { displayId: event.displayId } : {}),
+        });
+        return;
+      case "result":
+        this.flushPendingClear();
+        this.outputs.push({ type: "execute_result", data: event.data, metadata: event.metadata });
+        return;
+      case "error":
+        this.flushPendingClear();
+        this.error = { name: event.name, value: event.value, traceback: event.traceback };
+        return;
+      case "clear_output":
+        if (event.wait) this.clearPending = true;
+        else this.clear();
+        return;
+      case "done":
+        this.done = event;
+        return;
+      case "input_request":
+      case "status":
+      case "kernel_died":
+        return;
+      default: {
+        const unreachable: never = event;
+        return unreachable;
+      }
+    }
+  }
+
+  get finished(): boolean {
+    return this.done !== undefined;
+  }
+
+  toResponse(): ExecuteResponse {
+    const done = this.done;
+    return {
+      requestId: this.requestId,
+      status: done?.status ?? "worker_lost",
+      executionCount: done?.executionCount ?? null,
+      stdout: this.stdout,
+      stderr: this.stderr,
+      outputs: this.outputs,
+      ...(this.error ? { error: this.error } : {}),
+      truncated: this.truncated,
+      kernelRestarted: done?.kernelRestarted ?? false,
+      stateLost: done?.stateLost ?? false,
+      ...(done?.failure ? { failure: done.failure } : {}),
+      durationMs: done?.durationMs ?? 0,
+    };
+  }
+
+  private flushPendingClear(): void {
+    if (!this.clearPending) return;
+    this.clearPending = false;
+    this.clear();
+  }
+
+  /** Clears what the notebook would clear: stream text and rich outputs (not the error, which ends the cell). */
+  private clear(): void {
+    this.stdout = "";
+    this.stderr = "";
+    this.stdoutBytes = 0;
+    this.stderrBytes = 0;
+    this.truncated = false;
+    this.outputs = [];
+  }
+
+  private appendStream(name: "stdout" | "stderr", text: string): void {
+    const used = name === "stdout" ? this.stdoutBytes : this.stderrBytes;
+    const room = this.maxOutputBytes - used;
+    if (room <= 0) {
+      if (text.length > 0) this.truncated = true;
+      return;
+    }
+    let kept = text;
+    let bytes = Buffer.byteLength(text);
+    if (bytes > room) {
+      kept = truncateUtf8(text, room);
+      bytes = Buffer.byteLength(kept);
+      this.truncated = true;
+    }
+    if (name === "stdout") {
+      this.stdout += kept;
+      this.stdoutBytes += bytes;
+    } else {
+      this.stderr += kept;
+      this.stderrBytes += bytes;
+    }
+  }
+}
+
+/** The longest prefix of `text` that fits in `maxBytes` of UTF-8 without splitting a character. */
+export function truncateUtf8(text: string, maxBytes: number): string {
+  const encoded = Buffer.from(text, "utf8");
+  if (encoded.byteLength <= maxBytes) return text;
+  let end = maxBytes;
+  // Step back over continuation bytes (10xxxxxx) to a character boundary.
+  while (end > 0 && ((encoded[end] ?? 0) & 0xc0) === 0x80) end -= 1;
+  return encoded.subarray(0, end).toString("utf8");
+}

@@ -1,0 +1,90 @@
+import { randomUUID } from "node:crypto";
+import type { FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import type { RawData, WebSocket } from "ws";
+import { PROTOCOL_VERSION, WorkerCloseCodes, isCompatibleProtocolVersion, type OrchestratorMessage } from "@tether/shared";
+import { ErrorCodes, type ErrorCode } from "./errors.js";
+import type { JoinTokenStore } from "./join-tokens.js";
+import type { SessionRegistry } from "./sessions/session-registry.js";
+import { WorkerConnection, workerCodec } from "./worker-connection.js";
+
+/** A worker must say hello this soon after connecting. */
+export const HELLO_TIMEOUT_MS = 10_000;
+export const WORKER_GATEWAY_PATH = "/v1/workers/connect";
+
+export interface WorkerGatewayOptions {
+  joinTokens: JoinTokenStore;
+  registry: SessionRegistry;
+  heartbeatIntervalMs: number;
+  logger: Logger;
+}
+
+/**
+ * `GET /v1/workers/connect`: where workers dial back. No API key: the join
+ * token in the first frame is the credential. Never logs the token.
+ */
+export function registerWorkerGateway(app: FastifyInstance, options: WorkerGatewayOptions): void {
+  app.get(WORKER_GATEWAY_PATH, { websocket: true }, (socket) => acceptWorker(socket, options));
+}
+
+function acceptWorker(socket: WebSocket, options: WorkerGatewayOptions): void {
+  const logger = options.logger.child({ component: "worker-gateway" });
+  let settled = false;
+  const helloTimer = setTimeout(() => {
+    if (settled) return;
+    settled = true;
+    logger.warn("worker sent no hello in time");
+    socket.close(WorkerCloseCodes.helloTimeout, "hello expected");
+  }, HELLO_TIMEOUT_MS);
+
+  const refuse = (code: ErrorCode, message: string, closeCode: number = WorkerCloseCodes.joinRefused): void => {
+    logger.warn({ code }, "worker join refused");
+    send(socket, { type: "join_refused", code, message });
+    socket.close(closeCode, code);
+  };
+
+  const onFirstFrame = (data: RawData, isBinary: boolean): void => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(helloTimer);
+    socket.off("message", onFirstFrame);
+    if (isBinary) return refuse(ErrorCodes.PROTOCOL_HELLO_EXPECTED, "The first frame must be a JSON hello.");
+    const decoded = workerCodec.decode((data as Buffer).toString("utf8"));
+    if (!decoded.ok) return refuse(decoded.code, decoded.message);
+    const hello = decoded.value;
+    if (hello.type !== "hello") return refuse(ErrorCodes.PROTOCOL_HELLO_EXPECTED, `The first frame must be hello, got '${hello.type}'.`);
+    if (!isCompatibleProtocolVersion(hello.protocolVersion)) {
+      return refuse(
+        ErrorCodes.PROTOCOL_VERSION_UNSUPPORTED,
+        `Protocol version ${hello.protocolVersion} is not supported; this orchestrator speaks ${PROTOCOL_VERSION}. Update the worker.`,
+        WorkerCloseCodes.versionUnsupported,
+      );
+    }
+    const check = options.joinTokens.consume(hello.token);
+    if (!check.ok) return refuse(check.code, check.message);
+    const session = options.registry.forWorker(check.binding.sessionId, check.binding.launchId);
+    const workerId = `wrk_${randomUUID().replaceAll("-", "")}`;
+    const workerLogger = logger.child({ workerId, sessionId: check.binding.sessionId, agentVersion: hello.agentVersion });
+    if (!session || session.state !== "starting") {
+      return refuse(ErrorCodes.WORKER_TOKEN_INVALID, "The session this token was minted for no longer waits for a worker.");
+    }
+    const connection = new WorkerConnection(socket, workerId, session.id, options.heartbeatIntervalMs, workerLogger);
+    if (!session.attachWorker(connection)) {
+      connection.close(WorkerCloseCodes.replaced, "session already has a worker");
+      return;
+    }
+    connection.send({ type: "welcome", workerId, sessionId: session.id, heartbeatIntervalMs: options.heartbeatIntervalMs });
+    workerLogger.info({ capabilities: hello.capabilities }, "worker joined");
+  };
+
+  socket.on("message", onFirstFrame);
+  socket.once("close", () => {
+    clearTimeout(helloTimer);
+    settled = true;
+  });
+  socket.on("error", (error) => logger.debug({ err: error }, "worker socket error before hello"));
+}
+
+function send(socket: WebSocket, message: OrchestratorMessage): void {
+  socket.send(JSON.stringify(message));
+}
