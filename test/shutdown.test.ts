@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtemp, realpath, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
@@ -14,25 +13,16 @@ import { RestClient } from "./helpers/rest.js";
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
 const MARKER = "TETHER_SHUTDOWN_TEST_ID";
 
-/** A port that was free a moment ago (the child binds it right away). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
-}
-
-/** Resolves when a log line of the child says it is listening on `port`; rejects if it exits first. */
-function waitForListening(child: ChildProcess, port: number, timeoutMs: number, log: string[]): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`The orchestrator did not report listening on ${port} within ${timeoutMs} ms. Output:\n${log.join("\n")}`)), timeoutMs);
+/** Resolves with the URL from the child's "listening on <url>" banner; rejects if it exits first. */
+function waitForListening(child: ChildProcess, timeoutMs: number, log: string[]): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`The orchestrator did not report listening within ${timeoutMs} ms. Output:\n${log.join("\n")}`)), timeoutMs);
     const onLine = (line: string) => {
       log.push(line);
-      if (/listening/i.test(line) && line.includes(String(port))) {
+      const match = /listening on (http:\/\/[^\s"]+)/i.exec(line);
+      if (match?.[1]) {
         clearTimeout(timer);
-        resolve();
+        resolve(match[1]);
       }
     };
     for (const stream of [child.stdout, child.stderr]) if (stream) createInterface({ input: stream }).on("line", onLine);
@@ -58,14 +48,13 @@ describe("orchestrator shutdown", () => {
   it("stops every worker, Jupyter server and kernel it started when sent SIGTERM, then exits cleanly", async () => {
     const marker = randomUUID();
     const dataDir = await realpath(await mkdtemp(join(tmpdir(), "tether-shutdown-")));
-    const port = await freePort();
     const log: string[] = [];
     const child = spawn(process.execPath, [join(repoRoot, "orchestrator/dist/server.js")], {
       cwd: repoRoot,
       env: {
         ...process.env,
         [MARKER]: marker,
-        TETHER_PORT: String(port),
+        TETHER_PORT: "0",
         TETHER_HOST: "127.0.0.1",
         TETHER_API_KEYS: `alice:${KEYS.alice}`,
         TETHER_DATA_DIR: dataDir,
@@ -74,8 +63,8 @@ describe("orchestrator shutdown", () => {
       stdio: ["ignore", "pipe", "pipe"],
     });
     try {
-      await waitForListening(child, port, 20_000, log);
-      const alice = new RestClient(`http://127.0.0.1:${port}`, KEYS.alice);
+      const url = await waitForListening(child, 30_000, log);
+      const alice = new RestClient(url, KEYS.alice);
       const sessions = await Promise.all([alice.createSession(), alice.createSession()]);
       const kernelPids: number[] = [];
       for (const session of sessions) {
