@@ -105,6 +105,8 @@ function installBodyParsing(app: FastifyInstance, config: OrchestratorConfig): v
   // Our own JSON parser: an empty body is "no body" (POST /v1/sessions takes an optional one),
   // and bad JSON gets its own code.
   app.removeContentTypeParser("application/json");
+  // JSON routes take JSON only: other types are 415, not a string that fails the schema.
+  app.removeContentTypeParser("text/plain");
   app.addContentTypeParser("application/json", { parseAs: "string", bodyLimit: config.maxRequestBytes }, (_request, body, done) => {
     const text = body as string;
     if (text.trim() === "") return done(null, undefined);

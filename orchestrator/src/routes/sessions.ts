@@ -4,7 +4,14 @@ import { sessionOf, type AppContext } from "../app-context.js";
 
 /** Create, inspect, list and delete sessions. */
 export function registerSessionRoutes(scope: FastifyInstance, context: AppContext): void {
-  scope.post("/v1/sessions", { schema: { body: CreateSessionBody } }, async (request, reply) => {
+  const createOptions = {
+    schema: { body: CreateSessionBody },
+    // The body is optional: no body means no metadata.
+    preValidation: async (request: { body: unknown }) => {
+      request.body ??= {};
+    },
+  };
+  scope.post("/v1/sessions", createOptions, async (request, reply) => {
     const body = request.body as CreateSessionBody | undefined;
     const session = context.registry.create(request.tenant, body?.metadata ?? {});
     request.log.info({ sessionId: session.id }, "creating session");
