@@ -114,6 +114,7 @@ describe("the worker gateway and a session's worker", () => {
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
       const text = await res.text();
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- test responses are probed field by field
       return { status: res.status, body: text ? (JSON.parse(text) as Record<string, any>) : undefined };
     };
     return { launcher, base, call };
