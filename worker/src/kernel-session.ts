@@ -22,6 +22,8 @@ export type KernelState = "starting" | "idle" | "busy" | "restarting" | "dead" |
 const KERNEL_NAME = "python3";
 /** How long a replacement kernel may take to become idle after a death or restart. */
 export const KERNEL_RECOVERY_TIMEOUT_MS = 30_000;
+/** While recovering from a death, how often to retry a kernel websocket that is still down. */
+const RECONNECT_NUDGE_MS = 1000;
 
 /**
  * One Python kernel behind Jupyter Server, reached over its kernel websocket.
@@ -104,12 +106,15 @@ export class KernelSession {
    */
   async recoverFromDeath(restartFailed: boolean): Promise<void> {
     if (!restartFailed) {
+      const watchdog = setInterval(() => this.nudgeReconnect(), RECONNECT_NUDGE_MS);
       try {
         // The connection still reports the dead kernel's last status: wait for a fresh idle.
         await this.waitIdle(KERNEL_RECOVERY_TIMEOUT_MS, true);
         return;
       } catch (error) {
         this.logger.warn({ err: error }, "replacement kernel did not become idle; starting a new kernel");
+      } finally {
+        clearInterval(watchdog);
       }
     }
     await this.replaceKernel();
@@ -149,6 +154,18 @@ export class KernelSession {
     } catch (error) {
       this.logger.warn({ err: error }, "kernel shutdown through the API failed");
     }
+  }
+
+  /**
+   * @jupyterlab/services reconnects with a randomized exponential backoff (up
+   * to minutes) and gives up for good on a clean close; after a death the
+   * replacement kernel is usually up within a second, so retry right away.
+   */
+  private nudgeReconnect(): void {
+    const connection = this.connection;
+    if (!connection || connection.isDisposed || connection.connectionStatus === "connected") return;
+    this.logger.debug({ connectionStatus: connection.connectionStatus }, "kernel websocket not back yet, reconnecting now");
+    connection.reconnect().catch(() => undefined);
   }
 
   private async replaceKernel(): Promise<void> {
