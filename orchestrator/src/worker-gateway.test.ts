@@ -209,6 +209,41 @@ describe("the worker gateway and a session's worker", () => {
     worker.socket.terminate();
   });
 
+  it("stops reading the worker while a websocket client is not reading, and resumes when it drains", async () => {
+    const chunk = "x".repeat(16 * 1024);
+    const events = 1500; // ~24 MB of stream events
+    const { base, call, launcher } = await start((worker, message) => {
+      if (message.type !== "execute") return healthy(worker, message);
+      for (let i = 0; i < events; i++) worker.send({ type: "stream", requestId: message.requestId, name: "stdout", text: chunk });
+      worker.send({ type: "done", requestId: message.requestId, status: "ok", executionCount: 1, durationMs: 1, kernelRestarted: false, stateLost: false });
+    });
+    const { body } = await call("POST", "/v1/sessions");
+    const client = new WebSocket(`${base.replace("http", "ws")}/v1/sessions/${body!.id}/stream`, { headers: { authorization: "Bearer key-a" } });
+    let received = 0;
+    const done = new Promise<void>((resolve) =>
+      client.on("message", (data) => {
+        const message = JSON.parse(data.toString()) as { type: string };
+        if (message.type === "stream") received += 1;
+        if (message.type === "done") resolve();
+      }),
+    );
+    await new Promise((resolve) => client.once("open", resolve));
+    // Stop reading the client's TCP socket: the orchestrator's sends to it back up.
+    const tcp = (client as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+    tcp.pause();
+    client.send(JSON.stringify({ type: "execute", requestId: "flood", code: "flood" }));
+    const worker = launcher.workers[0]!;
+    while (!worker.received.some((m) => m.type === "execute")) await new Promise((resolve) => setTimeout(resolve, 5));
+    // The worker queued everything at once; an orchestrator that keeps reading drains that in a few ms on loopback.
+    // Some time later, the worker still holding most of it means the orchestrator stopped reading.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(worker.socket.bufferedAmount).toBeGreaterThanOrEqual(8 * 1024 * 1024);
+    tcp.resume();
+    await done;
+    expect(received).toBe(events);
+    client.close();
+  });
+
   it("streams an upload to the worker without ever exceeding the credit window", async () => {
     let unacked = 0;
     let maxUnacked = 0;
