@@ -188,6 +188,11 @@ export class Session implements WorkerConnectionHandler {
   }
 
   private onLaunchExited(exit: LaunchExit): void {
+    if (this.state === "failed" && this.failure?.code === ErrorCodes.WORKER_LOST && !this.failure.message.includes(exit.reason)) {
+      // The socket usually drops first; the exit says why.
+      this.failure = { ...this.failure, message: `${this.failure.message} ${describeExit(exit)}` };
+      return;
+    }
     if (this.state === "stopped" || this.state === "failed") return;
     if (this.state === "starting") {
       this.failStart(tetherError(ErrorCodes.SESSION_START_FAILED, describeExit(exit)));
@@ -294,8 +299,10 @@ export class Session implements WorkerConnectionHandler {
   private pump(): void {
     if (this.current || (this.state !== "ready" && this.state !== "busy")) return;
     const worker = this.worker;
+    // A closed worker is about to fail the session, which ends the queue.
+    if (!worker || worker.state !== "open") return;
     const next = this.queue.shift();
-    if (!next || !worker) return;
+    if (!next) return;
     this.current = next;
     next.startedAt = Date.now();
     this.transition("busy");
