@@ -22,8 +22,10 @@ export type KernelState = "starting" | "idle" | "busy" | "restarting" | "dead" |
 const KERNEL_NAME = "python3";
 /** How long a replacement kernel may take to become idle after a death or restart. */
 export const KERNEL_RECOVERY_TIMEOUT_MS = 30_000;
-/** While recovering from a death, how often to retry a kernel websocket that is still down. */
-const RECONNECT_NUDGE_MS = 1000;
+/** While recovering from a death: how often the websocket is checked, and how long each state may last before a reconnect. */
+const RECONNECT_CHECK_MS = 250;
+const CONNECTED_NOT_IDLE_MS = 2000;
+const CONNECTING_MS = 10_000;
 
 /**
  * One Python kernel behind Jupyter Server, reached over its kernel websocket.
@@ -106,7 +108,7 @@ export class KernelSession {
    */
   async recoverFromDeath(restartFailed: boolean): Promise<void> {
     if (!restartFailed) {
-      const watchdog = setInterval(() => this.nudgeReconnect(), RECONNECT_NUDGE_MS);
+      const watchdog = this.watchReconnect();
       try {
         // The connection still reports the dead kernel's last status: wait for a fresh idle.
         await this.waitIdle(KERNEL_RECOVERY_TIMEOUT_MS, true);
@@ -114,7 +116,7 @@ export class KernelSession {
       } catch (error) {
         this.logger.warn({ err: error }, "replacement kernel did not become idle; starting a new kernel");
       } finally {
-        clearInterval(watchdog);
+        watchdog.stop();
       }
     }
     await this.replaceKernel();
@@ -157,15 +159,36 @@ export class KernelSession {
   }
 
   /**
-   * @jupyterlab/services reconnects with a randomized exponential backoff (up
-   * to minutes) and gives up for good on a clean close; after a death the
-   * replacement kernel is usually up within a second, so retry right away.
+   * @jupyterlab/services reconnects at once when the kernel websocket drops on
+   * a death, which can be before Jupyter's restarter has the new kernel up: the
+   * server then wires that socket to the dead kernel's ports and the new kernel
+   * never answers (seen under load). Its own retries back off to minutes and
+   * stop on a clean close. So while the replacement is not idle, reconnect a
+   * socket that is connected but silent for 2 s, or disconnected; a handshake
+   * in progress is left alone (the server holds it until the kernel is up).
    */
-  private nudgeReconnect(): void {
-    const connection = this.connection;
-    if (!connection || connection.isDisposed || connection.connectionStatus === "connected") return;
-    this.logger.debug({ connectionStatus: connection.connectionStatus }, "kernel websocket not back yet, reconnecting now");
-    connection.reconnect().catch(() => undefined);
+  private watchReconnect(): { stop(): void } {
+    let since = Date.now();
+    let last = this.connection?.connectionStatus;
+    const timer = setInterval(() => {
+      const connection = this.connection;
+      if (!connection || connection.isDisposed) return;
+      const status = connection.connectionStatus;
+      if (status !== last) {
+        last = status;
+        since = Date.now();
+      }
+      const stuckMs = Date.now() - since;
+      const stale =
+        status === "disconnected" ||
+        (status === "connected" && stuckMs > CONNECTED_NOT_IDLE_MS) ||
+        (status === "connecting" && stuckMs > CONNECTING_MS);
+      if (!stale) return;
+      this.logger.info({ connectionStatus: status, stuckMs }, "replacement kernel not answering, reconnecting its websocket");
+      since = Date.now();
+      connection.reconnect().catch(() => undefined);
+    }, RECONNECT_CHECK_MS);
+    return { stop: () => clearInterval(timer) };
   }
 
   private async replaceKernel(): Promise<void> {
