@@ -84,7 +84,11 @@ export class WorkerAgent {
         },
         onClose: (code, reason) => this.onChannelClosed(code, reason),
         onHeartbeatLost: () => void this.stop("no heartbeat from the orchestrator for 3 intervals", ExitCodes.ok),
-        onBackpressure: (paused) => (paused ? KernelWebSocket.pauseAll() : KernelWebSocket.resumeAll()),
+        onBackpressure: (paused) => {
+          this.log.debug({ paused }, "orchestrator socket backpressure");
+          if (paused) KernelWebSocket.pauseAll();
+          else KernelWebSocket.resumeAll();
+        },
       },
       this.log,
     );

@@ -60,7 +60,8 @@ export class ExecutionRunner {
   /** Executions wait until `ready` settles (the first kernel start). */
   holdUntil(ready: Promise<unknown>): void {
     this.recover(async () => {
-      await ready;
+      // A failed start is reported as worker_failed by the agent; queued executions then end with KERNEL_UNAVAILABLE.
+      await ready.catch(() => undefined);
     });
   }
 
