@@ -98,6 +98,41 @@ describe("sessions", () => {
     }
   });
 
+  it("runs an execution queued right behind one that raised, instead of dropping it", async () => {
+    const stream = await StreamClient.open(orchestrator.url, session.id, orchestrator.keys.alice);
+    try {
+      for (let round = 0; round < 5; round++) {
+        // Sent together: the second waits in the orchestrator's queue and reaches the kernel right after the error.
+        stream.send({ type: "execute", requestId: `raise-${round}`, code: "1 / 0" });
+        stream.send({ type: "execute", requestId: `next-${round}`, code: `print("ran ${round}")` });
+        const failed = await stream.collectUntilDone(`raise-${round}`);
+        expect(failed.done.status).toBe("error");
+        const next = await stream.collectUntilDone(`next-${round}`);
+        expect({ round, status: next.done.status, stdout: next.text("stdout") }).toEqual({ round, status: "ok", stdout: `ran ${round}\n` });
+      }
+    } finally {
+      await stream.close();
+    }
+  });
+
+  it("runs the execution after an error on a freshly restarted kernel, instead of dropping it", async () => {
+    for (let round = 0; round < 12; round++) {
+      await orchestrator.alice.restart(session.id);
+      const failed = await orchestrator.alice.execute(session.id, { code: "undefined_name" });
+      expect(failed.error?.name).toBe("NameError");
+      const next = await orchestrator.alice.execute(session.id, { code: `print("after error ${round}")` });
+      // An execution that did not run must at least say why (error or failure); this one should simply run.
+      expect({ round, status: next.status, stdout: next.stdout, error: next.error, failure: next.failure }).toEqual({
+        round,
+        status: "ok",
+        stdout: `after error ${round}\n`,
+        error: undefined,
+        failure: undefined,
+      });
+    }
+    await orchestrator.alice.execute(session.id, { code: "x = 41" }); // later tests read x
+  });
+
   it("refuses requests without an API key", async () => {
     const anonymous = orchestrator.alice.as(undefined);
     for (const [method, path] of [
