@@ -116,21 +116,25 @@ describe("sessions", () => {
   });
 
   it("runs the execution after an error on a freshly restarted kernel, instead of dropping it", async () => {
-    for (let round = 0; round < 12; round++) {
-      await orchestrator.alice.restart(session.id);
-      const failed = await orchestrator.alice.execute(session.id, { code: "undefined_name" });
-      expect(failed.error?.name).toBe("NameError");
-      const next = await orchestrator.alice.execute(session.id, { code: `print("after error ${round}")` });
+    const own = await orchestrator.alice.createSession(); // restarts would wipe the shared session's state
+    try {
+      for (let round = 0; round < 12; round++) {
+        await orchestrator.alice.restart(own.id);
+        const failed = await orchestrator.alice.execute(own.id, { code: "undefined_name" });
+        expect(failed.error?.name).toBe("NameError");
+        const next = await orchestrator.alice.execute(own.id, { code: `print("after error ${round}")` });
       // An execution that did not run must at least say why (error or failure); this one should simply run.
-      expect({ round, status: next.status, stdout: next.stdout, error: next.error, failure: next.failure }).toEqual({
-        round,
-        status: "ok",
-        stdout: `after error ${round}\n`,
-        error: undefined,
-        failure: undefined,
-      });
+        expect({ round, status: next.status, stdout: next.stdout, error: next.error, failure: next.failure }).toEqual({
+          round,
+          status: "ok",
+          stdout: `after error ${round}\n`,
+          error: undefined,
+          failure: undefined,
+        });
+      }
+    } finally {
+      await orchestrator.alice.deleteSession(own.id);
     }
-    await orchestrator.alice.execute(session.id, { code: "x = 41" }); // later tests read x
   });
 
   it("refuses requests without an API key", async () => {
@@ -163,6 +167,7 @@ describe("sessions", () => {
 
   it("hides a session from another tenant on every route", async () => {
     const { bob } = orchestrator;
+    expect((await orchestrator.alice.execute(session.id, { code: 'owner = "alice"' })).status).toBe("ok");
     const base = `/v1/sessions/${session.id}`;
     const attempts: [string, string, Parameters<RestClient["request"]>[2]][] = [
       ["GET", base, {}],
@@ -194,8 +199,8 @@ describe("sessions", () => {
     expect(bobsList.sessions.map((s) => s.id)).not.toContain(session.id);
 
     // Nothing bob tried touched alice's session.
-    const still = await orchestrator.alice.execute(session.id, { code: "import os\nprint(os.path.exists('bob.txt'), x)" });
-    expect(still.stdout).toBe("False 41\n");
+    const still = await orchestrator.alice.execute(session.id, { code: "import os\nprint(os.path.exists('bob.txt'), owner)" });
+    expect(still.stdout).toBe("False alice\n");
   });
 
   it("answers 404 for a session id that does not exist", async () => {
