@@ -63,6 +63,17 @@ describe("orchestrator shutdown", () => {
       stdio: ["ignore", "pipe", "pipe"],
     });
     try {
+      await runScenario();
+    } catch (error) {
+      // The orchestrator's own log says why a step failed.
+      throw new Error(`${(error as Error).message}\n--- orchestrator output ---\n${log.slice(-60).join("\n")}`, { cause: error });
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      killProcesses(await processesWithEnvMarker(MARKER, marker));
+      await rm(dataDir, { recursive: true, force: true });
+    }
+
+    async function runScenario(): Promise<void> {
       const url = await waitForListening(child, 30_000, log);
       const alice = new RestClient(url, KEYS.alice);
       const sessions = await Promise.all([alice.createSession(), alice.createSession()]);
@@ -83,10 +94,6 @@ describe("orchestrator shutdown", () => {
       const survivors = await processesWithEnvMarker(MARKER, marker);
       expect(survivors, `still running after the orchestrator exited:\n${describeProcesses(survivors)}`).toEqual([]);
       for (const pid of kernelPids) expect(await isAlive(pid)).toBe(false);
-    } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-      killProcesses(await processesWithEnvMarker(MARKER, marker));
-      await rm(dataDir, { recursive: true, force: true });
     }
   });
 });
