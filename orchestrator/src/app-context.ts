@@ -2,8 +2,10 @@ import type { ApiKeyAuthenticator } from "./auth.js";
 import type { OrchestratorConfig } from "./config.js";
 import type { JoinTokenStore } from "./join-tokens.js";
 import type { Launcher } from "./launchers/launcher.js";
+import type { WarmPool } from "./pool/warm-pool.js";
 import type { Session } from "./sessions/session.js";
 import type { SessionRegistry } from "./sessions/session-registry.js";
+import type { SnapshotStore } from "./snapshots/snapshot-store.js";
 
 /** What the routes share; one per app. */
 export interface AppContext {
@@ -11,6 +13,9 @@ export interface AppContext {
   registry: SessionRegistry;
   joinTokens: JoinTokenStore;
   launcher: Launcher;
+  /** TETHER_POOL_SIZE > 0 only. */
+  pool: WarmPool | undefined;
+  snapshots: SnapshotStore;
   auth: ApiKeyAuthenticator;
 }
 

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import path from "node:path";
 import type { AddressInfo } from "node:net";
 import websocket from "@fastify/websocket";
@@ -14,8 +15,13 @@ import { registerClientStream } from "./routes/client-stream.js";
 import { registerExecuteRoutes } from "./routes/execute.js";
 import { registerFileRoutes } from "./routes/files.js";
 import { registerHealthRoutes } from "./routes/health.js";
+import { WarmPool } from "./pool/warm-pool.js";
+import { registerPoolRoutes } from "./routes/pool.js";
 import { registerSessionRoutes } from "./routes/sessions.js";
+import { LaunchedWorker, LaunchTable } from "./sessions/launched-worker.js";
 import { SessionRegistry } from "./sessions/session-registry.js";
+import { StartLimiter } from "./sessions/start-limiter.js";
+import { LocalDirectorySnapshotStore } from "./snapshots/local-snapshot-store.js";
 import { WORKER_GATEWAY_PATH, registerWorkerGateway } from "./worker-gateway.js";
 
 export interface BuildAppOptions {
@@ -55,9 +61,11 @@ export function buildApp(config: OrchestratorConfig, options: BuildAppOptions = 
   const launcher =
     options.launcher ?? new LocalProcessLauncher({ command: config.workerCommand, workspacesDir: path.join(config.dataDir, "workspaces"), logger });
   const joinTokens = new JoinTokenStore(config.joinTokenTtlMs);
-  const registry = new SessionRegistry({
+  const launches = new LaunchTable();
+  const workerDeps = {
     launcher,
     joinTokens,
+    launches,
     logger,
     orchestratorUrl: () => `${config.publicUrl ?? derivePublicUrl(app)}${WORKER_GATEWAY_PATH}`,
     workerEnv: {
@@ -67,18 +75,45 @@ export function buildApp(config: OrchestratorConfig, options: BuildAppOptions = 
       TETHER_LOG_LEVEL: config.logLevel === "silent" ? "warn" : config.logLevel,
     },
     startTimeoutMs: config.startTimeoutMs,
+  };
+  const newLaunchId = () => `lch_${randomUUID().replaceAll("-", "")}`;
+  const limiter = new StartLimiter(config.maxConcurrentStarts);
+  const pool =
+    config.poolSize > 0
+      ? new WarmPool({
+          targetSize: config.poolSize,
+          limiter,
+          createWorker: () => new LaunchedWorker(newLaunchId(), null, workerDeps, config.poolPreload),
+          logger,
+        })
+      : undefined;
+  const snapshots = new LocalDirectorySnapshotStore(path.join(config.dataDir, "snapshots"));
+  const registry = new SessionRegistry({
+    logger,
     interruptGraceMs: config.interruptGraceMs,
+    limiter,
+    pool,
+    snapshots,
+    createWorker: (sessionId) => new LaunchedWorker(newLaunchId(), sessionId, workerDeps),
+    defaultIdleTimeoutS: config.idleTimeoutS,
+    maxLifetimeMs: config.maxSessionLifetimeS * 1000,
+    maxSessionsPerTenant: config.maxSessionsPerTenant,
   });
-  const context: AppContext = { config, registry, joinTokens, launcher, auth: new ApiKeyAuthenticator(apiKeys) };
+  const context: AppContext = { config, registry, joinTokens, launcher, pool, snapshots, auth: new ApiKeyAuthenticator(apiKeys) };
   app.decorate("tether", context);
   app.decorateRequest("tenant", "");
 
   // Before the websocket plugin's own preClose (which drops every socket):
   // workers get a `shutdown` while their connection still stands.
   app.addHook("preClose", async () => {
+    // The pool first: it would replace the workers the launcher is about to stop.
+    await pool?.close();
     await registry.stopAll("orchestrator shutting down");
     await launcher.stopAll();
   });
+
+  // Pool workers dial the address the app listens on.
+  app.addHook("onListen", async () => pool?.start());
 
   installBodyParsing(app, config);
   installErrorHandling(app);
@@ -86,7 +121,7 @@ export function buildApp(config: OrchestratorConfig, options: BuildAppOptions = 
   void app.register(websocket, { options: { maxPayload: Math.max(MIN_WS_MAX_PAYLOAD_BYTES, config.maxClientFrameBytes * 4) } });
   void app.register(async (root) => {
     registerHealthRoutes(root);
-    registerWorkerGateway(root, { joinTokens, registry, heartbeatIntervalMs: config.heartbeatIntervalMs, logger });
+    registerWorkerGateway(root, { joinTokens, launches, heartbeatIntervalMs: config.heartbeatIntervalMs, logger });
     // Everything else under /v1 needs an API key.
     await root.register(async (api) => {
       api.addHook("onRequest", async (request) => {
@@ -95,6 +130,7 @@ export function buildApp(config: OrchestratorConfig, options: BuildAppOptions = 
       registerSessionRoutes(api, context);
       registerExecuteRoutes(api, context);
       registerClientStream(api, context);
+      registerPoolRoutes(api, context);
       await api.register(async (files) => registerFileRoutes(files, context));
     });
   });
@@ -123,6 +159,7 @@ function installErrorHandling(app: FastifyInstance): void {
     const tether = error instanceof TetherError ? error : fromFastifyError(error);
     if (tether.statusCode >= 500) request.log.error({ err: error }, "request failed");
     else request.log.info({ code: tether.code }, "request refused");
+    if (tether.retryAfterS !== undefined) void reply.header("retry-after", String(tether.retryAfterS));
     return reply.code(tether.statusCode).send(tether.toBody());
   });
   app.setNotFoundHandler((request, reply) =>

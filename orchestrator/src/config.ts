@@ -44,6 +44,18 @@ export interface OrchestratorConfig {
   /** Largest client websocket frame the app accepts; bigger frames get protocol_error. */
   maxClientFrameBytes: number;
   logLevel: LogLevel;
+  /** TETHER_POOL_SIZE, default 0: workers kept dialed in with a ready kernel, claimed by POST /v1/sessions. */
+  poolSize: number;
+  /** TETHER_POOL_PRELOAD: code a pooled worker runs before it counts as ready (e.g. `import numpy, pandas`). */
+  poolPreload: string | undefined;
+  /** TETHER_MAX_CONCURRENT_STARTS, default 20: worker launches in progress (pool refills included). */
+  maxConcurrentStarts: number;
+  /** TETHER_MAX_SESSIONS_PER_TENANT, default 100: sessions a tenant may hold (stopped ones included, failed ones not). */
+  maxSessionsPerTenant: number;
+  /** TETHER_IDLE_TIMEOUT_S, default 600: seconds without executions before a session scales to zero. */
+  idleTimeoutS: number;
+  /** TETHER_MAX_SESSION_LIFETIME_S, default 86400: longest a worker serves a session before it is stopped (snapshotted) too. */
+  maxSessionLifetimeS: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -82,6 +94,12 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
     maxRequestBytes: readInteger(env, "TETHER_MAX_REQUEST_BYTES", 8 * MiB, 1),
     maxClientFrameBytes: readInteger(env, "TETHER_MAX_CLIENT_FRAME_BYTES", MiB, 1),
     logLevel: readLogLevel(env.TETHER_LOG_LEVEL),
+    poolSize: readInteger(env, "TETHER_POOL_SIZE", 0, 0, 1000),
+    poolPreload: env.TETHER_POOL_PRELOAD?.trim() ? env.TETHER_POOL_PRELOAD : undefined,
+    maxConcurrentStarts: readInteger(env, "TETHER_MAX_CONCURRENT_STARTS", 20, 1),
+    maxSessionsPerTenant: readInteger(env, "TETHER_MAX_SESSIONS_PER_TENANT", 100, 1),
+    idleTimeoutS: readInteger(env, "TETHER_IDLE_TIMEOUT_S", 600, 1),
+    maxSessionLifetimeS: readInteger(env, "TETHER_MAX_SESSION_LIFETIME_S", 86_400, 1),
   };
   if (config.defaultExecTimeoutMs > config.maxExecTimeoutMs) {
     throw configInvalid(

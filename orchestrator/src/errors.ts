@@ -32,6 +32,7 @@ const statusByCode: Partial<Record<string, number>> = {
   [ErrorCodes.WORKER_LOST]: 502,
   [ErrorCodes.WORKER_EXITED]: 502,
   [ErrorCodes.WORKER_CALL_TIMEOUT]: 504,
+  [ErrorCodes.WORKER_TRANSFER_INTERRUPTED]: 503,
   [ErrorCodes.EXEC_DUPLICATE_REQUEST_ID]: 409,
   [ErrorCodes.EXEC_UNKNOWN_REQUEST]: 404,
   [ErrorCodes.EXEC_NOT_WAITING_FOR_INPUT]: 409,

@@ -3,7 +3,8 @@ import { ErrorCodes, type ErrorCode } from "./errors.js";
 
 export interface JoinTokenBinding {
   launchId: string;
-  sessionId: string;
+  /** null for a warm-pool worker. */
+  sessionId: string | null;
   /** Epoch ms. */
   expiresAt: number;
 }
@@ -32,7 +33,7 @@ export class JoinTokenStore {
     private readonly now: () => number = Date.now,
   ) {}
 
-  mint(launchId: string, sessionId: string): string {
+  mint(launchId: string, sessionId: string | null): string {
     this.sweep();
     const token = randomBytes(32).toString("base64url");
     const digest = hash(token);

@@ -50,7 +50,9 @@ export async function startOrchestrator(config: OrchestratorConfig): Promise<Run
     app,
     close() {
       closing ??= (async () => {
-        const { registry, launcher } = app.tether;
+        const { registry, launcher, pool } = app.tether;
+        // The pool first: it would replace the workers stopped below.
+        await pool?.close();
         await registry.stopAll("orchestrator shutting down");
         await launcher.stopAll();
         await app.close();

@@ -1,14 +1,19 @@
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { Readable } from "node:stream";
 import type { Logger } from "pino";
 import type { RawData, WebSocket } from "ws";
 import {
   FILE_CHUNK_BYTES,
+  InboundSequence,
   MessageCodec,
+  ReplayBuffer,
   STREAM_WINDOW_BYTES,
   WorkerCloseCodes,
   WorkerMessage,
   decodeBinaryFrame,
   encodeBinaryFrame,
+  encodeSequenced,
+  splitSequenced,
   type OrchestratorMessage,
 } from "@tether/shared";
 import { ErrorCodes, TetherError, errorFromDetail, tetherError, type ErrorCode } from "./errors.js";
@@ -17,7 +22,7 @@ import { ErrorCodes, TetherError, errorFromDetail, tetherError, type ErrorCode }
 export const workerCodec = new MessageCodec(WorkerMessage);
 
 /** Messages the connection hands to its session (calls and streams it settles itself). */
-export type WorkerSessionMessage = Exclude<WorkerMessage, { type: "call_result" | "stream_ack" | "stream_end" | "hello" }>;
+export type WorkerSessionMessage = Exclude<WorkerMessage, { type: "call_result" | "stream_ack" | "stream_end" | "hello" | "ack" | "resume" }>;
 
 export interface WorkerConnectionHandler {
   /** `raw` is the frame as received, so events can be relayed without re-serialising. */
@@ -35,15 +40,36 @@ interface PendingCall {
   timer: NodeJS.Timeout | undefined;
 }
 
+/** `open` until the worker is gone for good; a dropped socket held for resume is still `open` (see `link`). */
 export type WorkerConnectionState = "open" | "closed";
+/** The socket under an open connection: up, or dropped and waiting for the worker's resume. */
+export type WorkerLinkState = "connected" | "disconnected";
+
+/** How many heartbeat intervals a dropped link is held for the worker's resume. */
+export const RESUME_HOLD_INTERVALS = 3;
+
+export interface WorkerConnectionOptions {
+  /**
+   * The worker advertised `resume` (protocol 1.1): frames are sequenced and
+   * acked both ways, and a dropped socket is held RESUME_HOLD_INTERVALS
+   * heartbeats for the worker to resume over a new one. Default false.
+   */
+  resumable?: boolean;
+}
 
 /**
  * One worker's websocket after the handshake: typed calls correlated by
- * callId (all settled with a specific code when the socket goes), file byte
- * streams with credit-based flow control, and the heartbeat.
+ * callId (all settled with a specific code when the worker is gone), file
+ * byte streams with credit-based flow control, and the heartbeat. With a
+ * resumable worker the connection outlives its socket: messages are kept
+ * until acked, a resume rebinds a new socket and retransmits what the worker
+ * missed, and only a worker that stays away past the hold is lost.
  */
 export class WorkerConnection {
   state: WorkerConnectionState = "open";
+  link: WorkerLinkState = "connected";
+  readonly resumable: boolean;
+  private socket!: WebSocket;
   private handler: WorkerConnectionHandler | undefined;
   private nextCallId = 1;
   private nextStreamId = 1;
@@ -54,18 +80,28 @@ export class WorkerConnection {
   private lastPongAt = Date.now();
   private readonly heartbeat: NodeJS.Timeout;
   private closeReason: { code: ErrorCode; message: string } | undefined;
+  private readonly closedCallbacks: (() => void)[] = [];
+  /** Resumable only: what the worker has not acked yet, and the worker's frames seen so far. */
+  private readonly outbound: ReplayBuffer<Buffer> | undefined;
+  private readonly inbound: InboundSequence | undefined;
+  private resumeDigest: Buffer | undefined;
+  private holdTimer: NodeJS.Timeout | undefined;
+  private droppedAt = 0;
 
   constructor(
-    private readonly socket: WebSocket,
+    socket: WebSocket,
     readonly workerId: string,
     readonly sessionId: string,
     private readonly heartbeatIntervalMs: number,
     private readonly logger: Logger,
+    options: WorkerConnectionOptions = {},
   ) {
-    socket.on("message", (data, isBinary) => this.onFrame(data, isBinary));
-    socket.on("pong", () => (this.lastPongAt = Date.now()));
-    socket.on("close", (code, reason) => this.onSocketClose(code, reason.toString()));
-    socket.on("error", (error) => this.logger.warn({ err: error }, "worker socket error"));
+    this.resumable = options.resumable === true;
+    if (this.resumable) {
+      this.outbound = new ReplayBuffer<Buffer>();
+      this.inbound = new InboundSequence((seq) => this.sendUnsequenced({ type: "ack", seq }));
+    }
+    this.bind(socket);
     this.heartbeat = setInterval(() => this.beat(), heartbeatIntervalMs);
   }
 
@@ -73,17 +109,85 @@ export class WorkerConnection {
     this.handler = handler;
   }
 
+  /**
+   * Sends a message; false once the worker is gone. With a resumable worker
+   * it is sequenced and kept until acked, so a message sent while the link is
+   * down goes out when the worker resumes.
+   */
   send(message: OrchestratorMessage): boolean {
     if (this.state !== "open") return false;
+    const json = JSON.stringify(message);
+    if (!this.outbound) {
+      this.socket.send(json);
+      return true;
+    }
+    const frame = this.outbound.append((seq) => Buffer.from(encodeSequenced(seq, json)));
+    if (this.link === "connected") this.socket.send(frame, { binary: false });
+    return true;
+  }
+
+  /** Handshake and link control (welcome, resumed, ack): never sequenced, dropped while the link is down. */
+  sendUnsequenced(message: OrchestratorMessage): boolean {
+    if (this.state !== "open" || this.link !== "connected") return false;
     this.socket.send(JSON.stringify(message));
     return true;
   }
 
+  /** A fresh resume credential for welcome or resumed; only its digest is kept, and the previous one stops working. */
+  issueResumeToken(): string {
+    const token = randomBytes(32).toString("base64url");
+    this.resumeDigest = digestOf(token);
+    return token;
+  }
+
+  /** Runs once the connection is closed for good (not on a drop it may resume from). */
+  onClosed(callback: () => void): void {
+    if (this.state === "closed") callback();
+    else this.closedCallbacks.push(callback);
+  }
+
+  /**
+   * A resume frame for this worker arrived on `socket`. On success the new
+   * socket replaces the old one (which is dropped if it still looked open),
+   * the worker is told how far we got, and what it missed is retransmitted.
+   */
+  resumeLink(socket: WebSocket, resumeToken: string, lastSeqReceived: number): { ok: true } | { ok: false; code: ErrorCode; message: string } {
+    const refused = (message: string) => ({ ok: false as const, code: ErrorCodes.WORKER_RESUME_REFUSED, message });
+    if (this.state !== "open" || !this.outbound || !this.inbound || !this.resumeDigest) return refused("This worker can no longer be resumed.");
+    if (!timingSafeEqual(digestOf(resumeToken), this.resumeDigest)) return refused("The resume token is not valid for this worker.");
+    const replay = this.outbound.ack(lastSeqReceived) ? this.outbound.framesAfter(lastSeqReceived) : undefined;
+    if (!replay) return refused(`lastSeqReceived ${lastSeqReceived} does not match what was sent (${this.outbound.lastSeq}).`);
+    const gapMs = this.link === "disconnected" ? Date.now() - this.droppedAt : 0;
+    if (this.link === "connected") {
+      // The worker saw the drop first (half-open socket): this one is dead to it.
+      this.logger.info("worker resumed while its old socket still looked open; dropping the old one");
+      const old = this.socket;
+      this.socket = socket;
+      old.terminate();
+      this.interruptTransfers();
+    }
+    clearTimeout(this.holdTimer);
+    this.holdTimer = undefined;
+    this.bind(socket);
+    this.link = "connected";
+    this.lastPongAt = Date.now();
+    this.sendUnsequenced({ type: "resumed", resumeToken: this.issueResumeToken(), lastSeqReceived: this.inbound.lastDelivered });
+    this.inbound.acknowledgedByHandshake();
+    for (const frame of replay) socket.send(frame, { binary: false });
+    if (this.pausers.size > 0) socket.pause();
+    this.logger.info({ gapMs, retransmitted: replay.length, workerDelivered: lastSeqReceived, weDelivered: this.inbound.lastDelivered }, "worker link resumed");
+    return { ok: true };
+  }
+
   /** Sends a call and resolves with the worker's call_result value. `timeoutMs` 0 = no timeout. */
   call(message: DistributiveOmit<CallMessage, "callId">, timeoutMs: number): Promise<unknown> {
-    if (this.state !== "open") return Promise.reject(this.lostError());
+    return this.startCall(message, timeoutMs).result;
+  }
+
+  private startCall(message: DistributiveOmit<CallMessage, "callId">, timeoutMs: number): { callId: string; result: Promise<unknown> } {
     const callId = String(this.nextCallId++);
-    return new Promise<unknown>((resolve, reject) => {
+    if (this.state !== "open") return { callId, result: Promise.reject(this.lostError()) };
+    const result = new Promise<unknown>((resolve, reject) => {
       const timer =
         timeoutMs > 0
           ? setTimeout(() => {
@@ -94,6 +198,16 @@ export class WorkerConnection {
       this.calls.set(callId, { resolve, reject, timer });
       this.send({ ...message, callId } as CallMessage);
     });
+    return { callId, result };
+  }
+
+  /** Settles a pending call ourselves (its answer, should it still come, is ignored). */
+  private forgetCall(callId: string, error: TetherError): void {
+    const pending = this.calls.get(callId);
+    if (!pending) return;
+    this.calls.delete(callId);
+    if (pending.timer) clearTimeout(pending.timer);
+    pending.reject(error);
   }
 
   /** Opens a download: resolves with the file size and a stream of its bytes, acked as they are read. */
@@ -104,6 +218,8 @@ export class WorkerConnection {
     this.downloads.set(streamId, stream);
     try {
       const value = (await this.call({ type: "file_download", path, streamId }, timeoutMs)) as { size?: unknown };
+      // The link dropped between the request and its answer: the bytes will not come.
+      if (stream.failedWith) throw stream.failedWith;
       return { size: typeof value?.size === "number" ? value.size : -1, stream };
     } catch (error) {
       this.downloads.delete(streamId);
@@ -120,7 +236,7 @@ export class WorkerConnection {
     const streamId = this.nextStreamId++;
     const credit = new UploadCredit();
     this.uploads.set(streamId, credit);
-    const result = this.call({ type: "file_upload", path, streamId }, 0);
+    const { callId, result } = this.startCall({ type: "file_upload", path, streamId }, 0);
     // An early refusal (bad path, symlink) must wake a sender waiting for credit.
     result.catch((error: unknown) => credit.abort(error as Error));
     let total = 0;
@@ -136,6 +252,7 @@ export class WorkerConnection {
           }
           await credit.reserve(piece.byteLength);
           if (this.state !== "open") throw this.lostError();
+          if (this.link !== "connected") throw transferInterrupted();
           this.socket.send(encodeBinaryFrame(streamId, piece));
         }
       }
@@ -144,8 +261,9 @@ export class WorkerConnection {
     } catch (error) {
       this.send({ type: "stream_end", streamId, error: { code: ErrorCodes.FILE_IO, message: "The upload was aborted." } });
       // Prefer the worker's own reason when it refused the upload.
-      if (credit.abortedWith) throw credit.abortedWith;
-      throw error;
+      const reason = credit.abortedWith ?? error;
+      this.forgetCall(callId, reason instanceof TetherError ? reason : tetherError(ErrorCodes.FILE_IO, (reason as Error).message));
+      throw reason;
     } finally {
       this.uploads.delete(streamId);
     }
@@ -155,12 +273,12 @@ export class WorkerConnection {
   pause(pauser: object): void {
     if (this.pausers.has(pauser)) return;
     this.pausers.add(pauser);
-    if (this.pausers.size === 1) this.socket.pause();
+    if (this.pausers.size === 1 && this.link === "connected") this.socket.pause();
   }
 
   resume(pauser: object): void {
     if (!this.pausers.delete(pauser)) return;
-    if (this.pausers.size === 0 && this.state === "open") {
+    if (this.pausers.size === 0 && this.state === "open" && this.link === "connected") {
       this.socket.resume();
       // Pongs were not read while paused; that silence is ours, not the worker's.
       this.lastPongAt = Date.now();
@@ -171,6 +289,10 @@ export class WorkerConnection {
   close(code: number = WorkerCloseCodes.shutdown, reason = "session ended"): void {
     if (this.state !== "open") return;
     this.closeReason ??= { code: ErrorCodes.WORKER_LOST, message: `The worker connection was closed: ${reason}.` };
+    if (this.link === "disconnected") {
+      this.finalClose(code, reason);
+      return;
+    }
     this.socket.close(code, reason);
     // A worker that never answers the close handshake must not keep the socket.
     setTimeout(() => this.socket.terminate(), 2000).unref();
@@ -188,7 +310,7 @@ export class WorkerConnection {
   }
 
   private beat(): void {
-    if (this.state !== "open") return;
+    if (this.state !== "open" || this.link !== "connected") return;
     if (this.pausers.size > 0) return;
     if (Date.now() - this.lastPongAt >= 3 * this.heartbeatIntervalMs) {
       this.closeReason = { code: ErrorCodes.WORKER_LOST, message: `The worker stopped answering heartbeats (no pong for ${3 * this.heartbeatIntervalMs} ms).` };
@@ -199,8 +321,23 @@ export class WorkerConnection {
     this.socket.ping();
   }
 
+  private bind(socket: WebSocket): void {
+    this.socket = socket;
+    // Events of a replaced socket are ignored: only the current one speaks for the worker.
+    socket.on("message", (data, isBinary) => {
+      if (this.socket === socket) this.onFrame(data, isBinary);
+    });
+    socket.on("pong", () => {
+      if (this.socket === socket) this.lastPongAt = Date.now();
+    });
+    socket.on("close", (code, reason) => {
+      if (this.socket === socket) this.onSocketClose(code, reason.toString());
+    });
+    socket.on("error", (error) => this.logger.warn({ err: error }, "worker socket error"));
+  }
+
   private onFrame(data: RawData, isBinary: boolean): void {
-    const buffer = data as Buffer;
+    let buffer = data as Buffer;
     if (isBinary) {
       const frame = decodeBinaryFrame(buffer);
       const stream = frame ? this.downloads.get(frame.streamId) : undefined;
@@ -211,6 +348,21 @@ export class WorkerConnection {
       stream.deliver(frame.payload);
       return;
     }
+    let sequenced = false;
+    if (this.inbound) {
+      const split = splitSequenced(buffer);
+      if (split) {
+        const verdict = this.inbound.accept(split.seq);
+        if (verdict === "duplicate") return;
+        if (verdict === "gap") {
+          this.logger.error({ seq: split.seq, expected: this.inbound.lastDelivered + 1 }, "a worker frame is missing; dropping the link so the worker resumes");
+          this.socket.terminate();
+          return;
+        }
+        buffer = split.body;
+        sequenced = true;
+      }
+    }
     const decoded = workerCodec.decode(buffer.toString("utf8"));
     if (!decoded.ok) {
       this.logger.warn({ code: decoded.code, message: decoded.message }, "invalid frame from worker");
@@ -218,7 +370,19 @@ export class WorkerConnection {
       return;
     }
     const message = decoded.value;
+    if (this.inbound && !sequenced && message.type !== "ack") {
+      this.send({ type: "protocol_error", requestId: null, code: ErrorCodes.PROTOCOL_INVALID_MESSAGE, message: `'${message.type}' must carry a seq on a resumable link.` });
+      return;
+    }
     switch (message.type) {
+      case "ack":
+        if (!this.outbound?.ack(message.seq)) {
+          this.send({ type: "protocol_error", requestId: null, code: ErrorCodes.PROTOCOL_INVALID_MESSAGE, message: `ack ${message.seq} is for a frame never sent.` });
+        }
+        return;
+      case "resume":
+        this.send({ type: "protocol_error", requestId: null, code: ErrorCodes.PROTOCOL_INVALID_MESSAGE, message: "resume is only valid as the first frame of a new connection." });
+        return;
       case "call_result": {
         const pending = this.calls.get(message.callId);
         if (!pending) return;
@@ -264,8 +428,42 @@ export class WorkerConnection {
 
   private onSocketClose(code: number, reason: string): void {
     if (this.state === "closed") return;
+    // Closed on purpose (by us, by a missed heartbeat, by the worker stopping), or nothing to resume: gone for good.
+    if (!this.resumable || this.closeReason || code === WorkerCloseCodes.shutdown) {
+      this.finalClose(code, reason);
+      return;
+    }
+    this.link = "disconnected";
+    this.droppedAt = Date.now();
+    this.interruptTransfers();
+    const holdMs = RESUME_HOLD_INTERVALS * this.heartbeatIntervalMs;
+    this.logger.warn({ code, reason, holdMs }, "worker link dropped; holding its state for a resume");
+    this.holdTimer = setTimeout(() => {
+      this.closeReason = {
+        code: ErrorCodes.WORKER_LOST,
+        message: `The worker connection dropped (code ${code}${reason ? `: ${reason}` : ""}) and the worker did not reconnect within ${holdMs} ms.`,
+      };
+      this.finalClose(code, reason);
+    }, holdMs);
+    // A hold must not keep a closing process alive.
+    this.holdTimer.unref();
+  }
+
+  /** Byte streams do not survive a drop: fail them now with a code that says so. */
+  private interruptTransfers(): void {
+    if (this.downloads.size === 0 && this.uploads.size === 0) return;
+    const error = transferInterrupted();
+    for (const stream of this.downloads.values()) stream.finish(error);
+    this.downloads.clear();
+    for (const credit of this.uploads.values()) credit.abort(error);
+  }
+
+  private finalClose(code: number, reason: string): void {
+    if (this.state === "closed") return;
     this.state = "closed";
     clearInterval(this.heartbeat);
+    clearTimeout(this.holdTimer);
+    this.inbound?.dispose();
     const cause = this.closeReason ?? {
       code: ErrorCodes.WORKER_LOST,
       message: `The worker connection closed unexpectedly (code ${code}${reason ? `: ${reason}` : ""}).`,
@@ -281,6 +479,7 @@ export class WorkerConnection {
     this.downloads.clear();
     for (const credit of this.uploads.values()) credit.abort(error);
     this.uploads.clear();
+    for (const callback of this.closedCallbacks.splice(0)) callback();
     this.handler?.onClose(cause.code, cause.message);
   }
 
@@ -290,16 +489,30 @@ export class WorkerConnection {
   }
 }
 
+function digestOf(token: string): Buffer {
+  return createHash("sha256").update(token).digest();
+}
+
+function transferInterrupted(): TetherError {
+  return tetherError(ErrorCodes.WORKER_TRANSFER_INTERRUPTED, "The worker connection dropped during the file transfer; byte streams do not survive a reconnect.", {
+    hint: "Retry the transfer.",
+  });
+}
+
 /** The receiving end of a file_download: a Readable that acks bytes as its consumer pulls them. */
 class DownloadStream extends Readable {
   private unackedBytes = 0;
   private ended = false;
+  failedWith: Error | undefined;
 
   constructor(
     private readonly streamId: number,
     private readonly connection: WorkerConnection,
   ) {
     super({ highWaterMark: FILE_CHUNK_BYTES });
+    // Failed before anyone reads it (a drop while the download is being opened): the caller
+    // hears about it from download(); an 'error' with no listener must not crash the process.
+    this.on("error", () => undefined);
   }
 
   deliver(payload: Uint8Array): void {
@@ -312,6 +525,7 @@ class DownloadStream extends Readable {
   finish(error: Error | undefined): void {
     if (this.ended) return;
     this.ended = true;
+    this.failedWith = error;
     if (error) this.destroy(error);
     else this.push(null);
   }

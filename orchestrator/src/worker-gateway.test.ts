@@ -177,7 +177,7 @@ describe("the worker gateway and a session's worker", () => {
     expect(created.body!.error.message).toContain("no kernel for you");
   });
 
-  it("ends the running and queued executions with worker_lost when the worker disconnects, and fails the session", async () => {
+  it("ends the running and queued executions with worker_lost when the worker disconnects, stops the session, and resumes it on the next execute", async () => {
     const { call, launcher } = await start(healthy);
     const { body } = await call("POST", "/v1/sessions");
     const running = call("POST", `/v1/sessions/${body!.id}/execute`, { code: "hang" });
@@ -188,12 +188,13 @@ describe("the worker gateway and a session's worker", () => {
       expect(result.body).toMatchObject({ status: "worker_lost", failure: { code: ErrorCodes.WORKER_LOST } });
     }
     const info = await call("GET", `/v1/sessions/${body!.id}`);
-    expect(info.body).toMatchObject({ status: "failed", failure: { code: ErrorCodes.WORKER_LOST } });
-    const refused = await call("POST", `/v1/sessions/${body!.id}/execute`, { code: "1" });
-    expect(refused).toMatchObject({ status: 409, body: { error: { code: ErrorCodes.SESSION_FAILED } } });
+    expect(info.body).toMatchObject({ status: "stopped", phase: "stopped", stopReason: { kind: "worker_lost" } });
+    const resumed = await call("POST", `/v1/sessions/${body!.id}/execute`, { code: "again" });
+    expect(resumed).toMatchObject({ status: 200, body: { status: "ok", stdout: "ran again\n", resumed: true, stateLost: true } });
+    expect(launcher.workers).toHaveLength(2);
   });
 
-  it("treats a worker that stops answering pings as lost after 3 intervals", async () => {
+  it("treats a worker that stops answering pings as lost after 3 intervals, and stops the session", async () => {
     const launcher = new FakeLauncher(undefined);
     app = buildApp(loadConfig({ TETHER_API_KEYS: "alice:key-a", TETHER_LOG_LEVEL: "silent", TETHER_HEARTBEAT_INTERVAL_MS: "100" }), { launcher });
     await app.listen({ host: "127.0.0.1", port: 0 });
@@ -203,9 +204,9 @@ describe("the worker gateway and a session's worker", () => {
     const worker = new FakeWorker(launcher.requests[0]!, healthy, { autoPong: false });
     await starting;
     const startedAt = Date.now();
-    while (session.state !== "failed") await new Promise((resolve) => setTimeout(resolve, 20));
+    while (session.state !== "stopped") await new Promise((resolve) => setTimeout(resolve, 20));
     expect(Date.now() - startedAt).toBeLessThan(2000);
-    expect(session.failure?.code).toBe(ErrorCodes.WORKER_LOST);
+    expect(session.stopReason?.kind).toBe("worker_lost");
     worker.socket.terminate();
   });
 

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { RawData, WebSocket } from "ws";
-import { PROTOCOL_VERSION, WorkerCloseCodes, isCompatibleProtocolVersion, type OrchestratorMessage } from "@tether/shared";
+import { PROTOCOL_VERSION, WorkerCapabilities, WorkerCloseCodes, isCompatibleProtocolVersion, type OrchestratorMessage, type WorkerResume } from "@tether/shared";
 import { ErrorCodes, type ErrorCode } from "./errors.js";
 import type { JoinTokenStore } from "./join-tokens.js";
 import type { SessionRegistry } from "./sessions/session-registry.js";
@@ -24,10 +24,15 @@ export interface WorkerGatewayOptions {
  * token in the first frame is the credential. Never logs the token.
  */
 export function registerWorkerGateway(app: FastifyInstance, options: WorkerGatewayOptions): void {
-  app.get(WORKER_GATEWAY_PATH, { websocket: true }, (socket) => acceptWorker(socket, options));
+  // Resumable workers by id, from welcome until they are gone for good (not merely disconnected).
+  const resumable = new Map<string, WorkerConnection>();
+  app.get(WORKER_GATEWAY_PATH, { websocket: true }, (socket) => acceptWorker(socket, options, resumable));
+  app.addHook("onClose", async () => {
+    for (const connection of [...resumable.values()]) connection.close(WorkerCloseCodes.shutdown, "orchestrator shutting down");
+  });
 }
 
-function acceptWorker(socket: WebSocket, options: WorkerGatewayOptions): void {
+function acceptWorker(socket: WebSocket, options: WorkerGatewayOptions, resumable: Map<string, WorkerConnection>): void {
   const logger = options.logger.child({ component: "worker-gateway" });
   let settled = false;
   const helloTimer = setTimeout(() => {
@@ -52,6 +57,7 @@ function acceptWorker(socket: WebSocket, options: WorkerGatewayOptions): void {
     const decoded = workerCodec.decode((data as Buffer).toString("utf8"));
     if (!decoded.ok) return refuse(decoded.code, decoded.message);
     const hello = decoded.value;
+    if (hello.type === "resume") return resumeWorker(hello);
     if (hello.type !== "hello") return refuse(ErrorCodes.PROTOCOL_HELLO_EXPECTED, `The first frame must be hello, got '${hello.type}'.`);
     if (!isCompatibleProtocolVersion(hello.protocolVersion)) {
       return refuse(
@@ -68,13 +74,34 @@ function acceptWorker(socket: WebSocket, options: WorkerGatewayOptions): void {
     if (!session || session.state !== "starting") {
       return refuse(ErrorCodes.WORKER_TOKEN_INVALID, "The session this token was minted for no longer waits for a worker.");
     }
-    const connection = new WorkerConnection(socket, workerId, session.id, options.heartbeatIntervalMs, workerLogger);
+    const canResume = hello.capabilities.includes(WorkerCapabilities.resume);
+    const connection = new WorkerConnection(socket, workerId, session.id, options.heartbeatIntervalMs, workerLogger, { resumable: canResume });
     if (!session.attachWorker(connection)) {
       connection.close(WorkerCloseCodes.replaced, "session already has a worker");
       return;
     }
-    connection.send({ type: "welcome", workerId, sessionId: session.id, heartbeatIntervalMs: options.heartbeatIntervalMs });
+    let resumeToken: string | undefined;
+    if (canResume) {
+      resumeToken = connection.issueResumeToken();
+      resumable.set(workerId, connection);
+      connection.onClosed(() => resumable.delete(workerId));
+    }
+    // Unsequenced: the handshake comes before the numbered frames.
+    connection.sendUnsequenced({ type: "welcome", workerId, sessionId: session.id, heartbeatIntervalMs: options.heartbeatIntervalMs, ...(resumeToken ? { resumeToken } : {}) });
     workerLogger.info({ capabilities: hello.capabilities }, "worker joined");
+  };
+
+  /** A worker whose link dropped comes back with the resume token from welcome (never its join token). */
+  const resumeWorker = (resume: WorkerResume): void => {
+    if (!isCompatibleProtocolVersion(resume.protocolVersion)) {
+      return refuse(ErrorCodes.PROTOCOL_VERSION_UNSUPPORTED, `Protocol version ${resume.protocolVersion} is not supported.`, WorkerCloseCodes.versionUnsupported);
+    }
+    const connection = resumable.get(resume.workerId);
+    if (!connection) {
+      return refuse(ErrorCodes.WORKER_RESUME_REFUSED, "No worker with this id waits for a resume: it was declared lost, or this orchestrator restarted.");
+    }
+    const result = connection.resumeLink(socket, resume.resumeToken, resume.lastSeqReceived);
+    if (!result.ok) return refuse(result.code, result.message);
   };
 
   socket.on("message", onFirstFrame);

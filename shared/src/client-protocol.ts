@@ -11,6 +11,7 @@ import {
   StatusEvent,
   StreamEvent,
 } from "./execution.js";
+import { SessionPhase, SessionStatus, SessionStopReason } from "./rest.js";
 
 /**
  * Client <-> orchestrator protocol on `GET /v1/sessions/:id/stream`. Every
@@ -51,7 +52,39 @@ export const ServerHello = Type.Object({
   requestId: Type.Null(),
   sessionId: Type.String(),
   protocolVersion: Type.String(),
+  /** The session's status and phase when the socket opened; later changes come as session_status. */
+  status: Type.Optional(SessionStatus),
+  phase: Type.Optional(SessionPhase),
 });
+
+/**
+ * The session changed phase: start progress (`queued → launching → connected →
+ * ready`), scale to zero (`stopping → stopped`, with `stopReason`), or `failed`
+ * with `reason`. The socket stays open across stop and resume.
+ */
+export const SessionStatusMessage = Type.Object({
+  type: Type.Literal("session_status"),
+  requestId: Type.Null(),
+  status: SessionStatus,
+  phase: SessionPhase,
+  /** Why it failed or stopped, when it did. */
+  reason: Type.Optional(Type.String()),
+  stopReason: Type.Optional(SessionStopReason),
+});
+export type SessionStatusMessage = Static<typeof SessionStatusMessage>;
+
+/**
+ * Sent before the output of the execution that resumed a stopped session on a
+ * new worker: workspace files were restored, variables and imports are gone.
+ */
+export const SessionResumed = Type.Object({
+  type: Type.Literal("session_resumed"),
+  requestId: RequestId,
+  stateLost: Type.Literal(true),
+  /** Files copied back from the last snapshot. */
+  restoredFiles: Type.Integer({ minimum: 0 }),
+});
+export type SessionResumed = Static<typeof SessionResumed>;
 
 /** A frame the server refused; the connection and the session keep working. */
 export const ProtocolError = Type.Object({
@@ -74,5 +107,7 @@ export const ServerMessage = Type.Union([
   KernelDiedEvent,
   DoneEvent,
   ProtocolError,
+  SessionStatusMessage,
+  SessionResumed,
 ]);
 export type ServerMessage = Static<typeof ServerMessage>;

@@ -41,6 +41,10 @@ export const ErrorCodes = {
   WORKER_LOST: "TETHER_ERR_WORKER_LOST",
   WORKER_EXITED: "TETHER_ERR_WORKER_EXITED",
   WORKER_CALL_TIMEOUT: "TETHER_ERR_WORKER_CALL_TIMEOUT",
+  /** A resume with an unknown or wrong resume token, or for a worker the orchestrator no longer holds. */
+  WORKER_RESUME_REFUSED: "TETHER_ERR_WORKER_RESUME_REFUSED",
+  /** A file transfer was cut by a worker reconnect; byte streams do not survive one. Retry the transfer. */
+  WORKER_TRANSFER_INTERRUPTED: "TETHER_ERR_WORKER_TRANSFER_INTERRUPTED",
 
   EXEC_DUPLICATE_REQUEST_ID: "TETHER_ERR_EXEC_DUPLICATE_REQUEST_ID",
   EXEC_UNKNOWN_REQUEST: "TETHER_ERR_EXEC_UNKNOWN_REQUEST",

@@ -12,3 +12,5 @@ export * from "./execution.js";
 export * from "./worker-protocol.js";
 export * from "./client-protocol.js";
 export * from "./rest.js";
+export { SEQ_PREFIX, ACK_DELAY_MS, ACK_EVERY_FRAMES, encodeSequenced, splitSequenced, ReplayBuffer, InboundSequence } from "./reliable-link.js";
+export type { InboundVerdict } from "./reliable-link.js";

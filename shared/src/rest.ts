@@ -13,10 +13,55 @@ export const SessionStatus = Type.Union([
 ]);
 export type SessionStatus = Static<typeof SessionStatus>;
 
+/**
+ * Where a session is, finer than its status. A start (or a resume) goes
+ * `queued → launching → connected → (restoring →) ready`; scale to zero goes
+ * `stopping → stopped`; `failed` when the first start failed.
+ */
+export const SessionPhase = Type.Union([
+  /** Waiting for a start slot (TETHER_MAX_CONCURRENT_STARTS). */
+  Type.Literal("queued"),
+  /** The launcher is starting the worker; it has not dialed back yet. */
+  Type.Literal("launching"),
+  /** The worker dialed back; its Jupyter kernel is starting. */
+  Type.Literal("connected"),
+  /** Resuming: the workspace files of the last snapshot are being copied to the new worker. */
+  Type.Literal("restoring"),
+  Type.Literal("ready"),
+  /** Scaling to zero: the workspace is being snapshotted and the worker stopped. */
+  Type.Literal("stopping"),
+  Type.Literal("stopped"),
+  Type.Literal("failed"),
+]);
+export type SessionPhase = Static<typeof SessionPhase>;
+
+/** Why a session stopped; the next execute resumes it on a new worker either way. */
+export const SessionStopReason = Type.Object({
+  kind: Type.Union([
+    Type.Literal("idle_timeout"),
+    Type.Literal("max_lifetime"),
+    Type.Literal("worker_lost"),
+    Type.Literal("resume_failed"),
+  ]),
+  message: Type.String(),
+  at: Type.String(),
+});
+export type SessionStopReason = Static<typeof SessionStopReason>;
+
+/** Longest per-session idle timeout accepted (7 days). */
+export const MAX_IDLE_TIMEOUT_S = 7 * 24 * 3600;
+
 export const CreateSessionBody = Type.Object(
   {
     /** Free-form labels echoed back (e.g. a chat id). */
     metadata: Type.Optional(Type.Record(Type.String(), Type.String({ maxLength: 256 }), { maxProperties: 32 })),
+    /**
+     * true (default): answer 201 once the kernel is ready. false: answer 202 at once
+     * (status `starting`) and follow the phases on the websocket or GET /v1/sessions/:id.
+     */
+    wait: Type.Optional(Type.Boolean()),
+    /** Seconds without executions before the session scales to zero; default TETHER_IDLE_TIMEOUT_S. */
+    idleTimeoutS: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_IDLE_TIMEOUT_S })),
   },
   { additionalProperties: false },
 );
@@ -31,6 +76,13 @@ export const SessionInfo = Type.Object({
   kernel: Type.Optional(Type.Object({ name: Type.String(), language: Type.String(), languageVersion: Type.String() })),
   /** Why the session failed, when it did. */
   failure: Type.Optional(ExecutionFailure),
+  phase: SessionPhase,
+  /** Seconds without executions before the session scales to zero. */
+  idleTimeoutS: Type.Integer(),
+  /** Why the session is (or last was) stopped. */
+  stopReason: Type.Optional(SessionStopReason),
+  /** The last workspace snapshot, when one was taken. */
+  snapshot: Type.Optional(Type.Object({ files: Type.Integer(), bytes: Type.Integer(), savedAt: Type.String() })),
 });
 export type SessionInfo = Static<typeof SessionInfo>;
 
@@ -71,8 +123,25 @@ export const ExecuteResponse = Type.Object({
   stateLost: Type.Boolean(),
   failure: Type.Optional(ExecutionFailure),
   durationMs: Type.Number(),
+  /**
+   * The session had stopped (idle, max lifetime, worker lost) and this execution
+   * resumed it on a new worker: files came back from the snapshot, variables did not
+   * (`stateLost` is then true).
+   */
+  resumed: Type.Boolean(),
 });
 export type ExecuteResponse = Static<typeof ExecuteResponse>;
+
+/** `GET /v1/pool`: the warm pool of workers dialed in with a kernel, not yet bound to a session. */
+export const PoolStatus = Type.Object({
+  /** TETHER_POOL_SIZE. */
+  target: Type.Integer(),
+  /** Workers with a ready kernel (and preload run), claimable at once. */
+  ready: Type.Integer(),
+  /** Workers launching, connecting or running the preload. */
+  starting: Type.Integer(),
+});
+export type PoolStatus = Static<typeof PoolStatus>;
 
 export const CallAck = Type.Object({ ok: Type.Literal(true) });
 

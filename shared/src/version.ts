@@ -3,7 +3,7 @@
  * orchestrator and clients. Changes are additive: a new message type or a new
  * optional field raises the minor; only a breaking change raises the major.
  */
-export const PROTOCOL_VERSION = "1.0" as const;
+export const PROTOCOL_VERSION = "1.1" as const;
 
 /** Oldest worker protocol the orchestrator still accepts. */
 export const MIN_WORKER_PROTOCOL_VERSION = "1.0" as const;
@@ -19,6 +19,11 @@ export const WorkerCapabilities = {
   fileStreams: "file-streams",
   /** Answers `input()` from a list of lines without a round trip. */
   stdinLines: "stdin-lines",
+  /**
+   * Since 1.1: numbers its frames, acks the orchestrator's, and reconnects
+   * with the `resumeToken` from welcome after a drop (see reliable-link.ts).
+   */
+  resume: "resume",
 } as const;
 export type WorkerCapability = (typeof WorkerCapabilities)[keyof typeof WorkerCapabilities];
 

@@ -17,6 +17,13 @@ import {
  * Orchestrator <-> worker protocol, over the websocket the worker dials.
  * JSON text frames for messages; binary frames (see binary-frame.ts) carry
  * file bytes, tagged with the `streamId` a JSON message opened.
+ *
+ * Since 1.1, when the worker advertises the `resume` capability and welcome
+ * carries a `resumeToken`, every later JSON frame in either direction is
+ * sequenced: it starts with `{"seq":N,` (N = 1, 2, 3, ... per direction,
+ * the first member of the object) — except `ack`, `resume` and `resumed`,
+ * which are link control. Binary frames are not sequenced: byte streams do
+ * not survive a reconnect. See reliable-link.ts.
  */
 
 export const CallId = Type.String({ minLength: 1, maxLength: 128 });
@@ -88,6 +95,30 @@ export const StreamEnd = Type.Object({
   error: Type.Optional(ErrorDetail),
 });
 
+/**
+ * Cumulative acknowledgement (both directions, never sequenced itself): the
+ * sender has delivered every sequenced frame up to and including `seq`; the
+ * peer may drop them from its replay buffer.
+ */
+export const LinkAck = Type.Object({
+  type: Type.Literal("ack"),
+  seq: Type.Integer({ minimum: 0 }),
+});
+
+/**
+ * First frame of a reconnect (instead of hello): the worker whose link
+ * dropped resumes its place. `lastSeqReceived` is the last orchestrator frame
+ * it delivered; the orchestrator retransmits everything after it.
+ */
+export const WorkerResume = Type.Object({
+  type: Type.Literal("resume"),
+  protocolVersion: Type.String(),
+  workerId: Type.String({ minLength: 1, maxLength: 128 }),
+  /** From welcome, or from the last resumed: single-use, rotated on each resume. */
+  resumeToken: Type.String({ minLength: 1, maxLength: 512 }),
+  lastSeqReceived: Type.Integer({ minimum: 0 }),
+});
+
 /** A frame the worker could not accept. */
 export const WorkerProtocolError = Type.Object({
   type: Type.Literal("protocol_error"),
@@ -113,8 +144,12 @@ export const WorkerMessage = Type.Union([
   StreamAck,
   StreamEnd,
   WorkerProtocolError,
+  LinkAck,
+  WorkerResume,
 ]);
 export type WorkerMessage = Static<typeof WorkerMessage>;
+export type LinkAck = Static<typeof LinkAck>;
+export type WorkerResume = Static<typeof WorkerResume>;
 export type WorkerHello = Static<typeof WorkerHello>;
 export type WorkerReady = Static<typeof WorkerReady>;
 export type CallResult = Static<typeof CallResult>;
@@ -128,6 +163,23 @@ export const Welcome = Type.Object({
   sessionId: Type.Union([Type.String(), Type.Null()]),
   /** The orchestrator pings this often; silence for 3 intervals means it is gone. */
   heartbeatIntervalMs: Type.Integer({ minimum: 100 }),
+  /**
+   * Since 1.1, only to a worker advertising `resume`: the credential to
+   * reconnect with after a drop (never the spent join token). From here on
+   * both directions are sequenced.
+   */
+  resumeToken: Type.Optional(Type.String()),
+});
+
+/**
+ * Answer to a valid resume: the link is back. `lastSeqReceived` is the last
+ * worker frame the orchestrator delivered; the worker retransmits everything
+ * after it. `resumeToken` replaces the one just used.
+ */
+export const Resumed = Type.Object({
+  type: Type.Literal("resumed"),
+  resumeToken: Type.String(),
+  lastSeqReceived: Type.Integer({ minimum: 0 }),
 });
 
 export const WorkerExecute = Type.Object({
@@ -175,7 +227,7 @@ export const FileUpload = Type.Object({
 /** Stop: shut the kernel and Jupyter Server down and exit. */
 export const Shutdown = Type.Object({ type: Type.Literal("shutdown"), reason: Type.String() });
 
-/** Sent instead of welcome when the hello is refused; the socket then closes. */
+/** Sent instead of welcome (or resumed) when the hello (or resume) is refused; the socket then closes. */
 export const JoinRefused = Type.Object({
   type: Type.Literal("join_refused"),
   code: Type.String(),
@@ -197,8 +249,11 @@ export const OrchestratorMessage = Type.Union([
   StreamEnd,
   Shutdown,
   WorkerProtocolError,
+  LinkAck,
+  Resumed,
 ]);
 export type OrchestratorMessage = Static<typeof OrchestratorMessage>;
+export type Resumed = Static<typeof Resumed>;
 export type Welcome = Static<typeof Welcome>;
 export type WorkerExecute = Static<typeof WorkerExecute>;
 

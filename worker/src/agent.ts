@@ -1,14 +1,8 @@
 import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
-import {
-  PROTOCOL_VERSION,
-  WorkerCapabilities,
-  WorkerCloseCodes,
-  type OrchestratorMessage,
-  type WorkerMessage,
-} from "@tether/shared";
+import { PROTOCOL_VERSION, WorkerCapabilities, WorkerCloseCodes, type WorkerMessage } from "@tether/shared";
 import { StreamRegistry } from "./byte-streams.js";
-import { OrchestratorChannel } from "./channel.js";
+import { OrchestratorChannel, type AgentMessage } from "./channel.js";
 import type { WorkerConfig } from "./config.js";
 import { ExitCodes, toErrorDetail, type ExitCode } from "./errors.js";
 import { ExecutionRunner } from "./execution-runner.js";
@@ -89,6 +83,13 @@ export class WorkerAgent {
           if (paused) KernelWebSocket.pauseAll();
           else KernelWebSocket.resumeAll();
         },
+        // The kernel keeps running through a drop; its output waits in the channel's replay buffer.
+        onLinkDown: (reason) => {
+          this.log.warn({ reason }, "orchestrator link down; file transfers in progress are cancelled");
+          this.streams.closeAll();
+        },
+        onLinkUp: (gapMs) => this.log.info({ gapMs }, "orchestrator link resumed"),
+        onResumeFailed: (reason) => void this.stop(`lost the orchestrator: ${reason}`, ExitCodes.ok),
       },
       this.log,
     );
@@ -121,7 +122,7 @@ export class WorkerAgent {
     this.send({ type: "worker_ready", kernel, timings });
   }
 
-  private handle(msg: OrchestratorMessage): void {
+  private handle(msg: AgentMessage): void {
     switch (msg.type) {
       case "welcome":
         this.welcomed = true;
@@ -203,7 +204,7 @@ export class WorkerAgent {
       protocolVersion: PROTOCOL_VERSION,
       agentVersion: AGENT_VERSION,
       token: this.options.config.joinToken,
-      capabilities: [WorkerCapabilities.jupyterKernel, WorkerCapabilities.fileStreams, WorkerCapabilities.stdinLines],
+      capabilities: [WorkerCapabilities.jupyterKernel, WorkerCapabilities.fileStreams, WorkerCapabilities.stdinLines, WorkerCapabilities.resume],
     });
   }
 

@@ -5,7 +5,8 @@
  */
 export interface LaunchRequest {
   launchId: string;
-  sessionId: string;
+  /** The session the worker is launched for; null for a warm-pool worker (bound when claimed). */
+  sessionId: string | null;
   /** Full websocket URL of the worker gateway (`.../v1/workers/connect`). */
   orchestratorUrl: string;
   /** Single-use; ends up in the worker's environment only. */

@@ -1,7 +1,15 @@
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { RawData, WebSocket } from "ws";
-import { ClientMessage, MessageCodec, PROTOCOL_VERSION, type ExecutionEvent, type ServerMessage } from "@tether/shared";
+import {
+  ClientMessage,
+  MessageCodec,
+  PROTOCOL_VERSION,
+  type ExecutionEvent,
+  type ServerMessage,
+  type SessionResumed,
+  type SessionStatusMessage,
+} from "@tether/shared";
 import { sessionOf, type AppContext } from "../app-context.js";
 import { effectiveExecTimeoutMs } from "../config.js";
 import { ErrorCodes, TetherError, type ErrorCode } from "../errors.js";
@@ -48,7 +56,8 @@ class ClientStream implements SessionObserver {
   ) {}
 
   open(): void {
-    this.send({ type: "hello", requestId: null, sessionId: this.session.id, protocolVersion: PROTOCOL_VERSION });
+    // Connectable while starting (wait: false): hello says where the session is, session_status follows each change.
+    this.send({ type: "hello", requestId: null, sessionId: this.session.id, protocolVersion: PROTOCOL_VERSION, status: this.session.state, phase: this.session.phase });
     this.session.addObserver(this);
     this.socket.on("message", (data, isBinary) => this.onFrame(data, isBinary));
     this.socket.on("close", () => this.onClose());
@@ -65,6 +74,10 @@ class ClientStream implements SessionObserver {
       this.pausedWorker = true;
       this.session.pauseWorker(this);
     }
+  }
+
+  deliverNotice(notice: SessionStatusMessage | SessionResumed): void {
+    this.send(notice);
   }
 
   sessionEnded(state: "stopped" | "failed", reason: string): void {

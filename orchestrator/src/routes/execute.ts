@@ -26,6 +26,9 @@ export function registerExecuteRoutes(scope: FastifyInstance, context: AppContex
             fold.apply(event);
             if (event.type === "done") resolve();
           },
+          resumed() {
+            fold.markResumed();
+          },
         },
       );
     });

@@ -11,10 +11,17 @@ export function registerSessionRoutes(scope: FastifyInstance, context: AppContex
       request.body ??= {};
     },
   };
+
   scope.post("/v1/sessions", createOptions, async (request, reply) => {
-    const body = request.body as CreateSessionBody | undefined;
-    const session = context.registry.create(request.tenant, body?.metadata ?? {});
-    request.log.info({ sessionId: session.id }, "creating session");
+    const body = (request.body ?? {}) as CreateSessionBody;
+    // Quota and start limit are checked here, synchronously: over either, 429 with Retry-After.
+    const session = context.registry.create(request.tenant, body.metadata ?? {}, body.idleTimeoutS !== undefined ? { idleTimeoutS: body.idleTimeoutS } : {});
+    request.log.info({ sessionId: session.id, wait: body.wait !== false }, "creating session");
+    if (body.wait === false) {
+      // The client follows the phases on the websocket or GET; a failed start stays visible as `failed`.
+      session.start({ keepOnFailure: true }).catch(() => undefined);
+      return reply.code(202).send(session.info());
+    }
     // Answers once the kernel is ready: the caller can execute right away.
     await session.start();
     return reply.code(201).send(session.info());

@@ -17,6 +17,7 @@ export class ExecutionResultFold {
   /** clear_output(wait=True): clear when the next output arrives. */
   private clearPending = false;
   private done: DoneEvent | undefined;
+  private resumed = false;
 
   constructor(
     readonly requestId: string,
@@ -75,6 +76,11 @@ export class ExecutionResultFold {
     }
   }
 
+  /** The execution resumed a stopped session on a new worker: the response says `resumed` and `stateLost`. */
+  markResumed(): void {
+    this.resumed = true;
+  }
+
   get finished(): boolean {
     return this.done !== undefined;
   }
@@ -91,9 +97,10 @@ export class ExecutionResultFold {
       ...(this.error ? { error: this.error } : {}),
       truncated: this.truncated,
       kernelRestarted: done?.kernelRestarted ?? false,
-      stateLost: done?.stateLost ?? false,
+      stateLost: (done?.stateLost ?? false) || this.resumed,
       ...(done?.failure ? { failure: done.failure } : {}),
       durationMs: done?.durationMs ?? 0,
+      resumed: this.resumed,
     };
   }
 

@@ -1,8 +1,21 @@
 import { randomUUID } from "node:crypto";
-import { sessionNotFound } from "../errors.js";
+import { ErrorCodes, sessionNotFound, tetherError } from "../errors.js";
 import { Session, type SessionDeps } from "./session.js";
 
-export type SessionRegistryDeps = Omit<SessionDeps, "onDisposed">;
+export interface SessionRegistryDeps extends Omit<SessionDeps, "onDisposed" | "idleTimeoutS"> {
+  /** TETHER_IDLE_TIMEOUT_S: the default of sessions created without `idleTimeoutS`. */
+  defaultIdleTimeoutS: number;
+  /** TETHER_MAX_SESSIONS_PER_TENANT. */
+  maxSessionsPerTenant: number;
+}
+
+export interface CreateSessionOptions {
+  /** Overrides TETHER_IDLE_TIMEOUT_S for this session. */
+  idleTimeoutS?: number;
+}
+
+/** A tenant over quota is told to retry this much later (sessions go away only when deleted). */
+const QUOTA_RETRY_AFTER_S = 30;
 
 /**
  * Every live session, scoped by tenant: a session id from another tenant is
@@ -14,11 +27,27 @@ export class SessionRegistry {
 
   constructor(private readonly deps: SessionRegistryDeps) {}
 
-  /** Creates a session in `starting`; call `start()` on it to launch the worker. */
-  create(tenant: string, metadata: Record<string, string>): Session {
+  /**
+   * Creates a session in `starting` with its first worker reserved (a pooled
+   * one, or a start slot); call `start()` on it. Throws 429
+   * TETHER_ERR_SESSION_QUOTA_EXCEEDED or TETHER_ERR_SESSION_START_LIMIT, with `retryAfterS`.
+   */
+  create(tenant: string, metadata: Record<string, string> = {}, options: CreateSessionOptions = {}): Session {
+    const held = this.list(tenant).filter((session) => session.state !== "failed").length;
+    if (held >= this.deps.maxSessionsPerTenant) {
+      throw tetherError(ErrorCodes.SESSION_QUOTA_EXCEEDED, `The tenant already holds ${held} sessions; the limit is ${this.deps.maxSessionsPerTenant}.`, {
+        retryAfterS: QUOTA_RETRY_AFTER_S,
+        hint: "Delete sessions you no longer need (DELETE /v1/sessions/:id), or raise TETHER_MAX_SESSIONS_PER_TENANT.",
+      });
+    }
     const id = `ses_${randomUUID().replaceAll("-", "")}`;
-    const launchId = `lch_${randomUUID().replaceAll("-", "")}`;
-    const session = new Session(id, tenant, launchId, metadata, { ...this.deps, onDisposed: (s) => this.remove(s) });
+    const { defaultIdleTimeoutS, maxSessionsPerTenant: _max, ...deps } = this.deps;
+    const session = new Session(id, tenant, metadata, {
+      ...deps,
+      idleTimeoutS: options.idleTimeoutS ?? defaultIdleTimeoutS,
+      onDisposed: (s) => this.remove(s),
+    });
+    session.reserveStart();
     this.sessions.set(id, session);
     let ids = this.idsByTenant.get(tenant);
     if (!ids) this.idsByTenant.set(tenant, (ids = new Set()));
@@ -42,12 +71,6 @@ export class SessionRegistry {
       if (session) out.push(session);
     }
     return out;
-  }
-
-  /** The session a worker's join token was minted for, when it still exists. */
-  forWorker(sessionId: string, launchId: string): Session | undefined {
-    const session = this.sessions.get(sessionId);
-    return session && session.launchId === launchId ? session : undefined;
   }
 
   get size(): number {

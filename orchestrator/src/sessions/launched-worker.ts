@@ -1,0 +1,307 @@
+import type { Logger } from "pino";
+import type { DoneEvent, SessionInfo } from "@tether/shared";
+import { ErrorCodes, TetherError, tetherError, type ErrorCode } from "../errors.js";
+import type { JoinTokenStore } from "../join-tokens.js";
+import type { LaunchExit, LaunchHandle, Launcher } from "../launchers/launcher.js";
+import type { WorkerConnection, WorkerConnectionHandler, WorkerSessionMessage } from "../worker-connection.js";
+
+/** `launching → connected → ready`, or `failed` before ready; `stopped` once stopped or lost. */
+export type LaunchedWorkerState = "launching" | "connected" | "ready" | "failed" | "stopped";
+
+export type KernelInfo = NonNullable<SessionInfo["kernel"]>;
+
+/** Whoever holds a worker (the warm pool while unclaimed, then one session) hears its progress and events. */
+export interface LaunchedWorkerListener {
+  /** launching → connected → ready; lets a session show where its start is. */
+  phase(state: "launching" | "connected" | "ready"): void;
+  /** Execution events and the like, once the worker is ready. */
+  message(message: WorkerSessionMessage, raw: Buffer): void;
+  /** The worker is gone after ready (socket lost, process ended, worker_failed). Called once. */
+  lost(code: ErrorCode, message: string): void;
+}
+
+export interface LaunchedWorkerDeps {
+  launcher: Launcher;
+  joinTokens: JoinTokenStore;
+  launches: LaunchTable;
+  logger: Logger;
+  /** Full worker gateway URL, resolved at launch time (the port may be chosen at listen). */
+  orchestratorUrl(): string;
+  workerEnv: Readonly<Record<string, string>>;
+  startTimeoutMs: number;
+}
+
+/** When the socket drops, wait this long for the exit code and stderr: they say more. */
+const EXIT_DETAIL_WAIT_MS = 1000;
+const PRELOAD_REQUEST_ID = "tether-preload";
+
+/**
+ * One launch of a worker, from the launcher call to its end: mints the join
+ * token, waits for the worker to dial back and for its kernel (and, for pool
+ * workers, the preload code), and then hands its events to whoever holds it.
+ * A worker serves at most one session in its life: it is never given back.
+ */
+export class LaunchedWorker implements WorkerConnectionHandler {
+  state: LaunchedWorkerState = "launching";
+  kernel: KernelInfo | undefined;
+  connection: WorkerConnection | undefined;
+  /** Resolves once the kernel is ready (and the preload ran); rejects with a 502/504 TetherError. */
+  readonly ready: Promise<void>;
+  readonly startedAt = Date.now();
+  /** Set when ready: ms from launch to ready. */
+  startMs: number | undefined;
+  private listener: LaunchedWorkerListener | undefined;
+  private launch: LaunchHandle | undefined;
+  private settleReady!: { resolve(): void; reject(error: TetherError): void };
+  private startTimer: NodeJS.Timeout | undefined;
+  private preloadDone: ((done: DoneEvent) => void) | undefined;
+  private stopping: Promise<void> | undefined;
+  private logger: Logger;
+
+  constructor(
+    readonly launchId: string,
+    /** The session it is launched for, or null for a warm-pool worker. */
+    readonly sessionId: string | null,
+    private readonly deps: LaunchedWorkerDeps,
+    private readonly preload: string | undefined = undefined,
+  ) {
+    this.logger = deps.logger.child({ launchId, ...(sessionId ? { sessionId } : { pool: true }) });
+    this.ready = new Promise<void>((resolve, reject) => (this.settleReady = { resolve, reject }));
+    // Nobody may be waiting yet (a pool worker): the rejection is read through `state` too.
+    this.ready.catch(() => undefined);
+    deps.launches.add(this);
+  }
+
+  /** Hands progress and events to `listener` from now on (the pool, then the claiming session). */
+  setListener(listener: LaunchedWorkerListener | undefined): void {
+    this.listener = listener;
+  }
+
+  /** Starts the launch; the outcome comes through `ready`. */
+  start(): void {
+    this.startTimer = setTimeout(
+      () =>
+        this.failStart(
+          tetherError(ErrorCodes.SESSION_START_TIMEOUT, `The worker was not ready within ${this.deps.startTimeoutMs} ms.`, {
+            hint: "Raise TETHER_START_TIMEOUT_MS, or check the worker log (TETHER_LOG_LEVEL=debug).",
+          }),
+        ),
+      this.deps.startTimeoutMs,
+    );
+    this.startTimer.unref();
+    void this.doLaunch();
+  }
+
+  private async doLaunch(): Promise<void> {
+    const joinToken = this.deps.joinTokens.mint(this.launchId, this.sessionId);
+    this.logger.info({ launcher: this.deps.launcher.kind }, "launching worker");
+    try {
+      this.launch = await this.deps.launcher.launch({
+        launchId: this.launchId,
+        sessionId: this.sessionId,
+        orchestratorUrl: this.deps.orchestratorUrl(),
+        joinToken,
+        env: this.deps.workerEnv,
+      });
+    } catch (error) {
+      this.failStart(tetherError(ErrorCodes.SESSION_START_FAILED, `The worker could not be launched: ${(error as Error).message}`, { cause: error }));
+      return;
+    }
+    const launch = this.launch;
+    void launch.exited.then((exit) => this.onLaunchExited(exit));
+    // Stopped or timed out while the launcher was busy: the launch is ours to clean up.
+    if (this.state === "stopped" || this.state === "failed") void launch.stop("the worker was stopped while launching");
+  }
+
+  /** True while the gateway may bind a dialing worker to this launch. */
+  get awaitingConnection(): boolean {
+    return this.state === "launching" && !this.connection;
+  }
+
+  /** Binds the worker that joined with this launch's token. False when the launch no longer waits for one. */
+  attachWorker(connection: WorkerConnection): boolean {
+    if (!this.awaitingConnection) return false;
+    this.connection = connection;
+    connection.setHandler(this);
+    this.transition("connected");
+    this.logger.info({ workerId: connection.workerId }, "worker joined; waiting for the kernel");
+    this.listener?.phase("connected");
+    return true;
+  }
+
+  // ---- worker events -------------------------------------------------------
+
+  onMessage(message: WorkerSessionMessage, raw: Buffer): void {
+    if (this.state === "ready") {
+      if (message.type === "worker_failed") {
+        this.lose(ErrorCodes.WORKER_LOST, `The worker failed: ${message.error.message} (${message.error.code})`);
+        return;
+      }
+      this.listener?.message(message, raw);
+      return;
+    }
+    if (this.state !== "connected") return;
+    switch (message.type) {
+      case "worker_ready":
+        this.kernel = message.kernel;
+        this.logger.info({ kernel: message.kernel, timings: message.timings }, "kernel ready");
+        if (this.preload === undefined) this.becomeReady();
+        else void this.runPreload(this.preload);
+        return;
+      case "worker_failed":
+        this.failStart(tetherError(ErrorCodes.SESSION_START_FAILED, `The worker could not start a kernel: ${message.error.message} (${message.error.code})`));
+        return;
+      case "done":
+        if (message.requestId === PRELOAD_REQUEST_ID) this.preloadDone?.(message);
+        return;
+      case "error":
+        if (message.requestId === PRELOAD_REQUEST_ID) this.logger.warn({ name: message.name, value: message.value }, "the preload code raised");
+        return;
+      default:
+        // Preload output and kernel status: nobody's business.
+        return;
+    }
+  }
+
+  onClose(_code: ErrorCode, reason: string): void {
+    if (this.state === "stopped" || this.state === "failed") return;
+    const launch = this.launch;
+    const exitDetail = launch ? Promise.race([launch.exited, delay(EXIT_DETAIL_WAIT_MS)]) : Promise.resolve(undefined);
+    if (this.state === "ready") {
+      // The socket usually drops before the exit is seen; the exit says why.
+      void exitDetail.then((exit) => this.lose(ErrorCodes.WORKER_LOST, exit ? `${reason} ${describeExit(exit)}` : reason));
+      return;
+    }
+    void exitDetail.then((exit) =>
+      this.failStart(tetherError(ErrorCodes.SESSION_START_FAILED, exit ? describeExit(exit) : `The worker disconnected before it was ready: ${reason}`)),
+    );
+  }
+
+  private onLaunchExited(exit: LaunchExit): void {
+    if (this.state === "stopped" || this.state === "failed") return;
+    if (this.state === "ready") {
+      this.lose(ErrorCodes.WORKER_LOST, `The worker process ended: ${describeExit(exit)}`);
+      return;
+    }
+    this.failStart(tetherError(ErrorCodes.SESSION_START_FAILED, describeExit(exit)));
+  }
+
+  /** TETHER_POOL_PRELOAD: runs as an ordinary execution; a failure is logged, the worker still serves. */
+  private async runPreload(code: string): Promise<void> {
+    const startedAt = Date.now();
+    const done = new Promise<DoneEvent>((resolve) => (this.preloadDone = resolve));
+    this.connection?.send({ type: "execute", requestId: PRELOAD_REQUEST_ID, code, timeoutMs: this.deps.startTimeoutMs, stdin: { mode: "none" } });
+    const result = await done;
+    this.preloadDone = undefined;
+    if (this.state !== "connected") return;
+    if (result.status === "ok") this.logger.info({ preloadMs: Date.now() - startedAt }, "preload ran");
+    else this.logger.warn({ status: result.status, failure: result.failure }, "the preload code did not succeed; the worker serves anyway");
+    this.becomeReady();
+  }
+
+  private becomeReady(): void {
+    this.clearStartTimer();
+    this.startMs = Date.now() - this.startedAt;
+    this.transition("ready");
+    this.listener?.phase("ready");
+    this.settleReady.resolve();
+  }
+
+  private failStart(error: TetherError): void {
+    if (this.state !== "launching" && this.state !== "connected") return;
+    this.clearStartTimer();
+    this.transition("failed", error.message);
+    this.settleReady.reject(error);
+    void this.teardown(error.message);
+  }
+
+  private lose(code: ErrorCode, message: string): void {
+    if (this.state !== "ready") return;
+    this.transition("stopped", message);
+    void this.teardown(message);
+    this.listener?.lost(code, message);
+  }
+
+  // ---- lifecycle -----------------------------------------------------------
+
+  /** Shuts the worker down and waits for its launch to end. Idempotent. */
+  stop(reason: string): Promise<void> {
+    if (this.state === "launching" || this.state === "connected") {
+      this.failStart(tetherError(ErrorCodes.SESSION_STOPPED, `The worker was stopped while starting: ${reason}`));
+    } else if (this.state === "ready") {
+      this.transition("stopped", reason);
+    }
+    return this.teardown(reason);
+  }
+
+  private teardown(reason: string): Promise<void> {
+    this.stopping ??= (async () => {
+      this.clearStartTimer();
+      this.deps.joinTokens.revoke(this.launchId);
+      this.connection?.send({ type: "shutdown", reason });
+      try {
+        await this.launch?.stop(reason);
+      } finally {
+        this.connection?.close();
+        this.deps.launches.remove(this);
+      }
+    })();
+    return this.stopping;
+  }
+
+  private clearStartTimer(): void {
+    if (this.startTimer) clearTimeout(this.startTimer);
+    this.startTimer = undefined;
+  }
+
+  private transition(to: LaunchedWorkerState, reason?: string): void {
+    const from = this.state;
+    if (from === to) return;
+    this.state = to;
+    this.logger.info({ from, to, ...(reason ? { reason } : {}) }, "worker state changed");
+  }
+}
+
+/** Launches by id, so the gateway can bind a dialing worker to its launch (session or pool alike). */
+export class LaunchTable {
+  private readonly byId = new Map<string, LaunchedWorker>();
+
+  add(worker: LaunchedWorker): void {
+    this.byId.set(worker.launchId, worker);
+  }
+
+  remove(worker: LaunchedWorker): void {
+    if (this.byId.get(worker.launchId) === worker) this.byId.delete(worker.launchId);
+  }
+
+  /** The launch a join token was minted for, while it exists. */
+  forWorker(launchId: string): LaunchedWorker | undefined {
+    return this.byId.get(launchId);
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+}
+
+/** "the worker exited with code 1: <last stderr lines>". */
+export function describeExit(exit: LaunchExit): string {
+  const tail = exit.stderrTail.slice(-10).map(summariseLogLine).join("\n");
+  return tail ? `${exit.reason}; last worker output:\n${tail}` : exit.reason;
+}
+
+/** Worker logs are pino JSON lines: keep the message and error, not the noise. */
+function summariseLogLine(line: string): string {
+  if (!line.startsWith("{")) return line;
+  try {
+    const parsed = JSON.parse(line) as { msg?: unknown; err?: { message?: unknown } };
+    const message = typeof parsed.msg === "string" ? parsed.msg : line;
+    return typeof parsed.err?.message === "string" ? `${message}: ${parsed.err.message}` : message;
+  } catch {
+    return line;
+  }
+}
+
+function delay(ms: number): Promise<undefined> {
+  return new Promise((resolve) => setTimeout(() => resolve(undefined), ms).unref());
+}

@@ -1,0 +1,69 @@
+/** Frees the slot; calling it again does nothing. */
+export type StartSlot = () => void;
+
+/** A start's duration is guessed at this until one has been measured. */
+const INITIAL_START_ESTIMATE_MS = 5000;
+const MAX_RETRY_AFTER_S = 60;
+
+/**
+ * TETHER_MAX_CONCURRENT_STARTS: worker launches in progress, whoever asked
+ * (session creates, resumes, pool refills). A create over the limit is
+ * refused (429 with a Retry-After guessed from recent start times); a resume
+ * waits its turn, first come first served.
+ */
+export class StartLimiter {
+  private readonly active = new Map<symbol, number>();
+  private readonly waiters: ((slot: StartSlot) => void)[] = [];
+  private readonly availableListeners = new Set<() => void>();
+  /** Exponentially weighted average of recent start durations. */
+  private estimateMs = INITIAL_START_ESTIMATE_MS;
+
+  constructor(readonly max: number) {}
+
+  get inProgress(): number {
+    return this.active.size;
+  }
+
+  /** A slot now, or undefined at the limit. */
+  tryAcquire(): StartSlot | undefined {
+    if (this.active.size >= this.max || this.waiters.length > 0) return undefined;
+    return this.grant();
+  }
+
+  /** A slot, waiting in line for one at the limit. */
+  acquire(): Promise<StartSlot> {
+    const slot = this.tryAcquire();
+    if (slot) return Promise.resolve(slot);
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Called (once per registration) the next time a slot frees with nobody waiting: the pool refills then. */
+  onAvailable(listener: () => void): void {
+    this.availableListeners.add(listener);
+  }
+
+  /** Seconds until a start slot is likely to free: the oldest start's expected remainder, at least 1. */
+  retryAfterS(): number {
+    const oldest = Math.min(...this.active.values());
+    const remainingMs = Number.isFinite(oldest) ? this.estimateMs - (Date.now() - oldest) : 0;
+    return Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil(remainingMs / 1000)));
+  }
+
+  private grant(): StartSlot {
+    const key = Symbol("start");
+    const startedAt = Date.now();
+    this.active.set(key, startedAt);
+    return () => {
+      if (!this.active.delete(key)) return;
+      this.estimateMs = 0.7 * this.estimateMs + 0.3 * (Date.now() - startedAt);
+      const next = this.waiters.shift();
+      if (next) {
+        next(this.grant());
+        return;
+      }
+      const listeners = [...this.availableListeners];
+      this.availableListeners.clear();
+      for (const listener of listeners) listener();
+    };
+  }
+}

@@ -1,0 +1,36 @@
+import type { FileListResponse } from "@tether/shared";
+import { ErrorCodes, TetherError } from "../errors.js";
+import type { WorkerConnection } from "../worker-connection.js";
+import type { SnapshotFile, SnapshotStore, SnapshotSummary } from "./snapshot-store.js";
+
+const CALL_TIMEOUT_MS = 30_000;
+
+/** Streams every workspace file of a live worker into the store (one file at a time, with the usual credit flow). */
+export async function snapshotWorkspace(store: SnapshotStore, sessionId: string, connection: WorkerConnection): Promise<SnapshotSummary> {
+  const listing = (await connection.call({ type: "files_list" }, CALL_TIMEOUT_MS)) as Partial<FileListResponse> | undefined;
+  const entries = Array.isArray(listing?.files) ? listing.files : [];
+  async function* files(): AsyncGenerator<SnapshotFile> {
+    for (const entry of entries) {
+      let opened;
+      try {
+        opened = await connection.download(entry.path, CALL_TIMEOUT_MS);
+      } catch (error) {
+        // Deleted by the code between the listing and now: not part of the workspace any more.
+        if (error instanceof TetherError && error.code === ErrorCodes.FILE_NOT_FOUND) continue;
+        throw error;
+      }
+      yield { path: entry.path, stream: opened.stream };
+    }
+  }
+  return store.save(sessionId, files());
+}
+
+/** Copies the session's last snapshot into a new worker's workspace; returns how many files came back. */
+export async function restoreWorkspace(store: SnapshotStore, sessionId: string, connection: WorkerConnection): Promise<number> {
+  let restored = 0;
+  for await (const file of store.restore(sessionId)) {
+    await connection.upload(file.path, file.stream, Number.MAX_SAFE_INTEGER);
+    restored += 1;
+  }
+  return restored;
+}
