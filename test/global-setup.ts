@@ -38,6 +38,8 @@ export default function setup(): () => Promise<void> {
     const leaks = await waitUntilNoProcesses(tetherProcesses, LEAK_GRACE_MS);
     if (leaks.length > 0) {
       killProcesses(leaks);
+      // Vitest only logs a teardown error ("error during close"); the exit code must say it too.
+      process.exitCode = 1;
       throw new Error(
         `${leaks.length} process(es) started by the integration tests were still running ${LEAK_GRACE_MS} ms after the last test (killed now):\n${describeProcesses(leaks)}`,
       );
