@@ -17,6 +17,12 @@ type WarmPoolState = "idle" | "running" | "closed";
 /** After a pooled worker fails to start, wait this long (doubling per failure in a row) before the next launch. */
 const FAILURE_BACKOFF_MS = 1000;
 const MAX_FAILURE_BACKOFF_MS = 60_000;
+/**
+ * A claim refills this much later: spawning a worker costs the event loop
+ * milliseconds, which belong to the claimed session's first execution, not to
+ * the refill (a cold start takes seconds anyway).
+ */
+const REFILL_AFTER_CLAIM_MS = 250;
 
 /**
  * TETHER_POOL_SIZE workers dialed in with a kernel ready and no session.
@@ -31,6 +37,7 @@ export class WarmPool {
   private failuresInRow = 0;
   private backoffTimer: NodeJS.Timeout | undefined;
   private waitingForSlot = false;
+  private refillTimer: NodeJS.Timeout | undefined;
   private readonly logger: Logger;
 
   constructor(private readonly options: WarmPoolOptions) {
@@ -48,7 +55,9 @@ export class WarmPool {
   status(): PoolStatus {
     let ready = 0;
     for (const worker of this.workers) if (worker.state === "ready") ready += 1;
-    return { target: this.options.targetSize, ready, starting: this.workers.size - ready };
+    // A refill scheduled after a claim counts as starting: it is on its way.
+    const scheduled = this.refillTimer ? Math.max(0, this.options.targetSize - this.workers.size) : 0;
+    return { target: this.options.targetSize, ready, starting: this.workers.size - ready + scheduled };
   }
 
   /**
@@ -68,7 +77,11 @@ export class WarmPool {
     this.workers.delete(chosen);
     chosen.setListener(undefined);
     this.logger.debug({ launchId: chosen.launchId, state: chosen.state }, "worker claimed");
-    this.refill();
+    this.refillTimer ??= setTimeout(() => {
+      this.refillTimer = undefined;
+      this.refill();
+    }, REFILL_AFTER_CLAIM_MS);
+    this.refillTimer.unref();
     return chosen;
   }
 
@@ -76,6 +89,7 @@ export class WarmPool {
   async close(): Promise<void> {
     this.state = "closed";
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
+    if (this.refillTimer) clearTimeout(this.refillTimer);
     const workers = [...this.workers];
     this.workers.clear();
     await Promise.allSettled(workers.map((worker) => worker.stop("orchestrator shutting down")));

@@ -2,7 +2,7 @@ import type { AddressInfo } from "node:net";
 import type { FastifyInstance } from "fastify";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import type { ServerMessage } from "@tether/shared";
+import { PROTOCOL_VERSION, type ServerMessage } from "@tether/shared";
 import { buildApp } from "../app.js";
 import { loadConfig } from "../config.js";
 import { ErrorCodes } from "../errors.js";
@@ -74,7 +74,7 @@ describe("the client websocket stream", () => {
 
   it("sends hello first, and accepts the key as ?token=", async () => {
     const client = await connect(`${base}/v1/sessions/${sessionId}/stream?token=key-a`, {});
-    expect(await client.next()).toMatchObject({ type: "hello", requestId: null, sessionId, protocolVersion: "1.0" });
+    expect(await client.next()).toMatchObject({ type: "hello", requestId: null, sessionId, protocolVersion: PROTOCOL_VERSION });
   });
 
   it("refuses the upgrade without a key (401) and for another tenant's session (404)", async () => {
