@@ -46,7 +46,8 @@ export async function run({ quick = false, log = () => {} } = {}) {
         const m = JSON.parse(data.toString());
         if (m.requestId !== requestId) return;
         if (m.type === 'display') displayBytes += (m.data['image/png'] ?? '').length;
-        else if (m.type === 'done') (m.status === 'ok' ? resolve({ displayBytes }) : reject(new Error(JSON.stringify(m))));
+        else if (m.type === 'done' && m.status === 'ok') resolve({ displayBytes });
+        else if (m.type === 'done') reject(new Error(JSON.stringify(m)));
       };
       ws.send(JSON.stringify({ type: 'execute', requestId, code: c }));
     });

@@ -1,4 +1,5 @@
 import { performance } from "node:perf_hooks";
+import type { KernelMessage } from "@jupyterlab/services";
 import type { Logger } from "pino";
 import { PROTOCOL_VERSION, WorkerCapabilities, WorkerCloseCodes, type WorkerMessage } from "@tether/shared";
 import { StreamRegistry } from "./byte-streams.js";
@@ -10,6 +11,7 @@ import { startDownload, startUpload, type TransferContext } from "./file-transfe
 import { startJupyterServer, type JupyterServer } from "./jupyter-server.js";
 import { KernelSession, type KernelInfo } from "./kernel-session.js";
 import { KernelWebSocket } from "./kernel-websocket.js";
+import { SyntheticKernel, syntheticJupyterServer, type SyntheticKernelOptions } from "./synthetic-kernel.js";
 import { Workspace } from "./workspace-files.js";
 
 export const AGENT_VERSION = "0.1.0";
@@ -21,6 +23,8 @@ export interface AgentOptions {
   /** Interpreter with jupyter_server + ipykernel (already probed). */
   python: string;
   logger: Logger;
+  /** BENCHMARKS ONLY: an in-process echo kernel instead of Jupyter Server + ipykernel (see synthetic-kernel.ts). */
+  syntheticKernelForBenchmarks?: SyntheticKernelOptions;
 }
 
 /**
@@ -32,7 +36,7 @@ export class WorkerAgent {
   private log: Logger;
   private channel!: OrchestratorChannel;
   private server: Promise<JupyterServer> | undefined;
-  private kernel!: KernelSession;
+  private kernel!: KernelSession | SyntheticKernel;
   private runner!: ExecutionRunner;
   private workspace!: Workspace;
   private readonly streams = new StreamRegistry();
@@ -51,12 +55,11 @@ export class WorkerAgent {
     this.workspace = await Workspace.open(config.workspace);
     const env = { ...process.env };
     delete env.TETHER_JOIN_TOKEN; // the kernel inherits the server's env: user code must never read the token
-    this.server = startJupyterServer({ python: this.options.python, workspace: this.workspace.root, env, logger: this.log });
+    const synthetic = this.options.syntheticKernelForBenchmarks;
+    this.server = synthetic ? Promise.resolve(syntheticJupyterServer()) : startJupyterServer({ python: this.options.python, workspace: this.workspace.root, env, logger: this.log });
     this.server.catch(() => undefined); // handled through kernelReady below
-    this.kernel = new KernelSession(
-      { onMessage: (msg) => this.runner.onKernelMessage(msg), onDeath: (reason, failed) => this.runner.onKernelDeath(reason, failed) },
-      this.log,
-    );
+    const kernelEvents = { onMessage: (msg: KernelMessage.IMessage) => this.runner.onKernelMessage(msg), onDeath: (reason: string, failed: boolean) => this.runner.onKernelDeath(reason, failed) };
+    this.kernel = synthetic ? new SyntheticKernel(kernelEvents, synthetic) : new KernelSession(kernelEvents, this.log);
     this.runner = new ExecutionRunner(this.kernel, (msg) => this.send(msg), { interruptGraceMs: config.interruptGraceMs, logger: this.log });
     const timings = { processStartMs: round(performance.now()), jupyterReadyMs: 0, kernelReadyMs: 0 };
     const kernelReady = this.server.then(async (server) => {

@@ -4,6 +4,9 @@ import type { Logger } from "pino";
 import { ErrorCodes, type ExecutionStatus, type WorkerExecute, type WorkerMessage } from "@tether/shared";
 import { WorkerError, toErrorDetail } from "./errors.js";
 import type { KernelSession } from "./kernel-session.js";
+
+/** What the runner needs of a kernel (KernelSession; the benchmarks' SyntheticKernel). */
+export type ExecutionKernel = Pick<KernelSession, "execute" | "sendInputReply" | "interrupt" | "restart" | "recoverFromDeath">;
 import { translateIopub } from "./output-translator.js";
 import { StdinHandler } from "./stdin-handler.js";
 
@@ -52,7 +55,7 @@ export class ExecutionRunner {
   private disposed = false;
 
   constructor(
-    private readonly kernel: KernelSession,
+    private readonly kernel: ExecutionKernel,
     private readonly send: Send,
     private readonly options: ExecutionRunnerOptions,
   ) {}

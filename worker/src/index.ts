@@ -16,3 +16,5 @@ export { StdinHandler } from "./stdin-handler.js";
 export { FlowSender, StreamRegistry } from "./byte-streams.js";
 export { Workspace, MAX_LISTED_FILES } from "./workspace-files.js";
 export { OrchestratorChannel, SEND_HIGH_WATER_BYTES } from "./channel.js";
+export { SyntheticKernel, SYNTHETIC_KERNEL_INFO } from "./synthetic-kernel.js";
+export type { SyntheticKernelOptions } from "./synthetic-kernel.js";

@@ -67,6 +67,7 @@ class ClientStream implements SessionObserver {
   /** Hot path: relays the worker's frame as received, without re-serialising. */
   deliverSessionEvent(event: ExecutionEvent, raw: Buffer | undefined): void {
     if (this.state !== "open") return;
+    this.corkUntilTick();
     if (raw) this.socket.send(raw, { binary: false }, this.afterSend);
     else this.socket.send(JSON.stringify(event), this.afterSend);
     if (!this.pausedWorker && this.socket.bufferedAmount > HIGH_WATER_BYTES) {
@@ -74,6 +75,26 @@ class ClientStream implements SessionObserver {
       this.pausedWorker = true;
       this.session.pauseWorker(this);
     }
+  }
+
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    netSocketOf(this.socket)?.uncork();
+  };
+
+  /**
+   * The frames of one worker read (often dozens of stream events) leave in one
+   * write: without it each relayed event cost its own writev syscall, the top
+   * cost of the relay under load (bench/results/orchestrator-scale.json).
+   */
+  private corkUntilTick(): void {
+    if (this.corked) return;
+    const raw = netSocketOf(this.socket);
+    if (!raw) return;
+    raw.cork();
+    this.corked = true;
+    process.nextTick(this.uncork);
   }
 
   deliverNotice(notice: SessionStatusMessage | SessionResumed): void {
@@ -157,4 +178,10 @@ class ClientStream implements SessionObserver {
     this.session.removeObserver(this);
     this.resumeWorker();
   }
+}
+
+/** ws keeps its net.Socket private; undefined if that ever changes (then frames simply are not batched). */
+function netSocketOf(socket: WebSocket): { cork(): void; uncork(): void } | undefined {
+  const raw = (socket as unknown as { _socket?: { cork?: unknown; uncork?: unknown } })._socket;
+  return raw && typeof raw.cork === "function" && typeof raw.uncork === "function" ? (raw as { cork(): void; uncork(): void }) : undefined;
 }
