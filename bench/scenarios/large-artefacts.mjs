@@ -25,7 +25,7 @@ const displayCode = (mib) => `import base64, os\nfrom IPython.display import dis
 export async function run({ quick = false, log = () => {} } = {}) {
   const why = tetherUnavailable();
   if (why) throw new Error(why);
-  const cfg = quick ? { pngMib: 5, fileMib: 20, rounds: 1 } : { pngMib: 5, fileMib: 100, rounds: 3 };
+  const cfg = quick ? { pngMib: 5, fileMib: 10, rounds: 1 } : { pngMib: 5, fileMib: 100, rounds: 3 };
   const metrics = {};
   const notes = [];
   const set = (k, value, unit, description) => { metrics[k] = { value: round(value, 2), unit, ...(description ? { description } : {}) }; };

@@ -89,7 +89,7 @@ export async function run({ quick = false, log = () => {} } = {}) {
   const why = tetherUnavailable();
   if (why) throw new Error(why);
   const cfg = quick
-    ? { sessions: 1000, streaming: 200, count: 100, bytes: 100, createConcurrency: 64 }
+    ? { sessions: 500, streaming: 200, count: 50, bytes: 100, createConcurrency: 64 }
     : { sessions: Number(process.env.TETHER_BENCH_SCALE_SESSIONS || 10_000), streaming: 1000, count: 200, bytes: 100, createConcurrency: 128 };
   const notes = [];
   const metrics = {};
@@ -198,7 +198,7 @@ export async function run({ quick = false, log = () => {} } = {}) {
     ];
     notes.push(`${cfg.sessions} sessions requested, ${cfg.createConcurrency} creations in flight; relay: ${cfg.streaming} x ${cfg.count} x ${cfg.bytes} B`);
     notes.push('rates are "inverse" ratios (goal or baseline / measured) so lower is better like every other row; the 3 processes (client, orchestrator, fleet) share 2 cores');
-    if (quick) notes.push('quick mode: the 10,000-session RSS is projected from 1,000 sessions');
+    if (quick) notes.push('quick mode: the 10,000-session RSS is projected from 500 sessions');
     return { metrics, baselines: { baseline_relay_msgs_per_s: base.msgsPerS }, ratios, notes, config: cfg };
   } finally {
     await orch.close().catch(() => {});
