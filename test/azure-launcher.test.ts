@@ -35,7 +35,7 @@ async function freePort(): Promise<number> {
 }
 
 /** The real orchestrator with TETHER_LAUNCHER=azure; the fake's credential and rewrite policy are the only difference from production. */
-async function startAzureOrchestrator(fake: FakeArmServer): Promise<AzureOrchestrator> {
+async function startAzureOrchestrator(fake: FakeArmServer, overrides: Record<string, string> = {}): Promise<AzureOrchestrator> {
   const dataDir = await realpath(await mkdtemp(join(tmpdir(), "tether-azure-it-")));
   const port = await freePort();
   const publicUrl = `ws://127.0.0.1:${port}`;
@@ -53,6 +53,7 @@ async function startAzureOrchestrator(fake: FakeArmServer): Promise<AzureOrchest
     TETHER_AZURE_WORKER_IMAGE: "tetheracr.azurecr.io/tether-worker:test",
     TETHER_AZURE_ARM_ENDPOINT: fake.publicEndpoint,
     TETHER_AZURE_POLL_INTERVAL_MS: String(POLL_INTERVAL_MS),
+    ...overrides,
   });
   let server: RunningOrchestrator;
   try {
@@ -138,6 +139,23 @@ describe("the Azure Container Apps Jobs launcher, against a fake ARM API through
     expect(fake.requests.some((r) => r.method === "POST" && r.path === `${JOB_PATH}/executions/${execution?.name ?? ""}/stop`)).toBe(true);
     expect(await waitForExit(pid ?? -1, 10_000)).toBe(true);
     await fake.waitFor(() => execution?.ended === true, 10_000, "the execution to end");
+  });
+
+  it("keeps a warm pool of job executions and hands one to a new session", async () => {
+    orchestrator = await startAzureOrchestrator(fake, { TETHER_POOL_SIZE: "1" });
+    await fake.waitFor(() => startRequests(fake).length === 1, 15_000, "the pool's first start");
+    const poolStatus = async () => expectStatus<{ ready: number }>(await orchestrator!.alice.request("GET", "/v1/pool"), 200, "GET /v1/pool");
+    for (let tries = 0; (await poolStatus()).ready < 1; tries++) {
+      if (tries > 150) throw new Error("the pooled worker never became ready");
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const [pooled] = fake.executions.values();
+    const session = expectStatus<SessionInfo>(await orchestrator.alice.request("POST", "/v1/sessions", { json: {} }), 201, "POST /v1/sessions");
+    const result = await orchestrator.alice.execute(session.id, { code: "print(6*7)" });
+    expect(result.stdout).toBe("42\n");
+    expect(pooled?.status).toBe("Running");
+    await orchestrator.alice.deleteSession(session.id);
+    await fake.waitFor(() => pooled?.ended === true, 10_000, "the claimed execution to end");
   });
 
   it("answers a refused start (403) at once with TETHER_ERR_LAUNCH_FORBIDDEN and the role to grant", async () => {

@@ -25,8 +25,8 @@ import { LocalDirectorySnapshotStore } from "./snapshots/local-snapshot-store.js
 import { WORKER_GATEWAY_PATH, registerWorkerGateway } from "./worker-gateway.js";
 
 export interface BuildAppOptions {
-  /** Replaces the launcher TETHER_LAUNCHER names (tests use fakes). */
-  launcher?: Launcher;
+  /** Replaces the launcher TETHER_LAUNCHER names (tests use fakes); a function gets the app's logger. */
+  launcher?: Launcher | ((logger: Logger) => Launcher);
   /** Interpreter passed to workers as TETHER_PYTHON (startOrchestrator probes it); defaults to config.python. */
   python?: string;
   /** API keys to use instead of config.apiKeys (startOrchestrator passes the generated one). */
@@ -59,7 +59,7 @@ export function buildApp(config: OrchestratorConfig, options: BuildAppOptions = 
   const apiKeys = options.apiKeys ?? config.apiKeys;
   const python = options.python ?? config.python;
   const launcher =
-    options.launcher ?? new LocalProcessLauncher({ command: config.workerCommand, workspacesDir: path.join(config.dataDir, "workspaces"), logger });
+    typeof options.launcher === "function" ? options.launcher(logger) : options.launcher ?? new LocalProcessLauncher({ command: config.workerCommand, workspacesDir: path.join(config.dataDir, "workspaces"), logger });
   const joinTokens = new JoinTokenStore(config.joinTokenTtlMs);
   const launches = new LaunchTable();
   const workerDeps = {

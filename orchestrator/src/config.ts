@@ -8,7 +8,7 @@ export interface ApiKeyEntry {
   key: string;
 }
 
-export type LauncherKind = "local";
+export type LauncherKind = "local" | "azure";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 
 /** Everything the orchestrator reads from its environment, validated once. */
@@ -23,8 +23,10 @@ export interface OrchestratorConfig {
   dataDir: string;
   /** TETHER_PUBLIC_URL: ws base URL workers dial; undefined = derived from the listening address. */
   publicUrl: string | undefined;
-  /** TETHER_LAUNCHER, only `local` today. */
+  /** TETHER_LAUNCHER: `local` (default) or `azure`. */
   launcher: LauncherKind;
+  /** TETHER_AZURE_*: set (and validated) only when the launcher is `azure`. */
+  azure?: AzureLauncherConfig;
   /** TETHER_WORKER_COMMAND split into argv; default `node <repo>/worker/dist/main.js`. */
   workerCommand: readonly string[];
   /** TETHER_PYTHON; undefined = probe once at start. */
@@ -56,6 +58,28 @@ export interface OrchestratorConfig {
   idleTimeoutS: number;
   /** TETHER_MAX_SESSION_LIFETIME_S, default 86400: longest a worker serves a session before it is stopped (snapshotted) too. */
   maxSessionLifetimeS: number;
+}
+
+/** Where and how the `azure` launcher starts Azure Container Apps Jobs executions. */
+export interface AzureLauncherConfig {
+  /** TETHER_AZURE_SUBSCRIPTION_ID (a UUID), required. */
+  subscriptionId: string;
+  /** TETHER_AZURE_RESOURCE_GROUP, required. */
+  resourceGroup: string;
+  /** TETHER_AZURE_JOB_NAME: an existing job with a manual trigger, required. */
+  jobName: string;
+  /** TETHER_AZURE_WORKER_IMAGE: the worker image each execution runs, required. */
+  workerImage: string;
+  /** TETHER_AZURE_CPU: vCPUs per worker, default 0.5. */
+  cpu: number;
+  /** TETHER_AZURE_MEMORY: memory per worker, default `1Gi`. */
+  memory: string;
+  /** TETHER_AZURE_CONTAINER_NAME: the container the start template overrides, default `worker`. */
+  containerName: string;
+  /** TETHER_AZURE_ARM_ENDPOINT: https base URL of Azure Resource Manager, default https://management.azure.com (sovereign clouds, tests). */
+  armEndpoint: string;
+  /** TETHER_AZURE_POLL_INTERVAL_MS: how often an execution that has not dialed back is checked, default 2000. */
+  pollIntervalMs: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -106,6 +130,7 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
       `TETHER_DEFAULT_EXEC_TIMEOUT_MS (${config.defaultExecTimeoutMs}) is larger than TETHER_MAX_EXEC_TIMEOUT_MS (${config.maxExecTimeoutMs}).`,
     );
   }
+  if (config.launcher === "azure") config.azure = readAzureConfig(env, config.publicUrl);
   return config;
 }
 
@@ -165,8 +190,71 @@ function readPublicUrl(raw: string | undefined): string | undefined {
 
 function readLauncher(raw: string | undefined): LauncherKind {
   const value = raw?.trim() || "local";
-  if (value !== "local") throw configInvalid(`TETHER_LAUNCHER '${value}' is not supported; the only launcher today is 'local'.`);
+  if (value !== "local" && value !== "azure") throw configInvalid(`TETHER_LAUNCHER '${value}' is not supported; use 'local' or 'azure'.`);
   return value;
+}
+
+const DEFAULT_ARM_ENDPOINT = "https://management.azure.com";
+
+/** TETHER_AZURE_* and TETHER_PUBLIC_URL for the azure launcher; names every missing variable at once. */
+function readAzureConfig(env: Env, publicUrl: string | undefined): AzureLauncherConfig {
+  const required = ["TETHER_AZURE_SUBSCRIPTION_ID", "TETHER_AZURE_RESOURCE_GROUP", "TETHER_AZURE_JOB_NAME", "TETHER_AZURE_WORKER_IMAGE"] as const;
+  const missing: string[] = required.filter((name) => !env[name]?.trim());
+  if (!publicUrl) missing.push("TETHER_PUBLIC_URL");
+  if (missing.length > 0) {
+    throw configInvalid(
+      `TETHER_LAUNCHER=azure needs ${missing.join(", ")}.`,
+      "TETHER_PUBLIC_URL is the wss:// URL job executions dial back to: they cannot reach the orchestrator's listening address.",
+    );
+  }
+  const subscriptionId = readString(env, "TETHER_AZURE_SUBSCRIPTION_ID", "");
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(subscriptionId)) {
+    throw configInvalid(`TETHER_AZURE_SUBSCRIPTION_ID must be a subscription id (a UUID), got '${subscriptionId}'.`);
+  }
+  const armEndpoint = readArmEndpoint(env.TETHER_AZURE_ARM_ENDPOINT);
+  // Workers send their join token, then every execution's code and output, over this URL.
+  if (publicUrl?.startsWith("ws://") && !isLocalHost(new URL(armEndpoint).hostname)) {
+    throw configInvalid(
+      `TETHER_PUBLIC_URL must be wss:// with TETHER_LAUNCHER=azure, got '${publicUrl}'.`,
+      "Job executions dial back across the network carrying their join token and all code and output: use TLS. " +
+        "ws:// is accepted only with a local or test TETHER_AZURE_ARM_ENDPOINT (localhost, 127.0.0.1, *.localhost, *.test).",
+    );
+  }
+  const cpuRaw = readString(env, "TETHER_AZURE_CPU", "0.5");
+  const cpu = Number(cpuRaw);
+  if (!/^\d+(\.\d+)?$/.test(cpuRaw) || cpu <= 0) throw configInvalid(`TETHER_AZURE_CPU must be a positive number of vCPUs (e.g. 0.5), got '${cpuRaw}'.`);
+  const memory = readString(env, "TETHER_AZURE_MEMORY", "1Gi");
+  if (!/^\d+(\.\d+)?Gi$/.test(memory)) throw configInvalid(`TETHER_AZURE_MEMORY must look like '1Gi' or '0.5Gi', got '${memory}'.`);
+  return {
+    subscriptionId,
+    resourceGroup: readString(env, "TETHER_AZURE_RESOURCE_GROUP", ""),
+    jobName: readString(env, "TETHER_AZURE_JOB_NAME", ""),
+    workerImage: readString(env, "TETHER_AZURE_WORKER_IMAGE", ""),
+    cpu,
+    memory,
+    containerName: readString(env, "TETHER_AZURE_CONTAINER_NAME", "worker"),
+    armEndpoint,
+    pollIntervalMs: readInteger(env, "TETHER_AZURE_POLL_INTERVAL_MS", 2000, 50),
+  };
+}
+
+function readArmEndpoint(raw: string | undefined): string {
+  const value = raw?.trim() || DEFAULT_ARM_ENDPOINT;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw configInvalid(`TETHER_AZURE_ARM_ENDPOINT '${value}' is not a URL.`, `Example: TETHER_AZURE_ARM_ENDPOINT=${DEFAULT_ARM_ENDPOINT}`);
+  }
+  // The SDK sends bearer tokens over TLS only.
+  if (url.protocol !== "https:") throw configInvalid(`TETHER_AZURE_ARM_ENDPOINT must be an https:// URL, got '${value}'.`);
+  return value.replace(/\/+$/, "");
+}
+
+/** Loopback and the names RFC 6761 reserves for local use and testing: never a real cloud. */
+function isLocalHost(hostname: string): boolean {
+  const host = hostname.toLowerCase();
+  return host === "localhost" || host === "127.0.0.1" || host === "[::1]" || host.endsWith(".localhost") || host.endsWith(".test");
 }
 
 function readLogLevel(raw: string | undefined): LogLevel {

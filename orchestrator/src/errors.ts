@@ -23,6 +23,8 @@ const statusByCode: Partial<Record<string, number>> = {
   [ErrorCodes.SESSION_START_TIMEOUT]: 504,
   [ErrorCodes.SESSION_START_FAILED]: 502,
   [ErrorCodes.SESSION_QUEUE_FULL]: 429,
+  [ErrorCodes.SESSION_START_LIMIT]: 429,
+  [ErrorCodes.SESSION_QUOTA_EXCEEDED]: 429,
   [ErrorCodes.PATH_INVALID]: 400,
   [ErrorCodes.PATH_ESCAPES_WORKSPACE]: 400,
   [ErrorCodes.FILE_NOT_FOUND]: 404,
@@ -40,6 +42,13 @@ const statusByCode: Partial<Record<string, number>> = {
   [ErrorCodes.KERNEL_DIED]: 502,
   [ErrorCodes.KERNEL_UNAVAILABLE]: 503,
   [ErrorCodes.KERNEL_RESTART_FAILED]: 502,
+  // Launch errors are the orchestrator's upstream failing, not the client's request.
+  [ErrorCodes.LAUNCH_FORBIDDEN]: 502,
+  [ErrorCodes.LAUNCH_UNAUTHENTICATED]: 502,
+  [ErrorCodes.LAUNCH_NOT_FOUND]: 502,
+  [ErrorCodes.LAUNCH_THROTTLED]: 429,
+  [ErrorCodes.LAUNCH_QUOTA]: 503,
+  [ErrorCodes.LAUNCH_FAILED]: 502,
   [ErrorCodes.RUNTIME_PYTHON_NOT_FOUND]: 500,
   [ErrorCodes.CONFIG_INVALID]: 500,
   [ErrorCodes.INTERNAL]: 500,
@@ -56,7 +65,7 @@ export function errorFromDetail(detail: { code: string; message: string }): Teth
 }
 
 /** Builds a TetherError whose HTTP status comes from the table above. */
-export function tetherError(code: ErrorCode, message: string, options: { hint?: string; cause?: unknown } = {}): TetherError {
+export function tetherError(code: ErrorCode, message: string, options: { hint?: string; cause?: unknown; retryAfterS?: number } = {}): TetherError {
   return new TetherError(code, message, { ...options, statusCode: httpStatusFor(code) });
 }
 

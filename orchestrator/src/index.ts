@@ -1,12 +1,14 @@
 export { loadConfig, parseApiKeys, effectiveExecTimeoutMs } from "./config.js";
-export type { OrchestratorConfig, ApiKeyEntry, LogLevel, LauncherKind } from "./config.js";
+export type { OrchestratorConfig, ApiKeyEntry, LogLevel, LauncherKind, AzureLauncherConfig } from "./config.js";
 export { buildApp } from "./app.js";
 export type { BuildAppOptions } from "./app.js";
 export { startOrchestrator, DEFAULT_TENANT } from "./start.js";
-export type { RunningOrchestrator } from "./start.js";
+export type { RunningOrchestrator, StartOptions } from "./start.js";
 export type { AppContext } from "./app-context.js";
-export type { Launcher, LaunchHandle, LaunchRequest, LaunchExit } from "./launchers/launcher.js";
+export type { Launcher, LaunchHandle, LaunchRequest, LaunchExit, ReconcileResult } from "./launchers/launcher.js";
 export { LocalProcessLauncher } from "./launchers/local-process.js";
+export { AzureAcaJobsLauncher } from "./launchers/azure-aca-jobs.js";
+export type { AzureClientOverrides, AzureAcaJobsLauncherOptions } from "./launchers/azure-aca-jobs.js";
 export { JoinTokenStore } from "./join-tokens.js";
 export { ExecutionResultFold } from "./sessions/execution-result.js";
 export type { SessionState } from "./sessions/session.js";

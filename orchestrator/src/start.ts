@@ -1,8 +1,12 @@
 import type { AddressInfo } from "node:net";
 import type { FastifyInstance } from "fastify";
+import type { Logger } from "pino";
 import { ensureApiKeyFile } from "./api-key-file.js";
 import { buildApp } from "./app.js";
 import type { ApiKeyEntry, OrchestratorConfig } from "./config.js";
+import { ErrorCodes, TetherError } from "./errors.js";
+import { AzureAcaJobsLauncher, type AzureClientOverrides } from "./launchers/azure-aca-jobs.js";
+import type { Launcher } from "./launchers/launcher.js";
 import { probePython, type PythonRuntime } from "./python-runtime.js";
 
 /** Tenant of the key generated when TETHER_API_KEYS is unset. */
@@ -21,8 +25,15 @@ export interface RunningOrchestrator {
   close(): Promise<void>;
 }
 
-/** Resolves the API key and the Python runtime, builds the app and listens. */
-export async function startOrchestrator(config: OrchestratorConfig): Promise<RunningOrchestrator> {
+export interface StartOptions {
+  /** TETHER_LAUNCHER=azure only: a credential and pipeline options instead of the SDK defaults (tests: a local fake of ARM). */
+  azure?: AzureClientOverrides;
+  /** Overrides TETHER_LAUNCHER with this launcher (benchmarks: a fleet of in-process synthetic workers). */
+  launcher?: (logger: Logger) => Launcher;
+}
+
+/** Resolves the API key and the Python runtime, builds the app, reconciles the launcher's workers and listens. */
+export async function startOrchestrator(config: OrchestratorConfig, options: StartOptions = {}): Promise<RunningOrchestrator> {
   let apiKeys: readonly ApiKeyEntry[] = config.apiKeys;
   let apiKey: RunningOrchestrator["apiKey"] = { source: "env" };
   if (apiKeys.length === 0) {
@@ -30,9 +41,20 @@ export async function startOrchestrator(config: OrchestratorConfig): Promise<Run
     apiKeys = [{ tenant: DEFAULT_TENANT, key: file.key }];
     apiKey = { source: "file", path: file.path, created: file.created, ...(file.created ? { key: file.key } : {}) };
   }
-  const python: PythonRuntime = config.python ? { python: config.python } : await probePython(config.workerCommand);
-  const app = buildApp(config, { apiKeys, python: python.python });
+  let python: PythonRuntime;
+  let workerPython: string | undefined;
+  if (config.launcher === "azure") {
+    // Workers run the job's image and probe its Python themselves; a TETHER_PYTHON set here is passed on.
+    python = { python: config.python ?? "probed by each worker in its image" };
+    workerPython = config.python;
+  } else {
+    python = config.python ? { python: config.python } : await probePython(config.workerCommand);
+    workerPython = python.python;
+  }
+  const app = buildApp(config, { apiKeys, python: workerPython, launcher: selectLauncher(config, options) });
   try {
+    // Before listening: no session exists yet, so every worker the launcher finds is an orphan.
+    await reconcileWorkers(app);
     await app.listen({ host: config.host, port: config.port });
   } catch (error) {
     await app.close();
@@ -60,4 +82,38 @@ export async function startOrchestrator(config: OrchestratorConfig): Promise<Run
       return closing;
     },
   };
+}
+
+/** The launcher TETHER_LAUNCHER names; undefined leaves buildApp's default (local processes). */
+function selectLauncher(config: OrchestratorConfig, options: StartOptions): ((logger: Logger) => Launcher) | undefined {
+  if (options.launcher) return options.launcher;
+  switch (config.launcher) {
+    case "local":
+      return undefined;
+    case "azure": {
+      const azure = config.azure;
+      if (!azure) throw new TetherError(ErrorCodes.CONFIG_INVALID, "TETHER_LAUNCHER=azure but the Azure settings were not loaded (use loadConfig).");
+      return (logger) => new AzureAcaJobsLauncher({ config: azure, logger: logger.child({ launcher: "azure" }), ...(options.azure ? { client: options.azure } : {}) });
+    }
+    default: {
+      const unreachable: never = config.launcher;
+      return unreachable;
+    }
+  }
+}
+
+/** Launcher codes that mean it cannot work at all: refuse to start rather than fail every session. */
+const FATAL_RECONCILE_CODES: ReadonlySet<string> = new Set([ErrorCodes.LAUNCH_FORBIDDEN, ErrorCodes.LAUNCH_NOT_FOUND, ErrorCodes.LAUNCH_UNAUTHENTICATED]);
+
+/** Stops workers a previous orchestrator left running. Throttling or an outage only warns: reconcile runs again next start. */
+async function reconcileWorkers(app: FastifyInstance): Promise<void> {
+  const { launcher } = app.tether;
+  if (!launcher.reconcile) return;
+  try {
+    const { stopped } = await launcher.reconcile();
+    app.log.info({ launcher: launcher.kind, stopped: stopped.length }, "reconciled workers");
+  } catch (error) {
+    if (error instanceof TetherError && FATAL_RECONCILE_CODES.has(error.code)) throw error;
+    app.log.warn({ err: error, launcher: launcher.kind }, "could not reconcile workers; orphans stay until the next start");
+  }
 }

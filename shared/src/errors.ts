@@ -19,6 +19,10 @@ export const ErrorCodes = {
   SESSION_START_TIMEOUT: "TETHER_ERR_SESSION_START_TIMEOUT",
   SESSION_START_FAILED: "TETHER_ERR_SESSION_START_FAILED",
   SESSION_QUEUE_FULL: "TETHER_ERR_SESSION_QUEUE_FULL",
+  /** TETHER_MAX_CONCURRENT_STARTS workers are already starting; retry after `Retry-After`. */
+  SESSION_START_LIMIT: "TETHER_ERR_SESSION_START_LIMIT",
+  /** The tenant holds TETHER_MAX_SESSIONS_PER_TENANT sessions already. */
+  SESSION_QUOTA_EXCEEDED: "TETHER_ERR_SESSION_QUOTA_EXCEEDED",
 
   PATH_INVALID: "TETHER_ERR_PATH_INVALID",
   PATH_ESCAPES_WORKSPACE: "TETHER_ERR_PATH_ESCAPES_WORKSPACE",
@@ -60,6 +64,19 @@ export const ErrorCodes = {
   KERNEL_UNAVAILABLE: "TETHER_ERR_KERNEL_UNAVAILABLE",
   KERNEL_RESTART_FAILED: "TETHER_ERR_KERNEL_RESTART_FAILED",
 
+  /** The cloud launcher's identity may not start or read job executions (Azure 403). */
+  LAUNCH_FORBIDDEN: "TETHER_ERR_LAUNCH_FORBIDDEN",
+  /** The cloud launcher has no usable credential, or its token was refused (Azure 401). */
+  LAUNCH_UNAUTHENTICATED: "TETHER_ERR_LAUNCH_UNAUTHENTICATED",
+  /** The job (or its resource group or subscription) does not exist (Azure 404). */
+  LAUNCH_NOT_FOUND: "TETHER_ERR_LAUNCH_NOT_FOUND",
+  /** The cloud API throttled the launch (Azure 429); `retryAfterS` says when to try again. */
+  LAUNCH_THROTTLED: "TETHER_ERR_LAUNCH_THROTTLED",
+  /** A cloud quota (executions, cores, memory) is used up. */
+  LAUNCH_QUOTA: "TETHER_ERR_LAUNCH_QUOTA",
+  /** The cloud refused or failed the launch for another reason; the message carries it. */
+  LAUNCH_FAILED: "TETHER_ERR_LAUNCH_FAILED",
+
   RUNTIME_PYTHON_NOT_FOUND: "TETHER_ERR_RUNTIME_PYTHON_NOT_FOUND",
   CONFIG_INVALID: "TETHER_ERR_CONFIG_INVALID",
   INTERNAL: "TETHER_ERR_INTERNAL",
@@ -80,6 +97,8 @@ export interface TetherErrorOptions {
   /** A sentence telling the user how to fix it. */
   hint?: string;
   cause?: unknown;
+  /** Seconds a client should wait before retrying (sent as `Retry-After`). */
+  retryAfterS?: number;
 }
 
 /**
@@ -90,6 +109,7 @@ export class TetherError extends Error {
   readonly code: ErrorCode;
   readonly statusCode: number;
   readonly hint: string | undefined;
+  readonly retryAfterS: number | undefined;
 
   constructor(code: ErrorCode, message: string, options: TetherErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -97,6 +117,7 @@ export class TetherError extends Error {
     this.code = code;
     this.statusCode = options.statusCode ?? 500;
     this.hint = options.hint;
+    this.retryAfterS = options.retryAfterS;
   }
 
   /** The JSON body a REST error response carries. */

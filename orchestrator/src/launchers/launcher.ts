@@ -31,6 +31,12 @@ export interface LaunchHandle {
   readonly exited: Promise<LaunchExit>;
   /** Ends the worker and everything it started; resolves once they are gone. Idempotent. */
   stop(reason: string): Promise<void>;
+  /**
+   * The worker dialed back with this launch's token. A cloud launcher watches
+   * its job only until then (from here on the connection tells the session
+   * when the worker is gone); optional, launchers that see their process exit need not care.
+   */
+  joined?(): void;
 }
 
 export interface Launcher {
@@ -38,4 +44,15 @@ export interface Launcher {
   launch(request: LaunchRequest): Promise<LaunchHandle>;
   /** Stops every launch still running (orchestrator shutdown). */
   stopAll(): Promise<void>;
+  /**
+   * Orchestrator start, before it listens: stops the launcher's workers that
+   * no live session owns (left behind by a crashed or killed orchestrator).
+   * Optional: a local launcher's workers die with their process group.
+   */
+  reconcile?(): Promise<ReconcileResult>;
+}
+
+export interface ReconcileResult {
+  /** Names of the orphaned launches (job executions) that were stopped. */
+  stopped: readonly string[];
 }

@@ -104,10 +104,13 @@ export class LaunchedWorker implements WorkerConnectionHandler {
         env: this.deps.workerEnv,
       });
     } catch (error) {
-      this.failStart(tetherError(ErrorCodes.SESSION_START_FAILED, `The worker could not be launched: ${(error as Error).message}`, { cause: error }));
+      // A launcher's own TetherError (Azure 403, 429 with Retry-After, quota) says more than a generic start failure.
+      this.failStart(error instanceof TetherError ? error : tetherError(ErrorCodes.SESSION_START_FAILED, `The worker could not be launched: ${(error as Error).message}`, { cause: error }));
       return;
     }
     const launch = this.launch;
+    // The worker may dial back before the launcher call returns.
+    if (this.connection) launch.joined?.();
     void launch.exited.then((exit) => this.onLaunchExited(exit));
     // Stopped or timed out while the launcher was busy: the launch is ours to clean up.
     if (this.state === "stopped" || this.state === "failed") void launch.stop("the worker was stopped while launching");
@@ -123,6 +126,7 @@ export class LaunchedWorker implements WorkerConnectionHandler {
     if (!this.awaitingConnection) return false;
     this.connection = connection;
     connection.setHandler(this);
+    this.launch?.joined?.();
     this.transition("connected");
     this.logger.info({ workerId: connection.workerId }, "worker joined; waiting for the kernel");
     this.listener?.phase("connected");
