@@ -29,7 +29,12 @@ export async function snapshotWorkspace(store: SnapshotStore, sessionId: string,
 export async function restoreWorkspace(store: SnapshotStore, sessionId: string, connection: WorkerConnection): Promise<number> {
   let restored = 0;
   for await (const file of store.restore(sessionId)) {
-    await connection.upload(file.path, file.stream, Number.MAX_SAFE_INTEGER);
+    try {
+      await connection.upload(file.path, file.stream, Number.MAX_SAFE_INTEGER);
+    } finally {
+      // An upload refused part way leaves the file open otherwise.
+      if ("destroy" in file.stream) file.stream.destroy();
+    }
     restored += 1;
   }
   return restored;
