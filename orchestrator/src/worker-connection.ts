@@ -91,7 +91,8 @@ export class WorkerConnection {
   constructor(
     socket: WebSocket,
     readonly workerId: string,
-    readonly sessionId: string,
+    /** null for a warm-pool worker not yet claimed. */
+    readonly sessionId: string | null,
     private readonly heartbeatIntervalMs: number,
     private readonly logger: Logger,
     options: WorkerConnectionOptions = {},

@@ -5,7 +5,7 @@ import type { RawData, WebSocket } from "ws";
 import { PROTOCOL_VERSION, WorkerCapabilities, WorkerCloseCodes, isCompatibleProtocolVersion, type OrchestratorMessage, type WorkerResume } from "@tether/shared";
 import { ErrorCodes, type ErrorCode } from "./errors.js";
 import type { JoinTokenStore } from "./join-tokens.js";
-import type { SessionRegistry } from "./sessions/session-registry.js";
+import type { LaunchTable } from "./sessions/launched-worker.js";
 import { WorkerConnection, workerCodec } from "./worker-connection.js";
 
 /** A worker must say hello this soon after connecting. */
@@ -14,7 +14,8 @@ export const WORKER_GATEWAY_PATH = "/v1/workers/connect";
 
 export interface WorkerGatewayOptions {
   joinTokens: JoinTokenStore;
-  registry: SessionRegistry;
+  /** Launches waiting for their worker (a session's, or the warm pool's). */
+  launches: LaunchTable;
   heartbeatIntervalMs: number;
   logger: Logger;
 }
@@ -68,16 +69,17 @@ function acceptWorker(socket: WebSocket, options: WorkerGatewayOptions, resumabl
     }
     const check = options.joinTokens.consume(hello.token);
     if (!check.ok) return refuse(check.code, check.message);
-    const session = options.registry.forWorker(check.binding.sessionId, check.binding.launchId);
+    const launch = options.launches.forWorker(check.binding.launchId);
+    const sessionId = check.binding.sessionId;
     const workerId = `wrk_${randomUUID().replaceAll("-", "")}`;
-    const workerLogger = logger.child({ workerId, sessionId: check.binding.sessionId, agentVersion: hello.agentVersion });
-    if (!session || session.state !== "starting") {
-      return refuse(ErrorCodes.WORKER_TOKEN_INVALID, "The session this token was minted for no longer waits for a worker.");
+    const workerLogger = logger.child({ workerId, sessionId, agentVersion: hello.agentVersion });
+    if (!launch || !launch.awaitingConnection) {
+      return refuse(ErrorCodes.WORKER_TOKEN_INVALID, "The launch this token was minted for no longer waits for a worker.");
     }
     const canResume = hello.capabilities.includes(WorkerCapabilities.resume);
-    const connection = new WorkerConnection(socket, workerId, session.id, options.heartbeatIntervalMs, workerLogger, { resumable: canResume });
-    if (!session.attachWorker(connection)) {
-      connection.close(WorkerCloseCodes.replaced, "session already has a worker");
+    const connection = new WorkerConnection(socket, workerId, sessionId, options.heartbeatIntervalMs, workerLogger, { resumable: canResume });
+    if (!launch.attachWorker(connection)) {
+      connection.close(WorkerCloseCodes.replaced, "launch already has a worker");
       return;
     }
     let resumeToken: string | undefined;
@@ -86,8 +88,9 @@ function acceptWorker(socket: WebSocket, options: WorkerGatewayOptions, resumabl
       resumable.set(workerId, connection);
       connection.onClosed(() => resumable.delete(workerId));
     }
+    // sessionId is null for a warm-pool worker: it is bound to a session only when claimed.
     // Unsequenced: the handshake comes before the numbered frames.
-    connection.sendUnsequenced({ type: "welcome", workerId, sessionId: session.id, heartbeatIntervalMs: options.heartbeatIntervalMs, ...(resumeToken ? { resumeToken } : {}) });
+    connection.sendUnsequenced({ type: "welcome", workerId, sessionId, heartbeatIntervalMs: options.heartbeatIntervalMs, ...(resumeToken ? { resumeToken } : {}) });
     workerLogger.info({ capabilities: hello.capabilities }, "worker joined");
   };
 
