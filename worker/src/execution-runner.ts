@@ -308,6 +308,11 @@ export class ExecutionRunner {
       this.finish(run, { status: "timeout", failure: { code: ErrorCodes.EXEC_TIMEOUT, message: "The execution ran past its timeout and was interrupted." } });
     } else if (run.stdinExhausted !== undefined) {
       this.finish(run, { status: "error", failure: { code: ErrorCodes.EXEC_STDIN_EXHAUSTED, message: run.stdinExhausted } });
+    } else if (run.replyStatus === "aborted") {
+      // The kernel skipped the code without running it. Executions are
+      // sent with stop_on_error false and one at a time, so this should not
+      // happen; if it does, say so rather than report a bare error.
+      this.finish(run, { status: "error", failure: { code: ErrorCodes.EXEC_ABORTED, message: "The kernel aborted this execution without running it; run it again." } });
     } else {
       this.finish(run, { status: run.replyStatus === "ok" ? "ok" : "error" });
     }
@@ -325,7 +330,8 @@ export class ExecutionRunner {
       executionCount: run.executionCount,
       durationMs: Math.round((performance.now() - run.startedAt) * 100) / 100,
       kernelRestarted: restarted,
-      stateLost: restarted,
+      // A dead kernel loses its state even when no replacement could be started.
+      stateLost: restarted || fields.status === "kernel_died",
       ...(fields.failure ? { failure: fields.failure } : {}),
     });
     this.pump();

@@ -69,7 +69,7 @@ export class KernelSession {
 
   /** Sends execute_request; the caller follows it through onMessage by its msg_id. */
   execute(code: string, allowStdin: boolean): string {
-    const future = this.requireConnection().requestExecute({ code, allow_stdin: allowStdin, stop_on_error: true, store_history: true, silent: false }, true);
+    const future = this.requireConnection().requestExecute({ code, allow_stdin: allowStdin, stop_on_error: false, store_history: true, silent: false }, true);
     // Output is followed through onMessage; the future only exists to send. A restart or death cancels it: not an error here.
     future.done.catch(() => undefined);
     return future.msg.header.msg_id;
