@@ -8,7 +8,7 @@ import type { WorkerConfig } from "./config.js";
 import { ExitCodes, toErrorDetail, type ExitCode } from "./errors.js";
 import { ExecutionRunner } from "./execution-runner.js";
 import { startDownload, startUpload, type TransferContext } from "./file-transfers.js";
-import { startJupyterServer, type JupyterServer } from "./jupyter-server.js";
+import { kernelEnvironment, startJupyterServer, type JupyterServer } from "./jupyter-server.js";
 import { KernelSession, type KernelInfo } from "./kernel-session.js";
 import { KernelWebSocket } from "./kernel-websocket.js";
 import { SyntheticKernel, syntheticJupyterServer, type SyntheticKernelOptions } from "./synthetic-kernel.js";
@@ -23,6 +23,12 @@ export interface AgentOptions {
   /** Interpreter with jupyter_server + ipykernel (already probed). */
   python: string;
   logger: Logger;
+  /**
+   * Jupyter Server already being started by main.ts, which spawns it before
+   * loading this module and @jupyterlab/services so Python boots meanwhile.
+   * Its root dir must be the workspace's realpath.
+   */
+  jupyterServer?: Promise<JupyterServer>;
   /** BENCHMARKS ONLY: an in-process echo kernel instead of Jupyter Server + ipykernel (see synthetic-kernel.ts). */
   syntheticKernelForBenchmarks?: SyntheticKernelOptions;
 }
@@ -53,10 +59,10 @@ export class WorkerAgent {
   async run(): Promise<ExitCode> {
     const { config } = this.options;
     this.workspace = await Workspace.open(config.workspace);
-    const env = { ...process.env };
-    delete env.TETHER_JOIN_TOKEN; // the kernel inherits the server's env: user code must never read the token
     const synthetic = this.options.syntheticKernelForBenchmarks;
-    this.server = synthetic ? Promise.resolve(syntheticJupyterServer()) : startJupyterServer({ python: this.options.python, workspace: this.workspace.root, env, logger: this.log });
+    this.server = synthetic
+      ? Promise.resolve(syntheticJupyterServer())
+      : (this.options.jupyterServer ?? startJupyterServer({ python: this.options.python, workspace: this.workspace.root, env: kernelEnvironment(process.env), logger: this.log }));
     this.server.catch(() => undefined); // handled through kernelReady below
     const kernelEvents = { onMessage: (msg: KernelMessage.IMessage) => this.runner.onKernelMessage(msg), onDeath: (reason: string, failed: boolean) => this.runner.onKernelDeath(reason, failed) };
     this.kernel = synthetic ? new SyntheticKernel(kernelEvents, synthetic) : new KernelSession(kernelEvents, this.log);

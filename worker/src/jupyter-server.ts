@@ -31,6 +31,13 @@ const STDERR_TAIL_LINES = 30;
 const BIND_ATTEMPTS = 3;
 
 /** Starts Jupyter Server on a free loopback port and resolves once /api/status answers. */
+/** The environment Jupyter Server and, through it, the kernel get: the join token removed, since user code must never read it. */
+export function kernelEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const copy = { ...env };
+  delete copy.TETHER_JOIN_TOKEN;
+  return copy;
+}
+
 export async function startJupyterServer(options: JupyterServerOptions): Promise<JupyterServer> {
   let lastError: unknown;
   for (let attempt = 1; attempt <= BIND_ATTEMPTS; attempt++) {

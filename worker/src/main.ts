@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 import { pino, destination, type Logger } from "pino";
 import { ErrorCodes, TetherError } from "@tether/shared";
-import { WorkerAgent } from "./agent.js";
+import { realpath } from "node:fs/promises";
 import { loadWorkerConfig } from "./config.js";
+import { kernelEnvironment, startJupyterServer } from "./jupyter-server.js";
 import { ExitCodes, type ExitCode } from "./errors.js";
 import { probePython } from "./python-probe.js";
 
@@ -37,7 +38,18 @@ async function main(argv: string[]): Promise<ExitCode> {
     python = probe.python;
   }
 
-  const agent = new WorkerAgent({ config, python, logger });
+  // Cold start: spawn Jupyter Server first, then load the agent and
+  // @jupyterlab/services (~150 ms) while Python boots.
+  let jupyterServer;
+  try {
+    const workspace = await realpath(config.workspace);
+    jupyterServer = startJupyterServer({ python, workspace, env: kernelEnvironment(process.env), logger });
+    jupyterServer.catch(() => undefined); // the agent reports it as worker_failed
+  } catch {
+    // A missing workspace is reported by the agent, which opens it next.
+  }
+  const { WorkerAgent } = await import("./agent.js");
+  const agent = new WorkerAgent({ config, python, logger, ...(jupyterServer ? { jupyterServer } : {}) });
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     process.on(signal, () => void agent.stop(`received ${signal}`, ExitCodes.ok));
   }
