@@ -2,16 +2,21 @@
 // Run by `npm start` (prestart), after the build: makes sure a Python with
 // jupyter_server + ipykernel exists for the local-process launcher's workers.
 //
-// It asks the worker itself (`node worker/dist/main.js --probe-python`, the
-// contract is in docs/internals.md) so that the check and the real start agree
-// on which interpreter is used. When the runtime is missing and we are root on
+// It asks the worker itself (`<worker command> --probe-python`, the contract is
+// in docs/internals.md), exactly as the orchestrator does at start
+// (orchestrator/src/python-runtime.ts), so that the check and the real start
+// agree on which interpreter is used. The worker command is
+// TETHER_WORKER_COMMAND when set (split on spaces, quotes honoured, like
+// orchestrator/src/config.ts), else `node worker/dist/main.js`. When the runtime is missing and we are root on
 // a machine with apt-get, it runs infra/install-worker-runtime.sh (the same
 // script CI and the worker image use) and probes again. Otherwise it prints the
 // exact fix and exits 1.
 //
-// Env: TETHER_PYTHON (probe only that interpreter), TETHER_SKIP_RUNTIME_INSTALL=1
-// (never install, only check), TETHER_LAUNCHER (anything but `local` runs workers
-// elsewhere, so there is nothing to check on this machine).
+// Env: TETHER_PYTHON (probe only that interpreter), TETHER_WORKER_COMMAND (the
+// command probed), TETHER_SKIP_RUNTIME_INSTALL=1 (never install, only check),
+// TETHER_LAUNCHER (unset or empty means `local`; anything else, e.g. `azure`,
+// runs workers elsewhere, in their own image, so there is nothing to check on
+// this machine and the orchestrator validates the value itself).
 // Plain Node ESM with no dependencies: it runs before anything else is trusted.
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -25,13 +30,21 @@ const env = process.env;
 /** The probe starts Python a few times; a minute covers a cold disk. */
 const PROBE_TIMEOUT_MS = 60_000;
 
+/** TETHER_WORKER_COMMAND as argv, or undefined when unset (the default worker). */
+const customWorkerCommand = env.TETHER_WORKER_COMMAND?.trim() ? splitCommand(env.TETHER_WORKER_COMMAND) : undefined;
+
 function main() {
-  const launcher = env.TETHER_LAUNCHER ?? "local";
+  // Same reading as orchestrator/src/config.ts: trimmed, empty means local.
+  const launcher = env.TETHER_LAUNCHER?.trim() || "local";
   if (launcher !== "local") {
     console.log(`Python kernel runtime: not checked here (TETHER_LAUNCHER=${launcher} runs workers elsewhere).`);
     return 0;
   }
-  if (!existsSync(workerMain)) {
+  if (customWorkerCommand?.length === 0) {
+    console.error("TETHER_WORKER_COMMAND is empty.");
+    return 1;
+  }
+  if (!customWorkerCommand && !existsSync(workerMain)) {
     console.error(`The worker is not built (${relative(process.cwd(), workerMain) || workerMain} is missing): run npm run build`);
     return 1;
   }
@@ -40,7 +53,7 @@ function main() {
   if (probe.ok) return printOk(probe);
   if (probe.broken) return printBroken(probe);
 
-  const python = env.TETHER_PYTHON;
+  const python = env.TETHER_PYTHON?.trim();
   const skip = env.TETHER_SKIP_RUNTIME_INSTALL === "1";
   // apt installs for /usr/bin/python3 only: with another TETHER_PYTHON it would not help.
   const aptHelps = python === undefined || python === "" || python === "/usr/bin/python3";
@@ -71,9 +84,11 @@ function main() {
  * the contract (crash, no JSON) becomes { ok: false, broken: true, error }.
  */
 function runProbe() {
-  const args = [workerMain, "--probe-python"];
-  if (env.TETHER_PYTHON) args.push("--python", env.TETHER_PYTHON);
-  const result = spawnSync(process.execPath, args, { encoding: "utf8", env, timeout: PROBE_TIMEOUT_MS, maxBuffer: 1024 * 1024 });
+  const [command, ...args] = customWorkerCommand ?? [process.execPath, workerMain];
+  args.push("--probe-python");
+  const python = env.TETHER_PYTHON?.trim();
+  if (python) args.push("--python", python);
+  const result = spawnSync(command, args, { encoding: "utf8", env, timeout: PROBE_TIMEOUT_MS, maxBuffer: 1024 * 1024 });
   if (result.error) return broken(`could not run the probe: ${result.error.message}`);
   const line = (result.stdout ?? "")
     .split("\n")
@@ -101,7 +116,13 @@ function broken(error) {
 /** The probe itself failed: installing Python would not help, so say what broke. */
 function printBroken(probe) {
   console.error(`Could not check the Python kernel runtime: ${probe.error}`);
-  console.error("Rebuild with `npm run build`; if it persists, run `node worker/dist/main.js --probe-python` to see the problem.");
+  if (customWorkerCommand) {
+    console.error(
+      `The probe ran TETHER_WORKER_COMMAND: ${customWorkerCommand.join(" ")} --probe-python; check that command (it must accept --probe-python like worker/dist/main.js).`,
+    );
+  } else {
+    console.error("Rebuild with `npm run build`; if it persists, run `node worker/dist/main.js --probe-python` to see the problem.");
+  }
   return 1;
 }
 
@@ -124,7 +145,7 @@ function printFix(probe, { skip, aptHelps }) {
     const sudo = isRoot() ? "" : "sudo ";
     lines.push(`  ${sudo}bash infra/install-worker-runtime.sh   # Debian/Ubuntu: apt-get install python3-jupyter-server python3-ipykernel ...`);
   }
-  if (env.TETHER_PYTHON) lines.push(`  unset TETHER_PYTHON                        # it points at ${env.TETHER_PYTHON}; without it every python3 on PATH is tried`);
+  if (env.TETHER_PYTHON?.trim()) lines.push(`  unset TETHER_PYTHON                        # it points at ${env.TETHER_PYTHON}; without it every python3 on PATH is tried`);
   // Debian's own python3 refuses `pip install` outside a venv (PEP 668), hence the
   // venv (on Debian, `python3 -m venv` itself needs the python3-venv package).
   lines.push(
@@ -133,6 +154,13 @@ function printFix(probe, { skip, aptHelps }) {
     "",
   );
   console.error(lines.join("\n"));
+}
+
+/** Splits a command line on whitespace, honouring single and double quotes (splitCommand in orchestrator/src/config.ts). */
+function splitCommand(raw) {
+  const out = [];
+  for (const match of raw.matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)) out.push(match[1] ?? match[2] ?? match[3] ?? "");
+  return out;
 }
 
 function isRoot() {
