@@ -44,33 +44,43 @@ function waitForChildExit(child: ChildProcess, timeoutMs: number): Promise<{ cod
   });
 }
 
+/** Starts `node orchestrator/dist/server.js` as its own process, marked so everything it starts can be found in /proc. */
+async function startChildOrchestrator(extraEnv: Record<string, string> = {}) {
+  const marker = randomUUID();
+  const dataDir = await realpath(await mkdtemp(join(tmpdir(), "tether-shutdown-")));
+  const log: string[] = [];
+  const child = spawn(process.execPath, [join(repoRoot, "orchestrator/dist/server.js")], {
+    cwd: repoRoot,
+    env: {
+      ...process.env,
+      ...extraEnv,
+      [MARKER]: marker,
+      TETHER_PORT: "0",
+      TETHER_HOST: "127.0.0.1",
+      TETHER_API_KEYS: `alice:${KEYS.alice}`,
+      TETHER_DATA_DIR: dataDir,
+      TETHER_LOG_LEVEL: "info",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const cleanUp = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    killProcesses(await processesWithEnvMarker(MARKER, marker));
+    await rm(dataDir, { recursive: true, force: true });
+  };
+  return { child, marker, log, cleanUp };
+}
+
 describe("orchestrator shutdown", () => {
   it("stops every worker, Jupyter server and kernel it started when sent SIGTERM, then exits cleanly", async () => {
-    const marker = randomUUID();
-    const dataDir = await realpath(await mkdtemp(join(tmpdir(), "tether-shutdown-")));
-    const log: string[] = [];
-    const child = spawn(process.execPath, [join(repoRoot, "orchestrator/dist/server.js")], {
-      cwd: repoRoot,
-      env: {
-        ...process.env,
-        [MARKER]: marker,
-        TETHER_PORT: "0",
-        TETHER_HOST: "127.0.0.1",
-        TETHER_API_KEYS: `alice:${KEYS.alice}`,
-        TETHER_DATA_DIR: dataDir,
-        TETHER_LOG_LEVEL: "info",
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const { child, marker, log, cleanUp } = await startChildOrchestrator();
     try {
       await runScenario();
     } catch (error) {
       // The orchestrator's own log says why a step failed.
       throw new Error(`${(error as Error).message}\n--- orchestrator output ---\n${log.slice(-60).join("\n")}`, { cause: error });
     } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-      killProcesses(await processesWithEnvMarker(MARKER, marker));
-      await rm(dataDir, { recursive: true, force: true });
+      await cleanUp();
     }
 
     async function runScenario(): Promise<void> {
@@ -94,6 +104,22 @@ describe("orchestrator shutdown", () => {
       const survivors = await processesWithEnvMarker(MARKER, marker);
       expect(survivors, `still running after the orchestrator exited:\n${describeProcesses(survivors)}`).toEqual([]);
       for (const pid of kernelPids) expect(await isAlive(pid)).toBe(false);
+    }
+  });
+
+  it("keeps the orchestrator's secrets out of the kernel's environment", async () => {
+    const { child, log, cleanUp } = await startChildOrchestrator({ PAYMENTS_API_KEY: "do-not-leak", SERVICE_SECRET: "do-not-leak" });
+    try {
+      const url = await waitForListening(child, 30_000, log);
+      const alice = new RestClient(url, KEYS.alice);
+      const session = await alice.createSession();
+      const res = await alice.execute(session.id, {
+        code: "import os\nprint(sorted(k for k, v in os.environ.items() if 'do-not-leak' in v or k in ('TETHER_API_KEYS', 'TETHER_JOIN_TOKEN')))\nprint(os.environ.get('PATH') is not None)",
+      });
+      expect(res.status).toBe("ok");
+      expect(res.stdout).toBe("[]\nTrue\n");
+    } finally {
+      await cleanUp();
     }
   });
 });

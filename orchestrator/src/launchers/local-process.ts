@@ -4,6 +4,7 @@ import path from "node:path";
 import type { Logger } from "pino";
 import type { LaunchExit, LaunchHandle, Launcher, LaunchRequest } from "./launcher.js";
 import { killLaunchStragglers } from "./process-sweep.js";
+import { inheritableEnvironment } from "./worker-environment.js";
 
 /** Lines of worker stderr kept for failure reasons. */
 const STDERR_TAIL_LINES = 40;
@@ -69,7 +70,7 @@ class LocalProcessLaunch implements LaunchHandle {
       detached: true,
       stdio: ["ignore", "ignore", "pipe"],
       env: {
-        ...process.env,
+        ...inheritableEnvironment(process.env),
         ...request.env,
         TETHER_ORCHESTRATOR_URL: request.orchestratorUrl,
         TETHER_JOIN_TOKEN: request.joinToken,
