@@ -262,3 +262,11 @@ describe("sessions", () => {
     expect(again.status).toBe(404);
   });
 });
+
+describe("orchestrator start-up", () => {
+  it("refuses to start when TETHER_PYTHON names an interpreter without Jupyter, naming the fix", async () => {
+    // Any interpreter lacking jupyter_server would do; /bin/false exists on every machine.
+    const attempt = startTestOrchestrator({ TETHER_PYTHON: "/bin/false" });
+    await expect(attempt).rejects.toMatchObject({ code: ErrorCodes.RUNTIME_PYTHON_NOT_FOUND, hint: expect.stringContaining("apt-get install") });
+  });
+});

@@ -50,6 +50,20 @@ describe("client websocket", () => {
     expect(trace.done.durationMs).toBeGreaterThanOrEqual(0);
   });
 
+  it("cancels a queued execution named by an interrupt without disturbing the one running", async () => {
+    const client = await open();
+    client.send({ type: "execute", requestId: "slow", code: "import time\ntime.sleep(1.5)\nprint('slow done')" });
+    client.send({ type: "execute", requestId: "queued", code: "print('must not run')" });
+    await client.nextMessage((m) => m.type === "status" && m.requestId === "queued");
+    client.send({ type: "interrupt", requestId: "queued" });
+    const cancelled = await client.collectUntilDone("queued");
+    expect(cancelled.done).toMatchObject({ status: "cancelled", failure: { code: ErrorCodes.EXEC_CANCELLED } });
+    expect(cancelled.text("stdout")).toBe("");
+    const slow = await client.collectUntilDone("slow");
+    expect(slow.done.status).toBe("ok");
+    expect(slow.text("stdout")).toBe("slow done\n");
+  });
+
   it("answers malformed JSON with a protocol_error and keeps executing on the same socket", async () => {
     const client = await open();
     client.send("{this is not json");

@@ -11,13 +11,14 @@ export interface PythonRuntime {
 const PROBE_TIMEOUT_MS = 60_000;
 
 /**
- * Runs `<worker> --probe-python` once and returns the interpreter it found.
+ * Runs `<worker> --probe-python [--python P]` once and returns the
+ * interpreter it found (only P, when TETHER_PYTHON names one).
  * The worker owns the knowledge of what a usable runtime is; the orchestrator
  * only passes the answer on to every worker as TETHER_PYTHON.
  */
-export async function probePython(workerCommand: readonly string[]): Promise<PythonRuntime> {
+export async function probePython(workerCommand: readonly string[], python?: string): Promise<PythonRuntime> {
   const [command, ...args] = workerCommand;
-  const { code, stdout, stderr } = await run(command ?? "node", [...args, "--probe-python"]);
+  const { code, stdout, stderr } = await run(command ?? "node", [...args, "--probe-python", ...(python ? ["--python", python] : [])]);
   const line = stdout.trim().split("\n").pop() ?? "";
   let answer: { ok?: unknown; python?: unknown; hint?: unknown; tried?: unknown; pythonVersion?: unknown; jupyterServer?: unknown; ipykernel?: unknown } | undefined;
   try {

@@ -48,7 +48,8 @@ export async function startOrchestrator(config: OrchestratorConfig, options: Sta
     python = { python: config.python ?? "probed by each worker in its image" };
     workerPython = config.python;
   } else {
-    python = config.python ? { python: config.python } : await probePython(config.workerCommand);
+    // A configured TETHER_PYTHON is checked too: a wrong one should stop the start here, not fail every session later.
+    python = await probePython(config.workerCommand, config.python);
     workerPython = python.python;
   }
   const app = buildApp(config, { apiKeys, python: workerPython, launcher: selectLauncher(config, options) });

@@ -414,7 +414,7 @@ export class Session {
       const execution = this.inFlight.get(requestId);
       if (!execution) throw tetherError(ErrorCodes.EXEC_UNKNOWN_REQUEST, `No execution '${requestId}' is in flight.`);
       if (execution !== this.current) {
-        this.finish(execution, this.syntheticDone(execution, "cancelled", { code: ErrorCodes.EXEC_UNKNOWN_REQUEST, message: "Cancelled before it started." }, false), undefined);
+        this.finish(execution, this.syntheticDone(execution, "cancelled", { code: ErrorCodes.EXEC_CANCELLED, message: "Cancelled by an interrupt before it started." }, false), undefined);
         return;
       }
     }
