@@ -20,7 +20,7 @@ const code = (mib) => `import sys\n_c = 'x' * (${MiB} - 1) + '\\n'\nfor _ in ran
 export async function run({ quick = false, log = () => {} } = {}) {
   const why = tetherUnavailable();
   if (why) throw new Error(why);
-  const cfg = quick ? { mib: 10, rounds: 1 } : { mib: 100, rounds: 3 };
+  const cfg = quick ? { mib: 10, rounds: 1 } : { mib: Number(process.env.TETHER_BENCH_OUTPUT_MIB ?? 100), rounds: 3 };
   const metrics = {};
   const notes = [];
   const set = (k, value, unit, description) => { metrics[k] = { value: round(value, 2), unit, ...(description ? { description } : {}) }; };

@@ -1,3 +1,5 @@
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { MessageCodec } from "./codec.js";
 import { InboundSequence, ReplayBuffer, encodeSequenced, splitSequenced } from "./reliable-link.js";
@@ -46,6 +48,24 @@ describe("the replay buffer", () => {
     expect(buffer.length).toBe(2);
     expect(buffer.ack(6)).toBe(false); // never sent
     expect(buffer.framesAfter(3)?.map((f) => f.seq)).toEqual([4, 5]);
+  });
+
+  it("lets an acknowledged frame be garbage-collected at once, not only at the next compaction", async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const buffer = new ReplayBuffer<{ seq: number; byteLength: number }>();
+    let released: WeakRef<object> | undefined;
+    buffer.append((seq) => {
+      const first = frame(seq, 1 << 20);
+      released = new WeakRef(first);
+      return first;
+    });
+    buffer.append((seq) => frame(seq));
+    buffer.ack(1);
+    await new Promise((resolve) => setImmediate(resolve)); // WeakRef targets stay alive until the current job ends
+    gc();
+    expect(released?.deref()).toBeUndefined();
+    expect(buffer.framesAfter(1)?.map((f) => f.seq)).toEqual([2]);
   });
 
   it("hands back exactly the frames a resuming peer has not delivered", () => {

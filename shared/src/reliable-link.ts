@@ -55,7 +55,8 @@ export function splitSequenced<T extends Uint8Array>(frame: T): { seq: number; b
  * total size so the sender can stop producing while it is too large.
  */
 export class ReplayBuffer<F extends { byteLength: number }> {
-  private frames: F[] = [];
+  /** Released slots before `head` hold undefined, so an acked frame is garbage at once, not at the next compaction. */
+  private frames: (F | undefined)[] = [];
   private head = 0;
   /** Seq of frames[head]. */
   private firstSeq = 1;
@@ -94,6 +95,7 @@ export class ReplayBuffer<F extends { byteLength: number }> {
     if (seq > this.lastSeq) return false;
     while (this.firstSeq <= seq && this.head < this.frames.length) {
       this.totalBytes -= this.frames[this.head]!.byteLength;
+      this.frames[this.head] = undefined;
       this.head++;
       this.firstSeq++;
     }
@@ -112,7 +114,7 @@ export class ReplayBuffer<F extends { byteLength: number }> {
    */
   framesAfter(seq: number): F[] | undefined {
     if (seq < this.firstSeq - 1 || seq > this.lastSeq) return undefined;
-    return this.frames.slice(this.head + (seq - (this.firstSeq - 1)));
+    return this.frames.slice(this.head + (seq - (this.firstSeq - 1))) as F[];
   }
 }
 
