@@ -1,16 +1,5 @@
 import { Type, type Static } from "@sinclair/typebox";
-import {
-  ClearOutputEvent,
-  DisplayEvent,
-  DoneEvent,
-  ErrorEvent,
-  InputRequestEvent,
-  KernelDiedEvent,
-  RequestId,
-  ResultEvent,
-  StatusEvent,
-  StreamEvent,
-} from "./execution.js";
+import { ExecutionEvent, RequestId } from "./execution.js";
 import { SessionPhase, SessionStatus, SessionStopReason } from "./rest.js";
 
 /**
@@ -97,15 +86,7 @@ export type ProtocolError = Static<typeof ProtocolError>;
 
 export const ServerMessage = Type.Union([
   ServerHello,
-  StreamEvent,
-  DisplayEvent,
-  ResultEvent,
-  ErrorEvent,
-  ClearOutputEvent,
-  InputRequestEvent,
-  StatusEvent,
-  KernelDiedEvent,
-  DoneEvent,
+  ExecutionEvent,
   ProtocolError,
   SessionStatusMessage,
   SessionResumed,

@@ -116,6 +116,7 @@ export const KernelDiedEvent = Type.Object({
   restarted: Type.Boolean(),
 });
 
+/** One union, nested whole in WorkerMessage and ServerMessage (MessageCodec flattens nested unions). */
 export const ExecutionEvent = Type.Union([
   StreamEvent,
   DisplayEvent,

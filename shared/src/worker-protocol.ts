@@ -1,17 +1,5 @@
 import { Type, type Static } from "@sinclair/typebox";
-import {
-  ClearOutputEvent,
-  DisplayEvent,
-  DoneEvent,
-  ErrorEvent,
-  InputRequestEvent,
-  KernelDiedEvent,
-  RequestId,
-  ResultEvent,
-  StatusEvent,
-  StdinMode,
-  StreamEvent,
-} from "./execution.js";
+import { ExecutionEvent, RequestId, StdinMode } from "./execution.js";
 
 /**
  * Orchestrator <-> worker protocol, over the websocket the worker dials.
@@ -131,15 +119,7 @@ export const WorkerMessage = Type.Union([
   WorkerHello,
   WorkerReady,
   WorkerFailed,
-  StreamEvent,
-  DisplayEvent,
-  ResultEvent,
-  ErrorEvent,
-  ClearOutputEvent,
-  InputRequestEvent,
-  StatusEvent,
-  KernelDiedEvent,
-  DoneEvent,
+  ExecutionEvent,
   CallResult,
   StreamAck,
   StreamEnd,
