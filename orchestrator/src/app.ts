@@ -192,7 +192,11 @@ function derivePublicUrl(app: FastifyInstance): string {
   if (!address || typeof address === "string") {
     throw tetherError(ErrorCodes.CONFIG_INVALID, "The orchestrator is not listening on a TCP port; set TETHER_PUBLIC_URL.");
   }
-  const wildcard = address.address === "0.0.0.0" || address.address === "::";
-  const host = wildcard ? "127.0.0.1" : address.family === "IPv6" ? `[${address.address}]` : address.address;
-  return `ws://${host}:${address.port}`;
+  return `ws://${connectableHost(address.address)}:${address.port}`;
+}
+
+/** A listening host as a local client dials it in a URL: a wildcard becomes 127.0.0.1, an IPv6 address gets brackets. */
+export function connectableHost(host: string): string {
+  if (host === "0.0.0.0" || host === "::") return "127.0.0.1";
+  return host.includes(":") ? `[${host}]` : host;
 }

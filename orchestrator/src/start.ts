@@ -2,7 +2,7 @@ import type { AddressInfo } from "node:net";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { ensureApiKeyFile } from "./api-key-file.js";
-import { buildApp } from "./app.js";
+import { buildApp, connectableHost } from "./app.js";
 import type { ApiKeyEntry, OrchestratorConfig } from "./config.js";
 import { ErrorCodes, TetherError } from "./errors.js";
 import { AzureAcaJobsLauncher, type AzureClientOverrides } from "./launchers/azure-aca-jobs.js";
@@ -62,24 +62,17 @@ export async function startOrchestrator(config: OrchestratorConfig, options: Sta
     throw error;
   }
   const port = (app.server.address() as AddressInfo).port;
-  const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host.includes(":") ? `[${config.host}]` : config.host;
   app.log.info({ port, python: python.python }, "orchestrator listening");
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${host}:${port}`,
+    url: `http://${connectableHost(config.host)}:${port}`,
     port,
     python,
     apiKey,
     app,
     close() {
-      closing ??= (async () => {
-        const { registry, launcher, pool } = app.tether;
-        // The pool first: it would replace the workers stopped below.
-        await pool?.close();
-        await registry.stopAll("orchestrator shutting down");
-        await launcher.stopAll();
-        await app.close();
-      })();
+      // buildApp's preClose hook stops the pool, the sessions and the launcher's workers first.
+      closing ??= app.close();
       return closing;
     },
   };
