@@ -17,7 +17,8 @@ async function main(argv: string[]): Promise<ExitCode> {
     return result.ok ? ExitCodes.ok : ExitCodes.noPython;
   }
 
-  let logger: Logger = pino({ level: process.env.TETHER_LOG_LEVEL?.trim() || "info", base: { component: "worker" } }, destination({ fd: 2, sync: true }));
+  // At info until the config is read: TETHER_LOG_LEVEL is validated there, and an invalid one must not crash pino first.
+  let logger: Logger = pino({ level: "info", base: { component: "worker" } }, destination({ fd: 2, sync: true }));
   let config;
   try {
     config = loadWorkerConfig(process.env);
@@ -25,6 +26,7 @@ async function main(argv: string[]): Promise<ExitCode> {
     logger.error({ err: error }, "invalid worker configuration");
     return ExitCodes.failure;
   }
+  logger.level = config.logLevel;
   logger = logger.child({ launchId: config.launchId });
   routeConsoleToLogger(logger);
 

@@ -141,3 +141,18 @@ describe("worker agent against a fake orchestrator", () => {
     expect(left).toEqual([]);
   });
 });
+
+describe("worker configuration errors", () => {
+  it("reports an invalid TETHER_LOG_LEVEL as CONFIG_INVALID and exits 1", async () => {
+    const worker = spawn(process.execPath, [mainJs], {
+      env: { ...process.env, TETHER_ORCHESTRATOR_URL: "ws://127.0.0.1:1/v1/workers/connect", TETHER_JOIN_TOKEN: "tok", TETHER_LOG_LEVEL: "loud" },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    worker.stderr?.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    const code = await new Promise<number | null>((resolve) => worker.once("exit", resolve));
+    expect(code).toBe(1);
+    expect(stderr).toContain(ErrorCodes.CONFIG_INVALID);
+    expect(stderr).toContain("TETHER_LOG_LEVEL");
+  });
+});
