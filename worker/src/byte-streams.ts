@@ -92,14 +92,6 @@ export class StreamRegistry {
     this.sinks.set(streamId, sink);
   }
 
-  removeSink(streamId: number): void {
-    this.sinks.delete(streamId);
-  }
-
-  has(streamId: number): boolean {
-    return this.senders.has(streamId) || this.sinks.has(streamId);
-  }
-
   /** False when no sender has this id. */
   ack(streamId: number, bytes: number): boolean {
     const sender = this.senders.get(streamId);

@@ -105,10 +105,6 @@ export class OrchestratorChannel {
     return this.state !== "closed" && this.state !== "reconnecting" && this.ws.readyState === WebSocket.OPEN;
   }
 
-  get linkState(): ChannelState {
-    return this.state;
-  }
-
   /**
    * Sends a message. On a resumable link it is sequenced and kept until
    * acked, so one sent while reconnecting goes out once the link resumes;

@@ -68,10 +68,6 @@ export class ExecutionRunner {
     });
   }
 
-  get runningRequestId(): string | undefined {
-    return this.current?.requestId;
-  }
-
   enqueue(request: WorkerExecute): void {
     if (this.current?.requestId === request.requestId || this.queue.some((queued) => queued.requestId === request.requestId)) {
       throw new WorkerError(ErrorCodes.EXEC_DUPLICATE_REQUEST_ID, `Request ${request.requestId} is already running or queued.`);

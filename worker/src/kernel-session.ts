@@ -63,10 +63,6 @@ export class KernelSession {
     return { name: connection.name, language: reply.language_info.name, languageVersion: reply.language_info.version ?? "" };
   }
 
-  get kernelId(): string | undefined {
-    return this.connection?.id;
-  }
-
   /** Sends execute_request; the caller follows it through onMessage by its msg_id. */
   execute(code: string, allowStdin: boolean): string {
     const future = this.requireConnection().requestExecute({ code, allow_stdin: allowStdin, stop_on_error: false, store_history: true, silent: false }, true);

@@ -55,10 +55,6 @@ export class SyntheticKernel {
     return SYNTHETIC_KERNEL_INFO;
   }
 
-  get kernelId(): string | undefined {
-    return this.session;
-  }
-
   execute(code: string, _allowStdin: boolean): string {
     const msgId = randomUUID();
     const match = STREAM_COMMAND.exec(code.trim());

@@ -282,10 +282,6 @@ export class LaunchTable {
   forWorker(launchId: string): LaunchedWorker | undefined {
     return this.byId.get(launchId);
   }
-
-  get size(): number {
-    return this.byId.size;
-  }
 }
 
 /** "the worker exited with code 1: <last stderr lines>". */

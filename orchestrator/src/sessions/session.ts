@@ -130,10 +130,6 @@ export class Session {
     this.logger = deps.logger.child({ sessionId: id });
   }
 
-  get idleTimeoutS(): number {
-    return this.deps.idleTimeoutS;
-  }
-
   /**
    * Claims a pooled worker, or a start slot, for the first start: synchronous,
    * so a create over TETHER_MAX_CONCURRENT_STARTS is refused (429) before any

@@ -20,10 +20,6 @@ export class StartLimiter {
 
   constructor(readonly max: number) {}
 
-  get inProgress(): number {
-    return this.active.size;
-  }
-
   /** A slot now, or undefined at the limit. */
   tryAcquire(): StartSlot | undefined {
     if (this.active.size >= this.max || this.waiters.length > 0) return undefined;
