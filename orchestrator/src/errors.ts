@@ -78,3 +78,10 @@ export function sessionNotFound(sessionId: string): TetherError {
 export function configInvalid(message: string, hint?: string): TetherError {
   return tetherError(ErrorCodes.CONFIG_INVALID, message, hint ? { hint } : {});
 }
+
+/** 413 for an upload over TETHER_MAX_UPLOAD_BYTES: refused from Content-Length up front, or once the streamed bytes pass it. */
+export function uploadTooLarge(maxBytes: number): TetherError {
+  return tetherError(ErrorCodes.FILE_TOO_LARGE, `The upload is larger than the limit of ${maxBytes} bytes.`, {
+    hint: "Raise TETHER_MAX_UPLOAD_BYTES on the orchestrator.",
+  });
+}

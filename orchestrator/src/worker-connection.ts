@@ -16,7 +16,7 @@ import {
   splitSequenced,
   type OrchestratorMessage,
 } from "@tether/shared";
-import { ErrorCodes, TetherError, errorFromDetail, tetherError, type ErrorCode } from "./errors.js";
+import { ErrorCodes, TetherError, errorFromDetail, tetherError, uploadTooLarge, type ErrorCode } from "./errors.js";
 
 /** Decodes every frame a worker sends; built once, shared by all connections. */
 export const workerCodec = new MessageCodec(WorkerMessage);
@@ -246,11 +246,7 @@ export class WorkerConnection {
         for (let offset = 0; offset < chunk.byteLength; offset += FILE_CHUNK_BYTES) {
           const piece = chunk.subarray(offset, offset + FILE_CHUNK_BYTES);
           total += piece.byteLength;
-          if (total > maxBytes) {
-            throw tetherError(ErrorCodes.FILE_TOO_LARGE, `The upload is larger than the limit of ${maxBytes} bytes.`, {
-              hint: "Raise TETHER_MAX_UPLOAD_BYTES on the orchestrator.",
-            });
-          }
+          if (total > maxBytes) throw uploadTooLarge(maxBytes);
           await credit.reserve(piece.byteLength);
           if (this.state !== "open") throw this.lostError();
           if (this.link !== "connected") throw transferInterrupted();

@@ -2,7 +2,7 @@ import type { Readable } from "node:stream";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { checkWorkspacePath, type FileEntry } from "@tether/shared";
 import { sessionOf, type AppContext } from "../app-context.js";
-import { ErrorCodes, tetherError } from "../errors.js";
+import { tetherError, uploadTooLarge } from "../errors.js";
 
 /**
  * Workspace files, streamed through the worker's connection: neither side
@@ -29,11 +29,7 @@ export function registerFileRoutes(scope: FastifyInstance, context: AppContext):
     const session = sessionOf(context, request);
     const path = filePath(request);
     const declared = Number(request.headers["content-length"]);
-    const tooLarge = () =>
-      tetherError(ErrorCodes.FILE_TOO_LARGE, `The upload is larger than the limit of ${maxUploadBytes} bytes.`, {
-        hint: "Raise TETHER_MAX_UPLOAD_BYTES on the orchestrator.",
-      });
-    if (Number.isFinite(declared) && declared > maxUploadBytes) throw tooLarge();
+    if (Number.isFinite(declared) && declared > maxUploadBytes) throw uploadTooLarge(maxUploadBytes);
     const source = (request.body as Readable | undefined) ?? emptySource();
     const value = (await session.upload(path, source, maxUploadBytes)) as Partial<FileEntry> | undefined;
     return {
