@@ -135,7 +135,9 @@ describe("start limits and start progress", () => {
 
   it("reports a start that fails with wait:false as failed, with the reason, on GET and on the websocket", async () => {
     for (const s of (await orchestrator.alice.listSessions()).sessions) await orchestrator.alice.deleteSession(s.id);
-    const broken = await startTestOrchestrator({ TETHER_WORKER_COMMAND: `${process.execPath} -e process.exit(7)`, TETHER_PYTHON: "python3-not-probed" });
+    // Answers the start-up Python probe (which runs even with TETHER_PYTHON set), then fails every launch with exit code 7.
+    const brokenWorker = `"process.argv.includes('--probe-python') ? console.log(JSON.stringify({ ok: true, python: 'python3-not-probed' })) : process.exit(7)"`;
+    const broken = await startTestOrchestrator({ TETHER_WORKER_COMMAND: `${process.execPath} -e ${brokenWorker} --`, TETHER_PYTHON: "python3-not-probed" });
     try {
       const accepted = expectStatus<SessionInfo>(await broken.alice.request("POST", "/v1/sessions", { json: { wait: false } }), 202, "POST");
       let info = await broken.alice.getSession(accepted.id);
