@@ -1,5 +1,5 @@
 import type { Readable } from "node:stream";
-import { STREAM_WINDOW_BYTES, type ErrorDetail } from "@tether/shared";
+import { ErrorCodes, STREAM_WINDOW_BYTES, type ErrorDetail } from "@tether/shared";
 
 /** Where a stream's frames and end marker go (the orchestrator channel). */
 export interface StreamOutput {
@@ -44,7 +44,7 @@ export class FlowSender {
       });
       source.once("error", (error: Error) => {
         this.finished = true;
-        this.output.sendEnd(this.streamId, { code: "TETHER_ERR_FILE_IO", message: `Reading the file failed: ${error.message}` });
+        this.output.sendEnd(this.streamId, { code: ErrorCodes.FILE_IO, message: `Reading the file failed: ${error.message}` });
         reject(error);
       });
     });

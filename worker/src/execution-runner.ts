@@ -4,11 +4,11 @@ import type { Logger } from "pino";
 import { ErrorCodes, type ExecutionStatus, type WorkerExecute, type WorkerMessage } from "@tether/shared";
 import { WorkerError, toErrorDetail } from "./errors.js";
 import type { KernelSession } from "./kernel-session.js";
+import { translateIopub } from "./output-translator.js";
+import { StdinHandler } from "./stdin-handler.js";
 
 /** What the runner needs of a kernel (KernelSession; the benchmarks' SyntheticKernel). */
 export type ExecutionKernel = Pick<KernelSession, "execute" | "sendInputReply" | "interrupt" | "restart" | "recoverFromDeath">;
-import { translateIopub } from "./output-translator.js";
-import { StdinHandler } from "./stdin-handler.js";
 
 export interface ExecutionRunnerOptions {
   /** After a timeout interrupt, how long before the kernel is restarted. */
@@ -299,8 +299,7 @@ export class ExecutionRunner {
 
   private maybeFinish(run: Running): void {
     if (!run.gotReply || !run.gotIdle) return;
-    const timeoutMs = run.timedOut;
-    if (timeoutMs) {
+    if (run.timedOut) {
       this.finish(run, { status: "timeout", failure: { code: ErrorCodes.EXEC_TIMEOUT, message: "The execution ran past its timeout and was interrupted." } });
     } else if (run.stdinExhausted !== undefined) {
       this.finish(run, { status: "error", failure: { code: ErrorCodes.EXEC_STDIN_EXHAUSTED, message: run.stdinExhausted } });

@@ -30,7 +30,6 @@ const STOP_GRACE_MS = 3000;
 const STDERR_TAIL_LINES = 30;
 const BIND_ATTEMPTS = 3;
 
-/** Starts Jupyter Server on a free loopback port and resolves once /api/status answers. */
 /** The environment Jupyter Server and, through it, the kernel get: the join token removed, since user code must never read it. */
 export function kernelEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const copy = { ...env };
@@ -38,6 +37,7 @@ export function kernelEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return copy;
 }
 
+/** Starts Jupyter Server on a free loopback port and resolves once /api/status answers. */
 export async function startJupyterServer(options: JupyterServerOptions): Promise<JupyterServer> {
   let lastError: unknown;
   for (let attempt = 1; attempt <= BIND_ATTEMPTS; attempt++) {
