@@ -76,10 +76,13 @@ const healthy: Behaviour = (worker, message) => {
 class FakeLauncher implements Launcher {
   readonly kind = "fake";
   readonly workers: FakeWorker[] = [];
+  /** Settles each launch's `exited`, as the real launcher does when the process ends. */
+  readonly exits: ((value: LaunchExit) => void)[] = [];
   constructor(private readonly behaviour: Behaviour | undefined) {}
   async launch(request: LaunchRequest): Promise<LaunchHandle> {
     let exit!: (value: LaunchExit) => void;
     const exited = new Promise<LaunchExit>((resolve) => (exit = resolve));
+    this.exits.push(exit);
     if (this.behaviour) this.workers.push(new FakeWorker(request, this.behaviour));
     else this.requests.push(request);
     return {
@@ -242,6 +245,48 @@ describe("the worker gateway and a session's worker", () => {
     tcp.resume();
     await done;
     expect(received).toBe(events);
+    client.close();
+  });
+
+  it("keeps a slow client's backpressure on the new worker when a lost worker is replaced", async () => {
+    const chunk = "x".repeat(16 * 1024);
+    const flood = (worker: FakeWorker, requestId: string) => {
+      for (let i = 0; i < 1500; i++) worker.send({ type: "stream", requestId, name: "stdout", text: chunk });
+      worker.send({ type: "done", requestId, status: "ok", executionCount: 1, durationMs: 1, kernelRestarted: false, stateLost: false });
+    };
+    const { base, call, launcher } = await start((worker, message) => {
+      if (message.type === "execute" && message.code === "flood") flood(worker, message.requestId);
+      else healthy(worker, message);
+    });
+    const { body } = await call("POST", "/v1/sessions");
+    const session = app!.tether.registry.get("alice", body!.id);
+    type Paused = { worker?: { connection?: { pausers: Set<object> } } };
+    const pausers = () => (session as unknown as Paused).worker?.connection?.pausers.size ?? 0;
+    const client = new WebSocket(`${base.replace("http", "ws")}/v1/sessions/${body!.id}/stream`, { headers: { authorization: "Bearer key-a" } });
+    const done = new Set<string>();
+    client.on("message", (data) => {
+      const message = JSON.parse(data.toString()) as { type: string; requestId: string };
+      if (message.type === "done") done.add(message.requestId);
+    });
+    await new Promise((resolve) => client.once("open", resolve));
+    const tcp = (client as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+    tcp.pause();
+    client.send(JSON.stringify({ type: "execute", requestId: "first", code: "flood" }));
+    // The slow client makes the session stop reading the first worker...
+    while (pausers() === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    // ...whose process then dies while held back (the launcher reports the exit), and the session stops.
+    launcher.workers[0]!.socket.terminate();
+    launcher.exits[0]!({ code: null, signal: "SIGKILL", reason: "killed", stderrTail: [] });
+    while (session.state !== "stopped") await new Promise((resolve) => setTimeout(resolve, 10));
+    client.send(JSON.stringify({ type: "execute", requestId: "second", code: "flood" }));
+    while (!launcher.workers[1]?.received.some((m) => m.type === "execute")) await new Promise((resolve) => setTimeout(resolve, 5));
+    // The client still reads nothing: its backpressure must hold the replacement worker back too.
+    expect(pausers()).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(launcher.workers[1]!.socket.bufferedAmount).toBeGreaterThanOrEqual(8 * 1024 * 1024);
+    tcp.resume();
+    while (!done.has("second")) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(done.has("first")).toBe(true);
     client.close();
   });
 

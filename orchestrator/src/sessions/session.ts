@@ -111,6 +111,8 @@ export class Session {
   private closing: Promise<void> | undefined;
   /** Set by a resume, taken by the first execution that runs after it. */
   private resumeNotice: { restoredFiles: number } | undefined;
+  /** Clients whose sockets are backed up (see pauseWorker). */
+  private readonly workerPausers = new Set<object>();
   private current: Execution | undefined;
   private readonly queue: Execution[] = [];
   private readonly inFlight = new Map<string, Execution>();
@@ -188,6 +190,8 @@ export class Session {
         throw tetherError(ErrorCodes.WORKER_LOST, "The new worker was lost while its workspace was being restored.");
       }
       this.kernel = worker.kernel;
+      // Only now: the restore above must not wait for a slow client.
+      for (const pauser of this.workerPausers) worker.connection?.pause(pauser);
       if (kind === "resume") this.resumeNotice = { restoredFiles };
       this.lifetimeExpired = false;
       this.transition("ready");
@@ -436,12 +440,18 @@ export class Session {
     this.observers.delete(observer);
   }
 
-  /** Client backpressure: stop reading the worker until `pauser` resumes. */
+  /**
+   * Client backpressure: stop reading the worker until `pauser` resumes. The
+   * session remembers its pausers so a worker that replaces a lost one (or
+   * resumes a stopped session) is held back too.
+   */
   pauseWorker(pauser: object): void {
+    this.workerPausers.add(pauser);
     this.worker?.connection?.pause(pauser);
   }
 
   resumeWorker(pauser: object): void {
+    this.workerPausers.delete(pauser);
     this.worker?.connection?.resume(pauser);
   }
 
