@@ -216,6 +216,8 @@ export class LaunchedWorker implements WorkerConnectionHandler {
     this.clearStartTimer();
     this.transition("failed", error.message);
     this.settleReady.reject(error);
+    // A preload in flight will get no done from a worker that is gone: end its wait.
+    this.preloadDone?.({ type: "done", requestId: PRELOAD_REQUEST_ID, status: "worker_lost", executionCount: null, durationMs: 0, kernelRestarted: false, stateLost: true });
     void this.teardown(error.message);
   }
 
