@@ -22,6 +22,8 @@ export type KernelState = "starting" | "idle" | "busy" | "restarting" | "dead" |
 const KERNEL_NAME = "python3";
 /** How long a replacement kernel may take to become idle after a death or restart. */
 export const KERNEL_RECOVERY_TIMEOUT_MS = 30_000;
+/** A restart that is not idle by then gets a brand-new kernel instead (the orchestrator's backstop allows for both). */
+const RESTART_IDLE_TIMEOUT_MS = 10_000;
 /** While recovering from a death: how often the websocket is checked, and how long each state may last before a reconnect. */
 const RECONNECT_CHECK_MS = 250;
 const CONNECTED_NOT_IDLE_MS = 2000;
@@ -89,8 +91,20 @@ export class KernelSession {
         await this.replaceKernel();
         return;
       }
-      await connection.restart();
-      await this.waitIdle(KERNEL_RECOVERY_TIMEOUT_MS);
+      try {
+        await connection.restart();
+        // The reconnect inside restart() races Jupyter the same way as after a death (see watchReconnect).
+        const watchdog = this.watchReconnect();
+        try {
+          await this.waitIdle(RESTART_IDLE_TIMEOUT_MS);
+        } finally {
+          watchdog.stop();
+        }
+        return;
+      } catch (error) {
+        this.logger.warn({ err: error }, "restarted kernel did not become idle; starting a new kernel");
+      }
+      await this.replaceKernel();
     } catch (error) {
       throw new WorkerError(ErrorCodes.KERNEL_RESTART_FAILED, `The kernel could not be restarted: ${(error as Error).message}`, { cause: error });
     } finally {

@@ -79,8 +79,13 @@ interface Execution extends ExecutionRequest {
 
 type StartKind = "create" | "resume";
 
-/** Beyond the worker's own timeout + grace: a worker silent this much longer is considered lost. */
-const BACKSTOP_EXTRA_MS = 30_000;
+/**
+ * Beyond the worker's own timeout + grace: a worker silent this much longer is
+ * considered lost. It must exceed the worker's worst recovery after a timeout
+ * (a restart that stays silent for 10 s, then a new kernel within 30 s), or a
+ * slow restart is misreported as worker_lost.
+ */
+const BACKSTOP_EXTRA_MS = 60_000;
 const MAX_QUEUED_EXECUTIONS = 1000;
 const CALL_TIMEOUT_MS = 30_000;
 const RESTART_TIMEOUT_MS = 120_000;
