@@ -24,6 +24,9 @@ import { StartLimiter } from "./sessions/start-limiter.js";
 import { LocalDirectorySnapshotStore } from "./snapshots/local-snapshot-store.js";
 import { WORKER_GATEWAY_PATH, registerWorkerGateway } from "./worker-gateway.js";
 
+/** How long sessions get to stop gracefully when the orchestrator shuts down. */
+const SHUTDOWN_SESSION_GRACE_MS = 15_000;
+
 export interface BuildAppOptions {
   /** Replaces the launcher TETHER_LAUNCHER names (tests use fakes); a function gets the app's logger. */
   launcher?: Launcher | ((logger: Logger) => Launcher);
@@ -108,7 +111,14 @@ export function buildApp(config: OrchestratorConfig, options: BuildAppOptions = 
   app.addHook("preClose", async () => {
     // The pool first: it would replace the workers the launcher is about to stop.
     await pool?.close();
-    await registry.stopAll("orchestrator shutting down");
+    // Sessions stop gracefully (shutdown message, snapshot in progress) within a
+    // bound; whatever is still running then is killed by the launcher, so a
+    // SIGTERM always ends.
+    let graceTimer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<"timeout">((resolve) => (graceTimer = setTimeout(() => resolve("timeout"), SHUTDOWN_SESSION_GRACE_MS)));
+    const outcome = await Promise.race([registry.stopAll("orchestrator shutting down"), graceOver]);
+    clearTimeout(graceTimer);
+    if (outcome === "timeout") app.log.warn({ graceMs: SHUTDOWN_SESSION_GRACE_MS }, "sessions still stopping at shutdown; killing their workers");
     await launcher.stopAll();
   });
 

@@ -50,6 +50,8 @@ export class TcpProxy {
   }
 
   async close(): Promise<void> {
+    // A worker still reconnecting must not slip in between the cut and the close: server.close() would wait for it.
+    this.refusing = true;
     this.cutAll();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
