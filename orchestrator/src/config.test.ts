@@ -69,6 +69,20 @@ describe("loadConfig", () => {
     expect(configError({ TETHER_HEARTBEAT_INTERVAL_MS: "10" }).code).toBe(ErrorCodes.CONFIG_INVALID);
   });
 
+  it("gives Azure starts a longer default start timeout than local ones, and lets TETHER_START_TIMEOUT_MS override it", () => {
+    const azure = {
+      TETHER_LAUNCHER: "azure",
+      TETHER_PUBLIC_URL: "wss://tether.example.org",
+      TETHER_AZURE_SUBSCRIPTION_ID: "00000000-0000-0000-0000-000000000000",
+      TETHER_AZURE_RESOURCE_GROUP: "rg",
+      TETHER_AZURE_JOB_NAME: "tether-worker",
+      TETHER_AZURE_WORKER_IMAGE: "example.azurecr.io/tether-worker:1",
+    };
+    expect(loadConfig({}).startTimeoutMs).toBe(60_000);
+    expect(loadConfig(azure).startTimeoutMs).toBe(180_000);
+    expect(loadConfig({ ...azure, TETHER_START_TIMEOUT_MS: "90000" }).startTimeoutMs).toBe(90_000);
+  });
+
   it("refuses a default timeout above the maximum", () => {
     expect(configError({ TETHER_DEFAULT_EXEC_TIMEOUT_MS: "5000", TETHER_MAX_EXEC_TIMEOUT_MS: "1000" }).code).toBe(ErrorCodes.CONFIG_INVALID);
   });

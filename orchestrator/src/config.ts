@@ -98,19 +98,21 @@ function defaultWorkerCommand(): string[] {
  * (TETHER_ERR_CONFIG_INVALID) naming the variable at the first problem.
  */
 export function loadConfig(env: Env = process.env): OrchestratorConfig {
+  const launcher = readLauncher(env.TETHER_LAUNCHER);
   const config: OrchestratorConfig = {
     host: readString(env, "TETHER_HOST", "127.0.0.1"),
     port: readInteger(env, "TETHER_PORT", 8080, 0, 65535),
     apiKeys: parseApiKeys(env.TETHER_API_KEYS),
     dataDir: path.resolve(readString(env, "TETHER_DATA_DIR", ".tether")),
     publicUrl: readPublicUrl(env.TETHER_PUBLIC_URL),
-    launcher: readLauncher(env.TETHER_LAUNCHER),
+    launcher,
     workerCommand: env.TETHER_WORKER_COMMAND?.trim() ? splitCommand(env.TETHER_WORKER_COMMAND) : defaultWorkerCommand(),
     python: env.TETHER_PYTHON?.trim() || undefined,
     defaultExecTimeoutMs: readInteger(env, "TETHER_DEFAULT_EXEC_TIMEOUT_MS", 60_000, 1),
     maxExecTimeoutMs: readInteger(env, "TETHER_MAX_EXEC_TIMEOUT_MS", 600_000, 1),
     maxOutputBytes: readInteger(env, "TETHER_MAX_OUTPUT_BYTES", MiB, 1),
-    startTimeoutMs: readInteger(env, "TETHER_START_TIMEOUT_MS", 60_000, 1),
+    // A container job takes 20-60 s to run (more with an image pull); a local process about a second.
+    startTimeoutMs: readInteger(env, "TETHER_START_TIMEOUT_MS", launcher === "azure" ? 180_000 : 60_000, 1),
     joinTokenTtlMs: readInteger(env, "TETHER_JOIN_TOKEN_TTL_MS", 120_000, 1),
     heartbeatIntervalMs: readInteger(env, "TETHER_HEARTBEAT_INTERVAL_MS", 5000, 100),
     interruptGraceMs: readInteger(env, "TETHER_INTERRUPT_GRACE_MS", 2000, 0),
