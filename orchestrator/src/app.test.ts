@@ -1,3 +1,5 @@
+import { once } from "node:events";
+import net, { type AddressInfo } from "node:net";
 import type { FastifyInstance } from "fastify";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildApp } from "./app.js";
@@ -140,5 +142,31 @@ describe("the client API (inject)", () => {
     const res = await app.inject({ method: "GET", url: "/nope" });
     expect(res.statusCode).toBe(404);
     expect(res.json()).toMatchObject({ error: { code: ErrorCodes.ROUTE_NOT_FOUND } });
+  });
+});
+
+describe("orchestrator shutdown", () => {
+  it("ends even when a websocket peer never answers the close handshake", async () => {
+    const config = loadConfig({ TETHER_API_KEYS: "alice:key-a", TETHER_LOG_LEVEL: "silent", TETHER_DATA_DIR: "/tmp/tether-unit-unused" });
+    const app = buildApp(config, { launcher: new IdleLauncher(), shutdownSocketGraceMs: 300 });
+    await app.listen({ host: "127.0.0.1", port: 0 });
+    const socket = net.connect((app.server.address() as AddressInfo).port, "127.0.0.1");
+    try {
+      await once(socket, "connect");
+      // A websocket on the worker gateway whose peer then stops reading: it never answers the server's close frame.
+      socket.write(
+        "GET /v1/workers/connect HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+      );
+      const [response] = (await once(socket, "data")) as [Buffer];
+      expect(response.toString("latin1")).toMatch(/^HTTP\/1\.1 101/);
+      socket.pause();
+      const startedAt = Date.now();
+      await app.close();
+      // ws alone would wait 30 s for the close handshake.
+      expect(Date.now() - startedAt).toBeLessThan(5000);
+    } finally {
+      socket.destroy();
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import path from "node:path";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import websocket from "@fastify/websocket";
 import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
@@ -26,6 +26,13 @@ import { WORKER_GATEWAY_PATH, registerWorkerGateway } from "./worker-gateway.js"
 
 /** How long sessions get to stop gracefully when the orchestrator shuts down. */
 const SHUTDOWN_SESSION_GRACE_MS = 15_000;
+/**
+ * Sockets still open this long after close began are destroyed: a websocket
+ * peer that never answers the close handshake (one not reading, such as a
+ * worker paused for a slow client) would otherwise hold close() for ws's 30 s
+ * close timeout, and a half-open connection forever.
+ */
+const SHUTDOWN_SOCKET_GRACE_MS = 20_000;
 
 export interface BuildAppOptions {
   /** Replaces the launcher TETHER_LAUNCHER names (tests use fakes); a function gets the app's logger. */
@@ -34,6 +41,8 @@ export interface BuildAppOptions {
   python?: string;
   /** API keys to use instead of config.apiKeys (startOrchestrator passes the generated one). */
   apiKeys?: readonly ApiKeyEntry[];
+  /** How long after close begins any socket still open is destroyed (default SHUTDOWN_SOCKET_GRACE_MS). */
+  shutdownSocketGraceMs?: number;
 }
 
 /** Worker websocket frames carry file chunks and plots: well above anything a client may send. */
@@ -108,7 +117,16 @@ export function buildApp(config: OrchestratorConfig, options: BuildAppOptions = 
 
   // Before the websocket plugin's own preClose (which drops every socket):
   // workers get a `shutdown` while their connection still stands.
+  const openSockets = new Set<Socket>();
+  app.server.on("connection", (socket: Socket) => {
+    openSockets.add(socket);
+    socket.once("close", () => openSockets.delete(socket));
+  });
   app.addHook("preClose", async () => {
+    const forceClose = setTimeout(() => {
+      for (const socket of openSockets) socket.destroy();
+    }, options.shutdownSocketGraceMs ?? SHUTDOWN_SOCKET_GRACE_MS);
+    forceClose.unref();
     // The pool first: it would replace the workers the launcher is about to stop.
     await pool?.close();
     // Sessions stop gracefully (shutdown message, snapshot in progress) within a
