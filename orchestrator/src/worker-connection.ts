@@ -13,7 +13,6 @@ import {
   decodeBinaryFrame,
   encodeBinaryFrame,
   encodeSequenced,
-  splitSequenced,
   type OrchestratorMessage,
 } from "@tether/shared";
 import { ErrorCodes, TetherError, errorFromDetail, tetherError, uploadTooLarge, type ErrorCode } from "./errors.js";
@@ -347,18 +346,14 @@ export class WorkerConnection {
     }
     let sequenced = false;
     if (this.inbound) {
-      const split = splitSequenced(buffer);
-      if (split) {
-        const verdict = this.inbound.accept(split.seq);
-        if (verdict === "duplicate") return;
-        if (verdict === "gap") {
-          this.logger.error({ seq: split.seq, expected: this.inbound.lastDelivered + 1 }, "a worker frame is missing; dropping the link so the worker resumes");
-          this.socket.terminate();
-          return;
-        }
-        buffer = split.body;
-        sequenced = true;
+      const taken = this.inbound.take(buffer);
+      if (taken === "duplicate") return;
+      if ("gap" in taken) {
+        this.logger.error(taken.gap, "a worker frame is missing; dropping the link so the worker resumes");
+        this.socket.terminate();
+        return;
       }
+      ({ body: buffer, sequenced } = taken);
     }
     const decoded = workerCodec.decode(buffer.toString("utf8"));
     if (!decoded.ok) {

@@ -158,6 +158,20 @@ export class InboundSequence {
     return "deliver";
   }
 
+  /**
+   * One received text frame: a sequenced frame is stripped of its seq and
+   * accepted (`duplicate` to drop, `gap` to break the link); an unsequenced
+   * frame (ack, handshake) passes through with `sequenced: false`.
+   */
+  take<T extends Uint8Array>(frame: T): { body: T; sequenced: boolean } | "duplicate" | { gap: { seq: number; expected: number } } {
+    const split = splitSequenced(frame);
+    if (!split) return { body: frame, sequenced: false };
+    const verdict = this.accept(split.seq);
+    if (verdict === "duplicate") return "duplicate";
+    if (verdict === "gap") return { gap: { seq: split.seq, expected: this.delivered + 1 } };
+    return { body: split.body, sequenced: true };
+  }
+
   /** The resume handshake told the peer how far we got: that is an ack. */
   acknowledgedByHandshake(): void {
     this.acked = this.delivered;

@@ -9,7 +9,6 @@ import {
   WorkerCloseCodes,
   decodeBinaryFrame,
   encodeSequenced,
-  splitSequenced,
   ErrorCodes,
   type Resumed,
   type WorkerMessage,
@@ -276,18 +275,14 @@ export class OrchestratorChannel {
     }
     let sequenced = false;
     if (this.inbound && this.state === "open") {
-      const split = splitSequenced(buffer);
-      if (split) {
-        const verdict = this.inbound.accept(split.seq);
-        if (verdict === "duplicate") return;
-        if (verdict === "gap") {
-          this.logger.error({ seq: split.seq, expected: this.inbound.lastDelivered + 1 }, "an orchestrator frame is missing; dropping the link to resume");
-          this.ws.terminate();
-          return;
-        }
-        buffer = split.body;
-        sequenced = true;
+      const taken = this.inbound.take(buffer);
+      if (taken === "duplicate") return;
+      if ("gap" in taken) {
+        this.logger.error(taken.gap, "an orchestrator frame is missing; dropping the link to resume");
+        this.ws.terminate();
+        return;
       }
+      ({ body: buffer, sequenced } = taken);
     }
     const decoded = codec.decode(buffer.toString("utf8"));
     if (!decoded.ok) {
