@@ -115,7 +115,8 @@ describe("sessions", () => {
     }
   });
 
-  it("runs the execution after an error on a freshly restarted kernel, instead of dropping it", async () => {
+  // Twelve kernel restarts: ~20 s on an idle machine, more under load.
+  it("runs the execution after an error on a freshly restarted kernel, instead of dropping it", { timeout: 120_000 }, async () => {
     const own = await orchestrator.alice.createSession(); // restarts would wipe the shared session's state
     try {
       for (let round = 0; round < 12; round++) {

@@ -1,14 +1,18 @@
-import { ErrorCodes, TetherError, type ErrorCode } from "@tether/shared";
+import { ErrorCodes, TetherError, errnoCode, errorMessage, isErrorCode, type ErrorCode } from "@tether/shared";
 
 /**
  * The orchestrator's one error registry: every error it raises on purpose is a
  * TetherError carrying a stable code and the HTTP status it ends a request with.
  */
-export { ErrorCodes, TetherError };
+export { ErrorCodes, TetherError, errnoCode, errorMessage };
 export type { ErrorCode };
 
-/** HTTP status for codes that can reach a REST client (worker call errors included). */
-const statusByCode: Partial<Record<string, number>> = {
+/**
+ * The HTTP status of every code: exhaustive, so a new code without a status
+ * does not compile. Codes that travel only on websockets or to workers get
+ * the status they would have if a REST call ever carried them.
+ */
+const statusByCode: Record<ErrorCode, number> = {
   [ErrorCodes.AUTH_MISSING]: 401,
   [ErrorCodes.AUTH_INVALID]: 401,
   [ErrorCodes.REQUEST_INVALID]: 400,
@@ -31,14 +35,27 @@ const statusByCode: Partial<Record<string, number>> = {
   [ErrorCodes.FILE_IS_DIRECTORY]: 400,
   [ErrorCodes.FILE_TOO_LARGE]: 413,
   [ErrorCodes.FILE_IO]: 500,
+  [ErrorCodes.PROTOCOL_MALFORMED_JSON]: 400,
+  [ErrorCodes.PROTOCOL_UNKNOWN_TYPE]: 400,
+  [ErrorCodes.PROTOCOL_INVALID_MESSAGE]: 400,
+  [ErrorCodes.PROTOCOL_FRAME_TOO_LARGE]: 413,
+  [ErrorCodes.PROTOCOL_BINARY_UNSUPPORTED]: 400,
+  [ErrorCodes.PROTOCOL_VERSION_UNSUPPORTED]: 400,
+  [ErrorCodes.PROTOCOL_HELLO_EXPECTED]: 400,
+  [ErrorCodes.WORKER_TOKEN_INVALID]: 401,
+  [ErrorCodes.WORKER_TOKEN_EXPIRED]: 401,
+  [ErrorCodes.WORKER_TOKEN_REUSED]: 401,
+  [ErrorCodes.WORKER_RESUME_REFUSED]: 401,
   [ErrorCodes.WORKER_LOST]: 502,
-  [ErrorCodes.WORKER_EXITED]: 502,
   [ErrorCodes.WORKER_CALL_TIMEOUT]: 504,
   [ErrorCodes.WORKER_TRANSFER_INTERRUPTED]: 503,
   [ErrorCodes.EXEC_DUPLICATE_REQUEST_ID]: 409,
   [ErrorCodes.EXEC_UNKNOWN_REQUEST]: 404,
   [ErrorCodes.EXEC_NOT_WAITING_FOR_INPUT]: 409,
-  [ErrorCodes.EXEC_BUSY]: 409,
+  [ErrorCodes.EXEC_STDIN_EXHAUSTED]: 400,
+  [ErrorCodes.EXEC_ABORTED]: 409,
+  [ErrorCodes.EXEC_TIMEOUT]: 504,
+  [ErrorCodes.EXEC_CANCELLED]: 409,
   [ErrorCodes.KERNEL_DIED]: 502,
   [ErrorCodes.KERNEL_UNAVAILABLE]: 503,
   [ErrorCodes.KERNEL_RESTART_FAILED]: 502,
@@ -54,13 +71,13 @@ const statusByCode: Partial<Record<string, number>> = {
   [ErrorCodes.INTERNAL]: 500,
 };
 
-export function httpStatusFor(code: string): number {
-  return statusByCode[code] ?? 500;
+export function httpStatusFor(code: ErrorCode): number {
+  return statusByCode[code];
 }
 
-/** Makes a TetherError from an error detail a worker sent (call_result, stream_end). */
+/** Makes a TetherError from an error detail a worker sent (call_result, stream_end); an unknown code becomes INTERNAL. */
 export function errorFromDetail(detail: { code: string; message: string }): TetherError {
-  const code = (Object.values(ErrorCodes) as string[]).includes(detail.code) ? (detail.code as ErrorCode) : ErrorCodes.INTERNAL;
+  const code = isErrorCode(detail.code) ? detail.code : ErrorCodes.INTERNAL;
   return new TetherError(code, detail.message, { statusCode: httpStatusFor(code) });
 }
 

@@ -1,8 +1,7 @@
 import type { AddressInfo } from "node:net";
-import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { ensureApiKeyFile } from "./api-key-file.js";
-import { buildApp, connectableHost } from "./app.js";
+import { buildApp, connectableHost, type TetherApp } from "./app/build-app.js";
 import type { ApiKeyEntry, OrchestratorConfig } from "./config.js";
 import { ErrorCodes, TetherError } from "./errors.js";
 import { AzureAcaJobsLauncher, type AzureClientOverrides } from "./launchers/azure-aca-jobs.js";
@@ -20,7 +19,7 @@ export interface RunningOrchestrator {
   python: PythonRuntime;
   /** Where the key came from; `key` is set only when this start generated it (print it once). */
   apiKey: { source: "env" } | { source: "file"; path: string; created: boolean; key?: string };
-  app: FastifyInstance;
+  app: TetherApp;
   /** Stops every worker (and what it started), then the server. */
   close(): Promise<void>;
 }
@@ -100,7 +99,7 @@ function selectLauncher(config: OrchestratorConfig, options: StartOptions): ((lo
 const FATAL_RECONCILE_CODES: ReadonlySet<string> = new Set([ErrorCodes.LAUNCH_FORBIDDEN, ErrorCodes.LAUNCH_NOT_FOUND, ErrorCodes.LAUNCH_UNAUTHENTICATED]);
 
 /** Stops workers a previous orchestrator left running. Throttling or an outage only warns: reconcile runs again next start. */
-async function reconcileWorkers(app: FastifyInstance): Promise<void> {
+async function reconcileWorkers(app: TetherApp): Promise<void> {
   const { launcher } = app.tether;
   if (!launcher.reconcile) return;
   try {

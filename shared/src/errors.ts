@@ -43,7 +43,6 @@ export const ErrorCodes = {
   WORKER_TOKEN_EXPIRED: "TETHER_ERR_WORKER_TOKEN_EXPIRED",
   WORKER_TOKEN_REUSED: "TETHER_ERR_WORKER_TOKEN_REUSED",
   WORKER_LOST: "TETHER_ERR_WORKER_LOST",
-  WORKER_EXITED: "TETHER_ERR_WORKER_EXITED",
   WORKER_CALL_TIMEOUT: "TETHER_ERR_WORKER_CALL_TIMEOUT",
   /** A resume with an unknown or wrong resume token, or for a worker the orchestrator no longer holds. */
   WORKER_RESUME_REFUSED: "TETHER_ERR_WORKER_RESUME_REFUSED",
@@ -55,7 +54,6 @@ export const ErrorCodes = {
   EXEC_NOT_WAITING_FOR_INPUT: "TETHER_ERR_EXEC_NOT_WAITING_FOR_INPUT",
   EXEC_STDIN_EXHAUSTED: "TETHER_ERR_EXEC_STDIN_EXHAUSTED",
   EXEC_ABORTED: "TETHER_ERR_EXEC_ABORTED",
-  EXEC_BUSY: "TETHER_ERR_EXEC_BUSY",
   /** The execution ran past its timeoutMs and was interrupted (or the kernel restarted). */
   EXEC_TIMEOUT: "TETHER_ERR_EXEC_TIMEOUT",
   /** The execution was ended by a kernel restart someone asked for. */

@@ -1,7 +1,7 @@
 import { performance } from "node:perf_hooks";
 import type { KernelMessage } from "@jupyterlab/services";
 import type { Logger } from "pino";
-import { PROTOCOL_VERSION, WorkerCapabilities, WorkerCloseCodes, type WorkerMessage } from "@tether/shared";
+import { PROTOCOL_VERSION, WorkerCapabilities, WorkerCloseCodes, type Welcome, type WorkerCallResult, type WorkerCallType, type WorkerMessage } from "@tether/shared";
 import { StreamRegistry } from "./byte-streams.js";
 import { OrchestratorChannel, type AgentMessage } from "./channel.js";
 import type { WorkerConfig } from "./config.js";
@@ -10,13 +10,26 @@ import { ExecutionRunner } from "./execution-runner.js";
 import { startDownload, startUpload, type TransferContext } from "./file-transfers.js";
 import { kernelEnvironment, startJupyterServer, type JupyterServer } from "./jupyter-server.js";
 import { KernelSession, type KernelInfo } from "./kernel-session.js";
-import { KernelWebSocket } from "./kernel-websocket.js";
+import { OutputGate } from "./output-gate.js";
 import { SyntheticKernel, syntheticJupyterServer, type SyntheticKernelOptions } from "./synthetic-kernel.js";
 import { Workspace } from "./workspace-files.js";
 
 export const AGENT_VERSION = "0.1.0";
 
+/**
+ * `connecting` (dialing, before welcome) → `starting` (welcomed, kernel not
+ * ready yet) → `ready` (worker_ready sent) → `stopping` → `stopped`; any
+ * state but stopped may go to stopping.
+ */
 export type AgentState = "connecting" | "starting" | "ready" | "stopping" | "stopped";
+
+const NEXT_STATES: Readonly<Record<AgentState, readonly AgentState[]>> = {
+  connecting: ["starting", "stopping"],
+  starting: ["ready", "stopping"],
+  ready: ["stopping"],
+  stopping: ["stopped"],
+  stopped: [],
+};
 
 export interface AgentOptions {
   config: WorkerConfig;
@@ -33,6 +46,14 @@ export interface AgentOptions {
   syntheticKernelForBenchmarks?: SyntheticKernelOptions;
 }
 
+/** Messages by type, so one table can hold a handler per type with its own message type. */
+type AgentMessageMap = { [M in AgentMessage as M["type"]]: M };
+type HandlerTable = { [K in keyof AgentMessageMap]: (msg: AgentMessageMap[K]) => void };
+
+function dispatch<K extends keyof AgentMessageMap>(table: HandlerTable, type: K, msg: AgentMessageMap[K]): void {
+  table[type](msg);
+}
+
 /**
  * The worker: dials the orchestrator while Jupyter Server and the kernel come
  * up, then bridges executions and file calls until told to stop.
@@ -46,7 +67,9 @@ export class WorkerAgent {
   private runner!: ExecutionRunner;
   private workspace!: Workspace;
   private readonly streams = new StreamRegistry();
-  private welcomed = false;
+  /** This agent's own kernel-output gate (never shared with another agent in the process). */
+  private readonly gate = new OutputGate();
+  private readonly welcomeWaiters: ((welcomed: boolean) => void)[] = [];
   private exit!: (code: ExitCode) => void;
   private readonly exited = new Promise<ExitCode>((resolve) => (this.exit = resolve));
   private stopping: Promise<void> | undefined;
@@ -65,7 +88,7 @@ export class WorkerAgent {
       : (this.options.jupyterServer ?? startJupyterServer({ python: this.options.python, workspace: this.workspace.root, env: kernelEnvironment(process.env), logger: this.log }));
     this.server.catch(() => undefined); // handled through kernelReady below
     const kernelEvents = { onMessage: (msg: KernelMessage.IMessage) => this.runner.onKernelMessage(msg), onDeath: (reason: string, failed: boolean) => this.runner.onKernelDeath(reason, failed) };
-    this.kernel = synthetic ? new SyntheticKernel(kernelEvents, synthetic) : new KernelSession(kernelEvents, this.log);
+    this.kernel = synthetic ? new SyntheticKernel(kernelEvents, this.gate, synthetic) : new KernelSession(kernelEvents, this.log, this.gate);
     this.runner = new ExecutionRunner(this.kernel, (msg) => this.send(msg), { interruptGraceMs: config.interruptGraceMs, logger: this.log });
     const timings = { processStartMs: round(performance.now()), jupyterReadyMs: 0, kernelReadyMs: 0 };
     const kernelReady = this.server.then(async (server) => {
@@ -89,8 +112,8 @@ export class WorkerAgent {
         onHeartbeatLost: () => void this.stop("no heartbeat from the orchestrator for 3 intervals", ExitCodes.ok),
         onBackpressure: (paused) => {
           this.log.debug({ paused }, "orchestrator socket backpressure");
-          if (paused) KernelWebSocket.pauseAll();
-          else KernelWebSocket.resumeAll();
+          if (paused) this.gate.pause();
+          else this.gate.resume();
         },
         // The kernel keeps running through a drop; its output waits in the channel's replay buffer.
         onLinkDown: (reason) => {
@@ -118,91 +141,65 @@ export class WorkerAgent {
     try {
       kernel = await kernelReady;
     } catch (error) {
-      if (this.stopping) return;
+      if (this.isStopping()) return;
       this.log.error({ err: error }, "kernel failed to start");
       await this.untilWelcomed();
       this.send({ type: "worker_failed", error: toErrorDetail(error) });
       await this.stop("the kernel failed to start", ExitCodes.failure);
       return;
     }
-    if (!(await this.untilWelcomed())) return;
+    if (!(await this.untilWelcomed()) || this.state !== "starting") return;
     this.transition("ready");
     this.log.info({ kernel, timings }, "worker ready");
     this.send({ type: "worker_ready", kernel, timings });
   }
 
+  /** One handler per orchestrator message type; a handler that throws answers with protocol_error. */
+  private readonly handlers: HandlerTable = {
+    welcome: (msg) => this.onWelcome(msg),
+    join_refused: (msg) => {
+      this.log.error({ code: msg.code, reason: msg.message }, "the orchestrator refused the join");
+      void this.stop(`join refused: ${msg.message}`, ExitCodes.joinRefused);
+    },
+    execute: (msg) => this.runner.enqueue(msg),
+    input_reply: (msg) => this.runner.inputReply(msg.requestId, msg.value),
+    interrupt: (msg) => this.answer(msg.callId, "interrupt", this.runner.interrupt().then(() => ({}))),
+    restart: (msg) => this.answer(msg.callId, "restart", this.runner.restart().then(() => ({}))),
+    files_list: (msg) => this.answer(msg.callId, "files_list", this.workspace.list()),
+    file_delete: (msg) => this.answer(msg.callId, "file_delete", this.workspace.delete(msg.path).then(() => ({}))),
+    file_download: (msg) => void startDownload(this.transfers(), msg.callId, msg.path, msg.streamId),
+    file_upload: (msg) => startUpload(this.transfers(), msg.callId, msg.path, msg.streamId),
+    stream_ack: (msg) => {
+      this.streams.ack(msg.streamId, msg.bytes);
+    },
+    stream_end: (msg) => {
+      if (!this.streams.end(msg.streamId, msg.error)) this.log.warn({ streamId: msg.streamId }, "stream_end for an unknown stream");
+    },
+    shutdown: (msg) => void this.stop(`shutdown: ${msg.reason}`, ExitCodes.ok),
+    protocol_error: (msg) => this.log.warn({ code: msg.code, message: msg.message, requestId: msg.requestId }, "the orchestrator refused a frame of ours"),
+  };
+
   private handle(msg: AgentMessage): void {
-    switch (msg.type) {
-      case "welcome":
-        this.welcomed = true;
-        this.log = this.log.child({ workerId: msg.workerId, sessionId: msg.sessionId });
-        this.channel.startHeartbeat(msg.heartbeatIntervalMs);
-        this.transition("starting");
-        this.welcomeWaiters.forEach((resolve) => resolve(true));
-        return;
-      case "join_refused":
-        this.log.error({ code: msg.code, reason: msg.message }, "the orchestrator refused the join");
-        void this.stop(`join refused: ${msg.message}`, ExitCodes.joinRefused);
-        return;
-      case "execute":
-        try {
-          this.runner.enqueue(msg);
-        } catch (error) {
-          const detail = toErrorDetail(error);
-          this.send({ type: "protocol_error", requestId: msg.requestId, code: detail.code, message: detail.message });
-        }
-        return;
-      case "input_reply":
-        try {
-          this.runner.inputReply(msg.requestId, msg.value);
-        } catch (error) {
-          const detail = toErrorDetail(error);
-          this.send({ type: "protocol_error", requestId: msg.requestId, code: detail.code, message: detail.message });
-        }
-        return;
-      case "interrupt":
-        this.answer(msg.callId, this.runner.interrupt().then(() => ({})));
-        return;
-      case "restart":
-        this.answer(msg.callId, this.runner.restart().then(() => ({})));
-        return;
-      case "files_list":
-        this.answer(msg.callId, this.workspace.list());
-        return;
-      case "file_delete":
-        this.answer(msg.callId, this.workspace.delete(msg.path).then(() => ({})));
-        return;
-      case "file_download":
-        void startDownload(this.transfers(), msg.callId, msg.path, msg.streamId);
-        return;
-      case "file_upload":
-        startUpload(this.transfers(), msg.callId, msg.path, msg.streamId);
-        return;
-      case "stream_ack":
-        this.streams.ack(msg.streamId, msg.bytes);
-        return;
-      case "stream_end":
-        if (!this.streams.end(msg.streamId, msg.error)) this.log.warn({ streamId: msg.streamId }, "stream_end for an unknown stream");
-        return;
-      case "shutdown":
-        void this.stop(`shutdown: ${msg.reason}`, ExitCodes.ok);
-        return;
-      case "protocol_error":
-        this.log.warn({ code: msg.code, message: msg.message, requestId: msg.requestId }, "the orchestrator refused a frame of ours");
-        return;
-      default: {
-        const unknown: never = msg;
-        this.log.error({ msg: unknown }, "unhandled message type");
-      }
+    try {
+      dispatch(this.handlers, msg.type, msg);
+    } catch (error) {
+      const detail = toErrorDetail(error);
+      this.send({ type: "protocol_error", requestId: "requestId" in msg ? msg.requestId : null, code: detail.code, message: detail.message });
     }
   }
 
-  private readonly welcomeWaiters: ((welcomed: boolean) => void)[] = [];
+  private onWelcome(msg: Welcome): void {
+    if (this.state !== "connecting") return;
+    this.log = this.log.child({ workerId: msg.workerId, sessionId: msg.sessionId });
+    this.channel.startHeartbeat(msg.heartbeatIntervalMs);
+    this.transition("starting");
+    this.welcomeWaiters.splice(0).forEach((resolve) => resolve(true));
+  }
 
   /** True once welcomed; false if the worker stops first. */
   private untilWelcomed(): Promise<boolean> {
-    if (this.welcomed) return Promise.resolve(true);
-    if (this.stopping) return Promise.resolve(false);
+    if (this.isStopping()) return Promise.resolve(false);
+    if (this.state !== "connecting") return Promise.resolve(true);
     return new Promise((resolve) => this.welcomeWaiters.push(resolve));
   }
 
@@ -218,11 +215,11 @@ export class WorkerAgent {
   }
 
   private onChannelClosed(code: number, reason: string): void {
-    if (this.stopping) return;
+    if (this.isStopping()) return;
     if (code === WorkerCloseCodes.joinRefused) {
       this.log.error({ code, reason }, "the orchestrator refused the join");
       void this.stop(`join refused: ${reason}`, ExitCodes.joinRefused);
-    } else if (!this.welcomed) {
+    } else if (this.state === "connecting") {
       this.log.error({ code, reason }, "the orchestrator connection closed before welcome");
       void this.stop("connection closed before welcome", ExitCodes.failure);
     } else {
@@ -234,7 +231,7 @@ export class WorkerAgent {
   private async doStop(reason: string, code: ExitCode): Promise<void> {
     this.transition("stopping");
     this.log.info({ reason, exitCode: code }, "worker stopping");
-    this.welcomeWaiters.forEach((resolve) => resolve(false));
+    this.welcomeWaiters.splice(0).forEach((resolve) => resolve(false));
     this.runner?.dispose(reason);
     this.streams.closeAll();
     await this.kernel?.shutdown().catch((error: unknown) => this.log.warn({ err: error }, "kernel shutdown failed"));
@@ -248,7 +245,8 @@ export class WorkerAgent {
     this.exit(code);
   }
 
-  private answer(callId: string, work: Promise<unknown>): void {
+  /** Answers a call with its typed value, or its error. */
+  private answer<T extends WorkerCallType>(callId: string, _type: T, work: Promise<WorkerCallResult<T>>): void {
     work.then(
       (value) => this.send({ type: "call_result", callId, ok: true, value }),
       (error: unknown) => this.send({ type: "call_result", callId, ok: false, error: toErrorDetail(error) }),
@@ -269,8 +267,16 @@ export class WorkerAgent {
     this.channel.send(msg);
   }
 
+  private isStopping(): boolean {
+    return this.state === "stopping" || this.state === "stopped";
+  }
+
   private transition(next: AgentState): void {
     if (this.state === next) return;
+    if (!NEXT_STATES[this.state].includes(next)) {
+      this.log.error({ from: this.state, to: next }, "illegal worker state transition; ignored");
+      return;
+    }
     this.log.debug({ from: this.state, to: next }, "worker state");
     this.state = next;
   }
@@ -279,4 +285,3 @@ export class WorkerAgent {
 function round(ms: number): number {
   return Math.round(ms);
 }
-

@@ -1,15 +1,15 @@
 import WebSocket from "ws";
 import type { Logger } from "pino";
 import {
-  InboundSequence,
+  ErrorCodes,
+  LivenessWatch,
   MessageCodec,
   OrchestratorMessage,
   PROTOCOL_VERSION,
-  ReplayBuffer,
+  ResumableLink,
   WorkerCloseCodes,
   decodeBinaryFrame,
-  encodeSequenced,
-  ErrorCodes,
+  type LinkTransport,
   type Resumed,
   type WorkerMessage,
 } from "@tether/shared";
@@ -37,7 +37,7 @@ export interface ChannelHandlers {
   onResumeFailed(reason: string): void;
 }
 
-/** Channel lifecycle: `connecting` (first dial, before welcome), `open`, `reconnecting` (resumable link down), `closed`. */
+/** Channel lifecycle: `connecting` (first dial, before welcome), `open`, `reconnecting` (resumable link held), `closed`. */
 export type ChannelState = "connecting" | "open" | "reconnecting" | "closed";
 
 /** Past this many buffered bytes, the worker stops reading kernel output until the socket drains. */
@@ -51,42 +51,39 @@ const SEND_LOW_WATER_BYTES = 1024 * 1024;
 export const REPLAY_MAX_BYTES = 64 * 1024 * 1024;
 const REPLAY_LOW_WATER_BYTES = 48 * 1024 * 1024;
 const DRAIN_POLL_MS = 5;
-const HEARTBEAT_MISSES = 3;
 /**
  * A dropped worker redials for this many heartbeat intervals: the
  * orchestrator holds its state for 3 from when it saw the drop, and one more
  * covers the two ends noticing at different times. Past the hold a resume is
  * refused anyway, so trying longer gains nothing.
  */
-const RECONNECT_WINDOW_INTERVALS = HEARTBEAT_MISSES + 1;
+const RECONNECT_WINDOW_INTERVALS = 4;
 const MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
 
 /** Close codes by which the orchestrator (or we) ended the channel on purpose: never reconnect after these. */
 const FINAL_CLOSE_CODES: ReadonlySet<number> = new Set(Object.values(WorkerCloseCodes));
+/** What the orchestrator sends without a seq once sequencing is on. */
+const UNSEQUENCED_FROM_ORCHESTRATOR: ReadonlySet<string> = new Set(["ack", "resumed", "welcome", "join_refused"]);
 
 const codec = new MessageCodec(OrchestratorMessage);
 
 /**
- * The websocket the worker dials to the orchestrator: one JSON decode per text
- * frame at the edge, binary frames routed by stream id, heartbeat watchdog,
- * send-side backpressure. When welcome carries a resume token (protocol 1.1),
- * the channel also makes the link survive drops: every frame is sequenced and
- * kept until acked, and after a drop it redials with backoff, resumes with the
- * token, and retransmits what the orchestrator missed, until the orchestrator
- * refuses or the reconnect window (RECONNECT_WINDOW_INTERVALS) ends.
+ * The websocket the worker dials to the orchestrator. The link rules
+ * (sequencing, acks, what to resend after a resume) are the shared
+ * ResumableLink's; this class owns the sockets: dialing, redialing with
+ * backoff after a drop until the orchestrator answers `resumed` or refuses,
+ * the heartbeat watchdog, and send-side backpressure.
  */
 export class OrchestratorChannel {
   private ws!: WebSocket;
   private state: ChannelState = "connecting";
-  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private readonly link: ResumableLink<OrchestratorMessage>;
+  private liveness: LivenessWatch | undefined;
   private heartbeatIntervalMs = 0;
   private drainTimer: NodeJS.Timeout | undefined;
   private closing = false;
-  // Resumable link (set by a welcome with a resumeToken).
   private workerId: string | undefined;
   private resumeToken: string | undefined;
-  private replay: ReplayBuffer<Buffer> | undefined;
-  private inbound: InboundSequence | undefined;
   private reconnectAttempt = 0;
   private reconnectDeadline = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
@@ -98,10 +95,11 @@ export class OrchestratorChannel {
     private readonly logger: Logger,
   ) {
     this.dial();
+    this.link = new ResumableLink(transportOf(this.ws), { decode: (text) => codec.decode(text), unsequenced: UNSEQUENCED_FROM_ORCHESTRATOR });
   }
 
   get isOpen(): boolean {
-    return this.state !== "closed" && this.state !== "reconnecting" && this.ws.readyState === WebSocket.OPEN;
+    return (this.state === "connecting" || this.state === "open") && this.ws.readyState === WebSocket.OPEN;
   }
 
   /**
@@ -110,20 +108,9 @@ export class OrchestratorChannel {
    * otherwise a message sent while the socket is closed is dropped.
    */
   send(msg: WorkerMessage): void {
-    if (this.state === "closed") {
+    if (this.state === "closed" || (!this.link.sequenced && !this.isOpen) || !this.link.send(JSON.stringify(msg))) {
       this.logger.debug({ type: msg.type }, "dropping a message: the orchestrator channel is closed");
       return;
-    }
-    const json = JSON.stringify(msg);
-    if (!this.replay) {
-      if (!this.isOpen) {
-        this.logger.debug({ type: msg.type }, "dropping a message: the orchestrator socket is closed");
-        return;
-      }
-      this.ws.send(json);
-    } else {
-      const frame = this.replay.append((seq) => Buffer.from(encodeSequenced(seq, json)));
-      if (this.state === "open") this.ws.send(frame, { binary: false });
     }
     this.checkBackpressure();
   }
@@ -138,14 +125,15 @@ export class OrchestratorChannel {
   /** From welcome: silence for 3 intervals means the orchestrator (or the link) is gone. */
   startHeartbeat(intervalMs: number): void {
     this.heartbeatIntervalMs = intervalMs;
-    this.armHeartbeat();
+    this.liveness?.stop();
+    this.liveness = new LivenessWatch({ intervalMs, onSilent: () => this.onHeartbeatLost() });
   }
 
   close(code: number, reason: string): void {
     this.closing = true;
     this.stopTimers();
     clearTimeout(this.reconnectTimer);
-    this.inbound?.dispose();
+    this.link.close();
     if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, reason);
     else this.state = "closed";
   }
@@ -174,7 +162,7 @@ export class OrchestratorChannel {
       if (ws === this.ws) this.receive(data, isBinary);
     });
     ws.on("ping", () => {
-      if (ws === this.ws) this.armHeartbeat();
+      if (ws === this.ws) this.liveness?.heard();
     });
     ws.on("error", (error) => {
       if (this.state === "reconnecting") this.logger.debug({ err: error }, "reconnect attempt failed");
@@ -186,13 +174,13 @@ export class OrchestratorChannel {
   }
 
   private onSocketClose(code: number, reason: string): void {
-    this.stopHeartbeat();
+    this.liveness?.stop();
     if (this.state === "closed") return;
-    const resumable = this.replay !== undefined && this.state !== "connecting";
+    const resumable = this.link.sequenced && this.state !== "connecting";
     if (this.closing || !resumable || FINAL_CLOSE_CODES.has(code)) {
       this.state = "closed";
       this.stopTimers();
-      this.inbound?.dispose();
+      this.link.close();
       this.handlers.onClose(code, reason);
       return;
     }
@@ -200,8 +188,10 @@ export class OrchestratorChannel {
       this.state = "reconnecting";
       this.droppedAt = Date.now();
       this.reconnectAttempt = 0;
-      this.reconnectDeadline = this.droppedAt + RECONNECT_WINDOW_INTERVALS * this.heartbeatIntervalMs;
-      this.logger.warn({ code, reason, deadlineMs: this.reconnectDeadline - this.droppedAt }, "the orchestrator link dropped; reconnecting");
+      const windowMs = RECONNECT_WINDOW_INTERVALS * this.heartbeatIntervalMs;
+      this.reconnectDeadline = this.droppedAt + windowMs;
+      this.link.hold(windowMs, () => this.giveUp(`could not resume the link within ${windowMs} ms`));
+      this.logger.warn({ code, reason, deadlineMs: windowMs }, "the orchestrator link dropped; reconnecting");
       this.handlers.onLinkDown(`connection closed (${code})`);
     }
     this.scheduleReconnect();
@@ -218,35 +208,36 @@ export class OrchestratorChannel {
   }
 
   private sendResume(): void {
-    if (!this.workerId || !this.resumeToken || !this.inbound) return;
+    if (!this.workerId || !this.resumeToken) return;
     this.logger.debug({ attempt: this.reconnectAttempt }, "reconnected; resuming");
+    // On the new socket, before the link is rebound to it: the handshake is not part of the sequence.
     this.ws.send(
       JSON.stringify({
         type: "resume",
         protocolVersion: PROTOCOL_VERSION,
         workerId: this.workerId,
         resumeToken: this.resumeToken,
-        lastSeqReceived: this.inbound.lastDelivered,
+        lastSeqReceived: this.link.lastDelivered,
       } satisfies WorkerMessage),
     );
     // An orchestrator that accepts the socket and then says nothing is treated like a silent one.
-    this.armHeartbeat();
+    this.liveness?.restart();
   }
 
   private onResumed(msg: Resumed): void {
-    if (this.state !== "reconnecting" || !this.replay || !this.inbound) return;
+    if (this.state !== "reconnecting") return;
     this.resumeToken = msg.resumeToken;
-    const frames = this.replay.ack(msg.lastSeqReceived) ? this.replay.framesAfter(msg.lastSeqReceived) : undefined;
+    const frames = this.link.framesToResend(msg.lastSeqReceived);
     if (!frames) {
-      this.giveUp(`the orchestrator delivered up to ${msg.lastSeqReceived}, which does not match what was sent (${this.replay.lastSeq})`);
+      this.giveUp(`the orchestrator delivered up to ${msg.lastSeqReceived}, which does not match what was sent`);
       return;
     }
+    this.link.rebind(transportOf(this.ws));
     this.state = "open";
-    this.inbound.acknowledgedByHandshake();
-    for (const frame of frames) this.ws.send(frame, { binary: false });
+    this.link.resend(frames);
     const gapMs = Date.now() - this.droppedAt;
     this.logger.info({ gapMs, attempts: this.reconnectAttempt, retransmitted: frames.length }, "the orchestrator link resumed");
-    this.armHeartbeat();
+    this.liveness?.restart();
     this.handlers.onLinkUp(gapMs);
     this.checkBackpressure();
   }
@@ -256,56 +247,43 @@ export class OrchestratorChannel {
     this.state = "closed";
     this.stopTimers();
     clearTimeout(this.reconnectTimer);
-    this.inbound?.dispose();
+    this.link.close();
     if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.terminate();
     this.logger.error({ reason }, "giving up on the orchestrator link");
     this.handlers.onResumeFailed(reason);
   }
 
   private receive(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
-    let buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+    const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
     if (isBinary) {
       const frame = decodeBinaryFrame(buffer);
-      if (!frame) {
-        this.send({ type: "protocol_error", requestId: null, code: ErrorCodes.PROTOCOL_INVALID_MESSAGE, message: "A binary frame shorter than its 4-byte stream id." });
-        return;
-      }
-      this.handlers.onBinary(frame.streamId, frame.payload);
+      if (frame) this.handlers.onBinary(frame.streamId, frame.payload);
+      else this.send({ type: "protocol_error", requestId: null, code: ErrorCodes.PROTOCOL_INVALID_MESSAGE, message: "A binary frame shorter than its 4-byte stream id." });
       return;
     }
-    let sequenced = false;
-    if (this.inbound && this.state === "open") {
-      const taken = this.inbound.take(buffer);
-      if (taken === "duplicate") return;
-      if ("gap" in taken) {
-        this.logger.error(taken.gap, "an orchestrator frame is missing; dropping the link to resume");
-        this.ws.terminate();
-        return;
-      }
-      ({ body: buffer, sequenced } = taken);
-    }
-    const decoded = codec.decode(buffer.toString("utf8"));
-    if (!decoded.ok) {
-      this.logger.warn({ code: decoded.code, message: decoded.message }, "refused a frame from the orchestrator");
-      this.send({ type: "protocol_error", requestId: decoded.requestId, code: decoded.code, message: decoded.message });
+    const received = this.link.receive(buffer);
+    if (received.kind === "handled") return;
+    if (received.kind === "refused") {
+      this.logger.warn({ code: received.code, message: received.message }, "refused a frame from the orchestrator");
+      this.send({ type: "protocol_error", requestId: received.requestId, code: received.code, message: received.message });
       return;
     }
-    const msg = decoded.value;
+    const msg = received.message;
     switch (msg.type) {
       case "ack":
-        if (!this.replay?.ack(msg.seq)) this.logger.warn({ seq: msg.seq }, "ack for a frame never sent");
-        return;
+        return; // the link settles acks
       case "resumed":
         this.onResumed(msg);
         return;
       case "welcome":
-        if (msg.resumeToken && this.state === "connecting") {
-          this.workerId = msg.workerId;
-          this.resumeToken = msg.resumeToken;
-          this.replay = new ReplayBuffer<Buffer>();
-          this.inbound = new InboundSequence((seq) => this.sendAck(seq));
+        if (this.state === "connecting") {
+          if (msg.resumeToken) {
+            this.workerId = msg.workerId;
+            this.resumeToken = msg.resumeToken;
+            this.link.startSequencing();
+          }
+          this.state = "open";
         }
-        if (this.state === "connecting") this.state = "open";
         this.handlers.onMessage(msg);
         return;
       case "join_refused":
@@ -316,40 +294,24 @@ export class OrchestratorChannel {
         this.handlers.onMessage(msg);
         return;
       default:
-        if (this.inbound && !sequenced) {
-          this.send({ type: "protocol_error", requestId: null, code: ErrorCodes.PROTOCOL_INVALID_MESSAGE, message: `'${msg.type}' must carry a seq on a resumable link.` });
-          return;
-        }
         this.handlers.onMessage(msg);
     }
   }
 
-  private sendAck(seq: number): boolean {
-    if (this.state !== "open" || this.ws.readyState !== WebSocket.OPEN) return false;
-    this.ws.send(`{"type":"ack","seq":${seq}}`);
-    return true;
-  }
-
-  private armHeartbeat(): void {
-    if (this.heartbeatIntervalMs <= 0 || this.state === "closed") return;
-    clearTimeout(this.heartbeatTimer);
-    this.heartbeatTimer = setTimeout(() => this.onHeartbeatLost(), this.heartbeatIntervalMs * HEARTBEAT_MISSES);
-  }
-
   private onHeartbeatLost(): void {
-    if (!this.replay) {
+    if (!this.link.sequenced) {
       this.handlers.onHeartbeatLost();
       return;
     }
     // Resumable: the socket is presumed dead (half-open); dropping it starts the reconnect.
-    this.logger.warn({ silentMs: this.heartbeatIntervalMs * HEARTBEAT_MISSES }, "no ping from the orchestrator; dropping the socket");
+    this.logger.warn({ silentMs: this.heartbeatIntervalMs * 3 }, "no ping from the orchestrator; dropping the socket");
     this.ws.terminate();
   }
 
   /** Bytes that should hold kernel output back: the socket's send buffer, and the replay buffer past its bound. */
   private backedUp(high: boolean): boolean {
     const socketBytes = this.state === "open" ? this.ws.bufferedAmount : 0;
-    const replayBytes = this.replay?.bytes ?? 0;
+    const replayBytes = this.link.unacknowledgedBytes;
     return high ? socketBytes >= SEND_HIGH_WATER_BYTES || replayBytes >= REPLAY_MAX_BYTES : socketBytes > SEND_LOW_WATER_BYTES || replayBytes > REPLAY_LOW_WATER_BYTES;
   }
 
@@ -365,16 +327,18 @@ export class OrchestratorChannel {
     }, DRAIN_POLL_MS);
   }
 
-  private stopHeartbeat(): void {
-    clearTimeout(this.heartbeatTimer);
-    this.heartbeatTimer = undefined;
-  }
-
   private stopTimers(): void {
-    this.stopHeartbeat();
+    this.liveness?.stop();
     if (this.drainTimer) {
       clearInterval(this.drainTimer);
       this.drainTimer = undefined;
     }
   }
+}
+
+function transportOf(ws: WebSocket): LinkTransport {
+  return {
+    sendText: (frame) => ws.send(frame, { binary: false }),
+    terminate: () => ws.terminate(),
+  };
 }

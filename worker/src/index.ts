@@ -18,3 +18,4 @@ export { Workspace, MAX_LISTED_FILES } from "./workspace-files.js";
 export { OrchestratorChannel, SEND_HIGH_WATER_BYTES } from "./channel.js";
 export { SyntheticKernel, SYNTHETIC_KERNEL_INFO } from "./synthetic-kernel.js";
 export type { SyntheticKernelOptions } from "./synthetic-kernel.js";
+export { OutputGate } from "./output-gate.js";

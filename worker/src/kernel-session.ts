@@ -2,7 +2,7 @@ import { KernelAPI, KernelConnection, ServerConnection, type KernelMessage } fro
 import type { Logger } from "pino";
 import { ErrorCodes } from "@tether/shared";
 import { WorkerError } from "./errors.js";
-import { KernelWebSocket } from "./kernel-websocket.js";
+import type { OutputGate } from "./output-gate.js";
 
 export interface KernelInfo {
   name: string;
@@ -44,6 +44,8 @@ export class KernelSession {
   constructor(
     private readonly events: KernelSessionEvents,
     private readonly logger: Logger,
+    /** The agent's output gate: its WebSocket class is what reaches the kernel. */
+    private readonly gate: OutputGate,
   ) {}
 
   /** Starts the kernel on this server and resolves once it is idle, with what worker_ready reports. */
@@ -53,7 +55,8 @@ export class KernelSession {
       wsUrl: server.wsUrl,
       token: server.token,
       appendToken: true,
-      WebSocket: KernelWebSocket as unknown as typeof globalThis.WebSocket,
+      // ws is API-compatible with the DOM WebSocket @jupyterlab/services expects.
+      WebSocket: this.gate.WebSocket as unknown as typeof globalThis.WebSocket,
       fetch: globalThis.fetch,
       Request: globalThis.Request,
       Headers: globalThis.Headers,

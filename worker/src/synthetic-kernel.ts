@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { KernelMessage } from "@jupyterlab/services";
 import type { JupyterServer } from "./jupyter-server.js";
 import type { KernelInfo, KernelSessionEvents } from "./kernel-session.js";
-import { KernelWebSocket } from "./kernel-websocket.js";
+import type { OutputGate } from "./output-gate.js";
 
 /**
  * BENCHMARKS ONLY (bench/scenarios/orchestrator-scale.mjs). An in-process fake
@@ -46,6 +46,7 @@ export class SyntheticKernel {
 
   constructor(
     private readonly events: KernelSessionEvents,
+    private readonly gate: OutputGate,
     options: SyntheticKernelOptions = {},
   ) {
     this.batch = Math.max(1, options.batch ?? 16);
@@ -99,7 +100,7 @@ export class SyntheticKernel {
 
   private pump(run: Run): void {
     if (run.cancelled || this.stopped) return;
-    if (KernelWebSocket.isPaused) {
+    if (this.gate.isPaused) {
       setTimeout(() => this.pump(run), PAUSED_RETRY_MS);
       return;
     }

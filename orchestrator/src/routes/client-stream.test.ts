@@ -1,9 +1,9 @@
 import type { AddressInfo } from "node:net";
-import type { FastifyInstance } from "fastify";
+import type { TetherApp } from "../app/build-app.js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { PROTOCOL_VERSION, type ServerMessage } from "@tether/shared";
-import { buildApp } from "../app.js";
+import { buildApp } from "../app/build-app.js";
 import { loadConfig } from "../config.js";
 import { ErrorCodes } from "../errors.js";
 import type { LaunchExit, Launcher } from "../launchers/launcher.js";
@@ -31,7 +31,7 @@ class Client {
 }
 
 describe("the client websocket stream", () => {
-  let app: FastifyInstance;
+  let app: TetherApp;
   let base: string;
   let sessionId: string;
   const open: WebSocket[] = [];

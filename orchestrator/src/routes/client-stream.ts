@@ -1,5 +1,5 @@
-import type { FastifyInstance } from "fastify";
-import type { Logger } from "pino";
+import { Type } from "@sinclair/typebox";
+import type { FastifyBaseLogger } from "fastify";
 import type { RawData, WebSocket } from "ws";
 import {
   ClientMessage,
@@ -10,10 +10,11 @@ import {
   type SessionResumed,
   type SessionStatusMessage,
 } from "@tether/shared";
-import { sessionOf, type AppContext } from "../app-context.js";
+import { SessionParams, sessionOf, type AppContext, type RouteScope } from "./route-context.js";
 import { effectiveExecTimeoutMs } from "../config.js";
 import { ErrorCodes, TetherError, type ErrorCode } from "../errors.js";
 import type { Session, SessionObserver } from "../sessions/session.js";
+import { toBuffer } from "../workers/worker-connection.js";
 
 const clientCodec = new MessageCodec(ClientMessage);
 
@@ -23,12 +24,13 @@ const HIGH_WATER_BYTES = 1024 * 1024;
 const LOW_WATER_BYTES = 256 * 1024;
 
 /** `GET /v1/sessions/:id/stream`: a client's duplex view of one session. */
-export function registerClientStream(scope: FastifyInstance, context: AppContext): void {
+export function registerClientStream(scope: RouteScope, context: AppContext): void {
   scope.get(
     "/v1/sessions/:id/stream",
     {
       websocket: true,
       config: { allowQueryToken: true },
+      schema: { params: SessionParams, querystring: Type.Object({ token: Type.Optional(Type.String()) }) },
       // Resolved before the upgrade, so a foreign or unknown session is a plain HTTP 404.
       preHandler: async (request) => {
         sessionOf(context, request);
@@ -36,7 +38,7 @@ export function registerClientStream(scope: FastifyInstance, context: AppContext
     },
     (socket, request) => {
       const session = sessionOf(context, request);
-      const logger = (request.log as unknown as Logger).child({ sessionId: session.id });
+      const logger = request.log.child({ sessionId: session.id });
       new ClientStream(socket, session, context, logger).open();
     },
   );
@@ -52,20 +54,20 @@ class ClientStream implements SessionObserver {
     private readonly socket: WebSocket,
     private readonly session: Session,
     private readonly context: AppContext,
-    private readonly logger: Logger,
+    private readonly logger: FastifyBaseLogger,
   ) {}
 
   open(): void {
     // Connectable while starting (wait: false): hello says where the session is, session_status follows each change.
     this.send({ type: "hello", requestId: null, sessionId: this.session.id, protocolVersion: PROTOCOL_VERSION, status: this.session.state, phase: this.session.phase });
-    this.session.addObserver(this);
+    this.session.observers.add(this);
     this.socket.on("message", (data, isBinary) => this.onFrame(data, isBinary));
     this.socket.on("close", () => this.onClose());
     this.socket.on("error", (error) => this.logger.debug({ err: error }, "client socket error"));
   }
 
   /** Hot path: relays the worker's frame as received, without re-serialising. */
-  deliverSessionEvent(event: ExecutionEvent, raw: Buffer | undefined): void {
+  deliverSessionEvent(event: ExecutionEvent, raw: Uint8Array | undefined): void {
     if (this.state !== "open") return;
     this.corkUntilTick();
     if (raw) this.socket.send(raw, { binary: false }, this.afterSend);
@@ -73,7 +75,7 @@ class ClientStream implements SessionObserver {
     if (!this.pausedWorker && this.socket.bufferedAmount > HIGH_WATER_BYTES) {
       // A slow client: stop reading the worker rather than buffer without bound.
       this.pausedWorker = true;
-      this.session.pauseWorker(this);
+      this.session.backpressure.pause(this);
     }
   }
 
@@ -114,12 +116,12 @@ class ClientStream implements SessionObserver {
   private resumeWorker(): void {
     if (!this.pausedWorker) return;
     this.pausedWorker = false;
-    this.session.resumeWorker(this);
+    this.session.backpressure.resume(this);
   }
 
   private onFrame(data: RawData, isBinary: boolean): void {
     if (isBinary) return this.protocolError(null, ErrorCodes.PROTOCOL_BINARY_UNSUPPORTED, "Binary frames are not supported; send JSON text frames.");
-    const buffer = data as Buffer;
+    const buffer = toBuffer(data);
     const maxBytes = this.context.config.maxClientFrameBytes;
     if (buffer.byteLength > maxBytes) {
       return this.protocolError(null, ErrorCodes.PROTOCOL_FRAME_TOO_LARGE, `The frame is ${buffer.byteLength} bytes; the limit is ${maxBytes}.`);
@@ -175,13 +177,16 @@ class ClientStream implements SessionObserver {
     if (this.state === "closed") return;
     this.state = "closed";
     // Executions this client started keep running; only its view goes away.
-    this.session.removeObserver(this);
+    this.session.observers.remove(this);
     this.resumeWorker();
   }
 }
 
-/** ws keeps its net.Socket private; undefined if that ever changes (then frames simply are not batched). */
+/** ws keeps its net.Socket private (`_socket`); undefined if that ever changes (then frames simply are not batched). */
 function netSocketOf(socket: WebSocket): { cork(): void; uncork(): void } | undefined {
-  const raw = (socket as unknown as { _socket?: { cork?: unknown; uncork?: unknown } })._socket;
-  return raw && typeof raw.cork === "function" && typeof raw.uncork === "function" ? (raw as { cork(): void; uncork(): void }) : undefined;
+  const raw: unknown = Reflect.get(socket, "_socket");
+  if (typeof raw !== "object" || raw === null || !("cork" in raw) || !("uncork" in raw)) return undefined;
+  const { cork, uncork } = raw;
+  if (typeof cork !== "function" || typeof uncork !== "function") return undefined;
+  return { cork: () => cork.call(raw), uncork: () => uncork.call(raw) };
 }

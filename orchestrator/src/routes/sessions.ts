@@ -1,41 +1,44 @@
-import type { FastifyInstance } from "fastify";
-import { CreateSessionBody, type SessionList } from "@tether/shared";
-import { sessionOf, type AppContext } from "../app-context.js";
+import { Type } from "@sinclair/typebox";
+import { CreateSessionBody, ErrorResponse, SessionInfo, SessionList } from "@tether/shared";
+import { SessionParams, sessionOf, type AppContext, type RouteScope } from "./route-context.js";
+
+const errors = { "4xx": ErrorResponse, "5xx": ErrorResponse };
 
 /** Create, inspect, list and delete sessions. */
-export function registerSessionRoutes(scope: FastifyInstance, context: AppContext): void {
-  const createOptions = {
-    schema: { body: CreateSessionBody },
-    // The body is optional: no body means no metadata.
-    preValidation: async (request: { body: unknown }) => {
-      request.body ??= {};
+export function registerSessionRoutes(scope: RouteScope, context: AppContext): void {
+  scope.post(
+    "/v1/sessions",
+    {
+      // The body is optional: no body means no metadata.
+      schema: { body: Type.Optional(CreateSessionBody), response: { 201: SessionInfo, 202: SessionInfo, ...errors } },
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
     },
-  };
+    async (request, reply) => {
+      const body = request.body ?? {};
+      // Quota and start limit are checked here, synchronously: over either, 429 with Retry-After.
+      const session = context.registry.create(request.tenant, body.metadata ?? {}, body.idleTimeoutS !== undefined ? { idleTimeoutS: body.idleTimeoutS } : {});
+      request.log.info({ sessionId: session.id, wait: body.wait !== false }, "creating session");
+      if (body.wait === false) {
+        // The client follows the phases on the websocket or GET; a failed start stays visible as `failed`.
+        session.start({ keepOnFailure: true }).catch(() => undefined);
+        return reply.code(202).send(session.info());
+      }
+      // Answers once the kernel is ready: the caller can execute right away.
+      await session.start();
+      return reply.code(201).send(session.info());
+    },
+  );
 
-  scope.post("/v1/sessions", createOptions, async (request, reply) => {
-    const body = (request.body ?? {}) as CreateSessionBody;
-    // Quota and start limit are checked here, synchronously: over either, 429 with Retry-After.
-    const session = context.registry.create(request.tenant, body.metadata ?? {}, body.idleTimeoutS !== undefined ? { idleTimeoutS: body.idleTimeoutS } : {});
-    request.log.info({ sessionId: session.id, wait: body.wait !== false }, "creating session");
-    if (body.wait === false) {
-      // The client follows the phases on the websocket or GET; a failed start stays visible as `failed`.
-      session.start({ keepOnFailure: true }).catch(() => undefined);
-      return reply.code(202).send(session.info());
-    }
-    // Answers once the kernel is ready: the caller can execute right away.
-    await session.start();
-    return reply.code(201).send(session.info());
-  });
-
-  scope.get("/v1/sessions", async (request): Promise<SessionList> => ({
+  scope.get("/v1/sessions", { schema: { response: { 200: SessionList, ...errors } } }, async (request) => ({
     sessions: context.registry.list(request.tenant).map((session) => session.info()),
   }));
 
-  scope.get("/v1/sessions/:id", async (request) => sessionOf(context, request).info());
+  scope.get("/v1/sessions/:id", { schema: { params: SessionParams, response: { 200: SessionInfo, ...errors } } }, async (request) => sessionOf(context, request).info());
 
-  scope.delete("/v1/sessions/:id", async (request, reply) => {
-    const session = sessionOf(context, request);
-    await session.stop("deleted by the client");
-    return reply.code(204).send();
+  scope.delete("/v1/sessions/:id", { schema: { params: SessionParams, response: { 204: Type.Null(), ...errors } } }, async (request, reply) => {
+    await sessionOf(context, request).stop("deleted by the client");
+    return reply.code(204).send(null);
   });
 }

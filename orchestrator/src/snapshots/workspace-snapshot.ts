@@ -1,19 +1,17 @@
-import type { FileListResponse } from "@tether/shared";
 import { ErrorCodes, TetherError } from "../errors.js";
-import type { WorkerConnection } from "../worker-connection.js";
+import type { WorkerHandle } from "../workers/worker-handle.js";
 import type { SnapshotFile, SnapshotStore, SnapshotSummary } from "./snapshot-store.js";
 
 const CALL_TIMEOUT_MS = 30_000;
 
 /** Streams every workspace file of a live worker into the store (one file at a time, with the usual credit flow). */
-export async function snapshotWorkspace(store: SnapshotStore, sessionId: string, connection: WorkerConnection): Promise<SnapshotSummary> {
-  const listing = (await connection.call({ type: "files_list" }, CALL_TIMEOUT_MS)) as Partial<FileListResponse> | undefined;
-  const entries = Array.isArray(listing?.files) ? listing.files : [];
+export async function snapshotWorkspace(store: SnapshotStore, sessionId: string, worker: WorkerHandle): Promise<SnapshotSummary> {
+  const { files: entries } = await worker.call("files_list", {}, CALL_TIMEOUT_MS);
   async function* files(): AsyncGenerator<SnapshotFile> {
     for (const entry of entries) {
       let opened;
       try {
-        opened = await connection.download(entry.path, CALL_TIMEOUT_MS);
+        opened = await worker.download(entry.path, CALL_TIMEOUT_MS);
       } catch (error) {
         // Deleted by the code between the listing and now: not part of the workspace any more.
         if (error instanceof TetherError && error.code === ErrorCodes.FILE_NOT_FOUND) continue;
@@ -26,11 +24,11 @@ export async function snapshotWorkspace(store: SnapshotStore, sessionId: string,
 }
 
 /** Copies the session's last snapshot into a new worker's workspace; returns how many files came back. */
-export async function restoreWorkspace(store: SnapshotStore, sessionId: string, connection: WorkerConnection): Promise<number> {
+export async function restoreWorkspace(store: SnapshotStore, sessionId: string, worker: WorkerHandle): Promise<number> {
   let restored = 0;
   for await (const file of store.restore(sessionId)) {
     try {
-      await connection.upload(file.path, file.stream, Number.MAX_SAFE_INTEGER);
+      await worker.upload(file.path, file.stream, Number.MAX_SAFE_INTEGER);
     } finally {
       // An upload refused part way leaves the file open otherwise.
       if ("destroy" in file.stream) file.stream.destroy();

@@ -1,14 +1,14 @@
 import type { Logger } from "pino";
 import type { PoolStatus } from "@tether/shared";
-import type { LaunchedWorker } from "../sessions/launched-worker.js";
-import type { StartLimiter } from "../sessions/start-limiter.js";
+import type { StartLimiter } from "./start-limiter.js";
+import type { WorkerHandle } from "./worker-handle.js";
 
 export interface WarmPoolOptions {
   /** TETHER_POOL_SIZE. */
   targetSize: number;
   limiter: StartLimiter;
   /** A new, unstarted worker with no session (and the preload code, if any). */
-  createWorker(): LaunchedWorker;
+  createWorker(): WorkerHandle;
   logger: Logger;
 }
 
@@ -33,7 +33,7 @@ const REFILL_AFTER_CLAIM_MS = 250;
 export class WarmPool {
   private state: WarmPoolState = "idle";
   /** Unclaimed workers, oldest first: starting ones and ready ones. */
-  private readonly workers = new Set<LaunchedWorker>();
+  private readonly workers = new Set<WorkerHandle>();
   private failuresInRow = 0;
   private backoffTimer: NodeJS.Timeout | undefined;
   private waitingForSlot = false;
@@ -64,8 +64,8 @@ export class WarmPool {
    * An unclaimed worker for a session: a ready one if any, else one still
    * starting (it is further along than a new launch). Undefined when empty.
    */
-  claim(): LaunchedWorker | undefined {
-    let chosen: LaunchedWorker | undefined;
+  claim(): WorkerHandle | undefined {
+    let chosen: WorkerHandle | undefined;
     for (const worker of this.workers) {
       if (worker.state === "ready") {
         chosen = worker;

@@ -1,5 +1,5 @@
 import type { AddressInfo } from "node:net";
-import type { FastifyInstance } from "fastify";
+import type { TetherApp } from "../app/build-app.js";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import {
@@ -11,10 +11,10 @@ import {
   type OrchestratorMessage,
   type WorkerMessage,
 } from "@tether/shared";
-import { buildApp } from "./app.js";
-import { loadConfig } from "./config.js";
-import { ErrorCodes } from "./errors.js";
-import type { LaunchExit, LaunchHandle, Launcher, LaunchRequest } from "./launchers/launcher.js";
+import { buildApp } from "../app/build-app.js";
+import { loadConfig } from "../config.js";
+import { ErrorCodes } from "../errors.js";
+import type { LaunchExit, LaunchHandle, Launcher, LaunchRequest } from "../launchers/launcher.js";
 
 type Behaviour = (worker: FakeWorker, message: OrchestratorMessage) => void;
 
@@ -99,7 +99,7 @@ class FakeLauncher implements Launcher {
 }
 
 describe("the worker gateway and a session's worker", () => {
-  let app: FastifyInstance | undefined;
+  let app: TetherApp | undefined;
   afterEach(async () => {
     await app?.close();
     app = undefined;
@@ -260,8 +260,9 @@ describe("the worker gateway and a session's worker", () => {
     });
     const { body } = await call("POST", "/v1/sessions");
     const session = app!.tether.registry.get("alice", body!.id);
-    type Paused = { worker?: { connection?: { pausers: Set<object> } } };
-    const pausers = () => (session as unknown as Paused).worker?.connection?.pausers.size ?? 0;
+    // Reaches into privates: the serving worker's connection and its pausers.
+    type Paused = { lifecycle: { worker?: { connection?: { pausers: Set<object> } } } };
+    const pausers = () => (session as unknown as Paused).lifecycle.worker?.connection?.pausers.size ?? 0;
     const client = new WebSocket(`${base.replace("http", "ws")}/v1/sessions/${body!.id}/stream`, { headers: { authorization: "Bearer key-a" } });
     const done = new Set<string>();
     client.on("message", (data) => {

@@ -1,11 +1,11 @@
 import { once } from "node:events";
 import net, { type AddressInfo } from "node:net";
-import type { FastifyInstance } from "fastify";
+import type { TetherApp } from "./build-app.js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { buildApp } from "./app.js";
-import { loadConfig } from "./config.js";
-import { ErrorCodes } from "./errors.js";
-import type { LaunchExit, LaunchHandle, Launcher } from "./launchers/launcher.js";
+import { buildApp } from "./build-app.js";
+import { loadConfig } from "../config.js";
+import { ErrorCodes } from "../errors.js";
+import type { LaunchExit, LaunchHandle, Launcher } from "../launchers/launcher.js";
 
 /** A launcher whose workers never dial back: sessions stay `starting`. */
 class IdleLauncher implements Launcher {
@@ -26,7 +26,7 @@ const A = { authorization: "Bearer key-a" };
 const B = { authorization: "Bearer key-b" };
 
 describe("the client API (inject)", () => {
-  let app: FastifyInstance;
+  let app: TetherApp;
   let aliceSession: string;
 
   beforeEach(async () => {

@@ -3,7 +3,7 @@ import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket, { WebSocketServer } from "ws";
 import { encodeSequenced, splitSequenced, type OrchestratorMessage, type WorkerMessage } from "@tether/shared";
-import { ErrorCodes, type ErrorCode } from "./errors.js";
+import { ErrorCodes, type ErrorCode } from "../errors.js";
 import { WorkerConnection, type WorkerSessionMessage } from "./worker-connection.js";
 
 const HEARTBEAT_MS = 100;
@@ -103,7 +103,7 @@ describe("a resumable worker connection", () => {
     await worker.next((message) => message.type === "input_reply");
 
     worker.ws.terminate();
-    await until(() => connection.link === "disconnected");
+    await until(() => connection.linkState === "held");
     expect(connection.state).toBe("open");
     expect(connection.send({ type: "input_reply", requestId: "r", value: "during" })).toBe(true);
 
@@ -128,14 +128,14 @@ describe("a resumable worker connection", () => {
   it("refuses a resume that claims frames never sent", async () => {
     const { connection, worker, token } = await connect();
     worker.ws.terminate();
-    await until(() => connection.link === "disconnected");
+    await until(() => connection.linkState === "held");
     const second = await pair();
     expect(connection.resumeLink(second.serverSide, token, 5)).toMatchObject({ ok: false, code: ErrorCodes.WORKER_RESUME_REFUSED });
   });
 
   it("declares the worker lost once it stays away past 3 heartbeat intervals, and refuses it afterwards", async () => {
     const { connection, worker, token, closed } = await connect();
-    const pending = connection.call({ type: "files_list" }, 0);
+    const pending = connection.call("files_list", {}, 0);
     pending.catch(() => undefined);
     const droppedAt = Date.now();
     worker.ws.terminate();

@@ -3,10 +3,10 @@ import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { RawData, WebSocket } from "ws";
 import { PROTOCOL_VERSION, WorkerCapabilities, WorkerCloseCodes, isCompatibleProtocolVersion, type OrchestratorMessage, type WorkerResume } from "@tether/shared";
-import { ErrorCodes, type ErrorCode } from "./errors.js";
+import { ErrorCodes, type ErrorCode } from "../errors.js";
 import type { JoinTokenStore } from "./join-tokens.js";
-import type { LaunchTable } from "./sessions/launched-worker.js";
-import { WorkerConnection, workerCodec } from "./worker-connection.js";
+import type { LaunchTable } from "./launch-table.js";
+import { WorkerConnection, toBuffer, workerCodec } from "./worker-connection.js";
 
 /** A worker must say hello this soon after connecting. */
 export const HELLO_TIMEOUT_MS = 10_000;
@@ -55,7 +55,7 @@ function acceptWorker(socket: WebSocket, options: WorkerGatewayOptions, resumabl
     clearTimeout(helloTimer);
     socket.off("message", onFirstFrame);
     if (isBinary) return refuse(ErrorCodes.PROTOCOL_HELLO_EXPECTED, "The first frame must be a JSON hello.");
-    const decoded = workerCodec.decode((data as Buffer).toString("utf8"));
+    const decoded = workerCodec.decode(toBuffer(data).toString("utf8"));
     if (!decoded.ok) return refuse(decoded.code, decoded.message);
     const hello = decoded.value;
     if (hello.type === "resume") return resumeWorker(hello);
@@ -90,7 +90,7 @@ function acceptWorker(socket: WebSocket, options: WorkerGatewayOptions, resumabl
     }
     // sessionId is null for a warm-pool worker: it is bound to a session only when claimed.
     // Unsequenced: the handshake comes before the numbered frames.
-    connection.sendUnsequenced({ type: "welcome", workerId, sessionId, heartbeatIntervalMs: options.heartbeatIntervalMs, ...(resumeToken ? { resumeToken } : {}) });
+    connection.sendControl({ type: "welcome", workerId, sessionId, heartbeatIntervalMs: options.heartbeatIntervalMs, ...(resumeToken ? { resumeToken } : {}) });
     workerLogger.info({ capabilities: hello.capabilities }, "worker joined");
   };
 

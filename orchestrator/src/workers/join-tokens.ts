@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { ErrorCodes, type ErrorCode } from "./errors.js";
+import { ErrorCodes, type ErrorCode } from "../errors.js";
 
 export interface JoinTokenBinding {
   launchId: string;

@@ -1,24 +1,12 @@
+import type { Readable } from "node:stream";
 import type { Logger } from "pino";
-import type { DoneEvent, SessionInfo } from "@tether/shared";
-import { ErrorCodes, TetherError, tetherError, type ErrorCode } from "../errors.js";
-import type { JoinTokenStore } from "../join-tokens.js";
+import type { DoneEvent, WorkerCallParams, WorkerCallResult, WorkerCallType } from "@tether/shared";
+import { ErrorCodes, TetherError, errorMessage, tetherError, type ErrorCode } from "../errors.js";
 import type { LaunchExit, LaunchHandle, Launcher } from "../launchers/launcher.js";
-import type { WorkerConnection, WorkerConnectionHandler, WorkerSessionMessage } from "../worker-connection.js";
-
-/** `launching → connected → ready`, or `failed` before ready; `stopped` once stopped or lost. */
-export type LaunchedWorkerState = "launching" | "connected" | "ready" | "failed" | "stopped";
-
-export type KernelInfo = NonNullable<SessionInfo["kernel"]>;
-
-/** Whoever holds a worker (the warm pool while unclaimed, then one session) hears its progress and events. */
-export interface LaunchedWorkerListener {
-  /** launching → connected → ready; lets a session show where its start is. */
-  phase(state: "launching" | "connected" | "ready"): void;
-  /** Execution events and the like, once the worker is ready. */
-  message(message: WorkerSessionMessage, raw: Buffer): void;
-  /** The worker is gone after ready (socket lost, process ended, worker_failed). Called once. */
-  lost(code: ErrorCode, message: string): void;
-}
+import type { JoinTokenStore } from "./join-tokens.js";
+import type { AttachedConnection, AwaitedLaunch, LaunchTable } from "./launch-table.js";
+import type { WorkerConnectionHandler, WorkerSessionMessage } from "./worker-connection.js";
+import type { KernelInfo, LaunchedWorkerState, WorkerCommand, WorkerHandle, WorkerListener } from "./worker-handle.js";
 
 export interface LaunchedWorkerDeps {
   launcher: Launcher;
@@ -41,16 +29,16 @@ const PRELOAD_REQUEST_ID = "tether-preload";
  * workers, the preload code), and then hands its events to whoever holds it.
  * A worker serves at most one session in its life: it is never given back.
  */
-export class LaunchedWorker implements WorkerConnectionHandler {
+export class LaunchedWorker implements WorkerHandle, AwaitedLaunch, WorkerConnectionHandler {
   state: LaunchedWorkerState = "launching";
   kernel: KernelInfo | undefined;
-  connection: WorkerConnection | undefined;
+  private connection: AttachedConnection | undefined;
   /** Resolves once the kernel is ready (and the preload ran); rejects with a 502/504 TetherError. */
   readonly ready: Promise<void>;
   readonly startedAt = Date.now();
   /** Set when ready: ms from launch to ready. */
   startMs: number | undefined;
-  private listener: LaunchedWorkerListener | undefined;
+  private listener: WorkerListener | undefined;
   private launch: LaunchHandle | undefined;
   private settleReady!: { resolve(): void; reject(error: TetherError): void };
   private startTimer: NodeJS.Timeout | undefined;
@@ -73,8 +61,43 @@ export class LaunchedWorker implements WorkerConnectionHandler {
   }
 
   /** Hands progress and events to `listener` from now on (the pool, then the claiming session). */
-  setListener(listener: LaunchedWorkerListener | undefined): void {
+  setListener(listener: WorkerListener | undefined): void {
     this.listener = listener;
+  }
+
+  get serving(): boolean {
+    return this.state === "ready" && this.connection?.state === "open";
+  }
+
+  send(command: WorkerCommand): boolean {
+    return this.connection?.send(command) ?? false;
+  }
+
+  call<T extends WorkerCallType>(type: T, params: WorkerCallParams<T>, timeoutMs: number): Promise<WorkerCallResult<T>> {
+    const connection = this.openConnection();
+    return connection ? connection.call(type, params, timeoutMs) : Promise.reject(notConnected());
+  }
+
+  download(path: string, timeoutMs: number): Promise<{ size: number; stream: Readable }> {
+    const connection = this.openConnection();
+    return connection ? connection.download(path, timeoutMs) : Promise.reject(notConnected());
+  }
+
+  upload(path: string, source: AsyncIterable<Buffer | Uint8Array>, maxBytes: number): Promise<WorkerCallResult<"file_upload">> {
+    const connection = this.openConnection();
+    return connection ? connection.upload(path, source, maxBytes) : Promise.reject(notConnected());
+  }
+
+  pause(pauser: object): void {
+    this.connection?.pause(pauser);
+  }
+
+  resume(pauser: object): void {
+    this.connection?.resume(pauser);
+  }
+
+  private openConnection(): AttachedConnection | undefined {
+    return this.connection?.state === "open" ? this.connection : undefined;
   }
 
   /** Starts the launch; the outcome comes through `ready`. */
@@ -105,7 +128,7 @@ export class LaunchedWorker implements WorkerConnectionHandler {
       });
     } catch (error) {
       // A launcher's own TetherError (Azure 403, 429 with Retry-After, quota) says more than a generic start failure.
-      this.failStart(error instanceof TetherError ? error : tetherError(ErrorCodes.SESSION_START_FAILED, `The worker could not be launched: ${(error as Error).message}`, { cause: error }));
+      this.failStart(error instanceof TetherError ? error : tetherError(ErrorCodes.SESSION_START_FAILED, `The worker could not be launched: ${errorMessage(error)}`, { cause: error }));
       return;
     }
     const launch = this.launch;
@@ -122,7 +145,7 @@ export class LaunchedWorker implements WorkerConnectionHandler {
   }
 
   /** Binds the worker that joined with this launch's token. False when the launch no longer waits for one. */
-  attachWorker(connection: WorkerConnection): boolean {
+  attachWorker(connection: AttachedConnection): boolean {
     if (!this.awaitingConnection) return false;
     this.connection = connection;
     connection.setHandler(this);
@@ -135,7 +158,7 @@ export class LaunchedWorker implements WorkerConnectionHandler {
 
   // ---- worker events -------------------------------------------------------
 
-  onMessage(message: WorkerSessionMessage, raw: Buffer): void {
+  onMessage(message: WorkerSessionMessage, raw: Uint8Array): void {
     if (this.state === "ready") {
       if (message.type === "worker_failed") {
         this.lose(ErrorCodes.WORKER_LOST, `The worker failed: ${message.error.message} (${message.error.code})`);
@@ -268,24 +291,6 @@ export class LaunchedWorker implements WorkerConnectionHandler {
   }
 }
 
-/** Launches by id, so the gateway can bind a dialing worker to its launch (session or pool alike). */
-export class LaunchTable {
-  private readonly byId = new Map<string, LaunchedWorker>();
-
-  add(worker: LaunchedWorker): void {
-    this.byId.set(worker.launchId, worker);
-  }
-
-  remove(worker: LaunchedWorker): void {
-    if (this.byId.get(worker.launchId) === worker) this.byId.delete(worker.launchId);
-  }
-
-  /** The launch a join token was minted for, while it exists. */
-  forWorker(launchId: string): LaunchedWorker | undefined {
-    return this.byId.get(launchId);
-  }
-}
-
 /** "the worker exited with code 1: <last stderr lines>". */
 export function describeExit(exit: LaunchExit): string {
   const tail = exit.stderrTail.slice(-10).map(summariseLogLine).join("\n");
@@ -296,12 +301,18 @@ export function describeExit(exit: LaunchExit): string {
 function summariseLogLine(line: string): string {
   if (!line.startsWith("{")) return line;
   try {
-    const parsed = JSON.parse(line) as { msg?: unknown; err?: { message?: unknown } };
-    const message = typeof parsed.msg === "string" ? parsed.msg : line;
-    return typeof parsed.err?.message === "string" ? `${message}: ${parsed.err.message}` : message;
+    const parsed: unknown = JSON.parse(line);
+    if (typeof parsed !== "object" || parsed === null) return line;
+    const message = "msg" in parsed && typeof parsed.msg === "string" ? parsed.msg : line;
+    const err = "err" in parsed && typeof parsed.err === "object" && parsed.err !== null && "message" in parsed.err ? parsed.err.message : undefined;
+    return typeof err === "string" ? `${message}: ${err}` : message;
   } catch {
     return line;
   }
+}
+
+function notConnected(): TetherError {
+  return tetherError(ErrorCodes.WORKER_LOST, "The session's worker is not connected.");
 }
 
 function delay(ms: number): Promise<undefined> {

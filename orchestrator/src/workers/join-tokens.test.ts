@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ErrorCodes } from "./errors.js";
+import { ErrorCodes } from "../errors.js";
 import { JoinTokenStore } from "./join-tokens.js";
 
 describe("JoinTokenStore", () => {

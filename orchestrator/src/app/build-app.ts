@@ -1,0 +1,104 @@
+import type { AddressInfo } from "node:net";
+import websocket from "@fastify/websocket";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import { pino } from "pino";
+import { ApiKeyAuthenticator, redactUrl } from "../auth.js";
+import type { OrchestratorConfig } from "../config.js";
+import { ErrorCodes, tetherError } from "../errors.js";
+import { registerClientStream } from "../routes/client-stream.js";
+import { registerExecuteRoutes } from "../routes/execute.js";
+import { registerFileRoutes } from "../routes/files.js";
+import { registerHealthRoutes } from "../routes/health.js";
+import { registerPoolRoutes } from "../routes/pool.js";
+import { registerSessionRoutes } from "../routes/sessions.js";
+import { WORKER_GATEWAY_PATH, registerWorkerGateway } from "../workers/worker-gateway.js";
+import Fastify from "fastify";
+import type { AppContext } from "../routes/route-context.js";
+import { compose, type CompositionOptions } from "./composition.js";
+import { installBodyParsing, installErrorHandling } from "./error-handler.js";
+import { installShutdown } from "./shutdown.js";
+import type { TetherApp } from "./tether-app.js";
+
+export type { TetherApp } from "./tether-app.js";
+
+export interface BuildAppOptions extends CompositionOptions {
+  /** How long after close begins any socket still open is destroyed (default SHUTDOWN_SOCKET_GRACE_MS). */
+  shutdownSocketGraceMs?: number;
+}
+
+/** Worker websocket frames carry file chunks and plots: well above anything a client may send. */
+const MIN_WS_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Builds the orchestrator's fastify app without listening: usable with
+ * inject(). Workers are launched only when a session is created, and dial
+ * the address the app listens on (or TETHER_PUBLIC_URL).
+ */
+export function buildApp(config: OrchestratorConfig, options: BuildAppOptions = {}): TetherApp {
+  const logger = pino({
+    level: config.logLevel,
+    // Keys and tokens never reach the log: not in headers, not in `?token=`.
+    redact: ["req.headers.authorization"],
+    serializers: {
+      req: (request: { method: string; url: string; ip?: string }) => ({ method: request.method, url: redactUrl(request.url), remoteAddress: request.ip }),
+    },
+  });
+  const app = Fastify({
+    loggerInstance: logger,
+    bodyLimit: config.maxRequestBytes,
+    // Strict bodies: unknown fields and wrong types are refused, not stripped or coerced.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  const parts = compose(config, options, logger, () => `${config.publicUrl ?? derivePublicUrl(app)}${WORKER_GATEWAY_PATH}`);
+  const context: AppContext = {
+    config,
+    registry: parts.registry,
+    joinTokens: parts.joinTokens,
+    launcher: parts.launcher,
+    pool: parts.pool,
+    snapshots: parts.snapshots,
+    auth: new ApiKeyAuthenticator(options.apiKeys ?? config.apiKeys),
+  };
+  app.decorate("tether", context);
+  app.decorateRequest("tenant", "");
+  installShutdown(app, parts, options.shutdownSocketGraceMs);
+  // Pool workers dial the address the app listens on.
+  app.addHook("onListen", async () => parts.pool?.start());
+  installBodyParsing(app, config);
+  installErrorHandling(app);
+
+  void app.register(websocket, { options: { maxPayload: Math.max(MIN_WS_MAX_PAYLOAD_BYTES, config.maxClientFrameBytes * 4) } });
+  void app.register(async (plugin) => {
+    const root = plugin.withTypeProvider<TypeBoxTypeProvider>();
+    registerHealthRoutes(root);
+    registerWorkerGateway(root, { joinTokens: parts.joinTokens, launches: parts.launches, heartbeatIntervalMs: config.heartbeatIntervalMs, logger });
+    // Everything else under /v1 needs an API key.
+    await root.register(async (scope) => {
+      const api = scope.withTypeProvider<TypeBoxTypeProvider>();
+      api.addHook("onRequest", async (request) => {
+        request.tenant = context.auth.authenticate(request, request.routeOptions.config.allowQueryToken === true);
+      });
+      registerSessionRoutes(api, context);
+      registerExecuteRoutes(api, context);
+      registerClientStream(api, context);
+      registerPoolRoutes(api, context);
+      await api.register(async (files) => registerFileRoutes(files.withTypeProvider<TypeBoxTypeProvider>(), context));
+    });
+  });
+  return app;
+}
+
+/** ws://<listening address>, for workers when TETHER_PUBLIC_URL is unset. */
+function derivePublicUrl(app: TetherApp): string {
+  const address: AddressInfo | string | null = app.server.address();
+  if (!address || typeof address === "string") {
+    throw tetherError(ErrorCodes.CONFIG_INVALID, "The orchestrator is not listening on a TCP port; set TETHER_PUBLIC_URL.");
+  }
+  return `ws://${connectableHost(address.address)}:${address.port}`;
+}
+
+/** A listening host as a local client dials it in a URL: a wildcard becomes 127.0.0.1, an IPv6 address gets brackets. */
+export function connectableHost(host: string): string {
+  if (host === "0.0.0.0" || host === "::") return "127.0.0.1";
+  return host.includes(":") ? `[${host}]` : host;
+}

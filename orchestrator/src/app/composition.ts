@@ -1,0 +1,87 @@
+import { randomUUID } from "node:crypto";
+import path from "node:path";
+import type { Logger } from "pino";
+import type { ApiKeyEntry, OrchestratorConfig } from "../config.js";
+import type { Launcher } from "../launchers/launcher.js";
+import { LocalProcessLauncher } from "../launchers/local-process.js";
+import { SessionRegistry } from "../sessions/session-registry.js";
+import { LocalDirectorySnapshotStore } from "../snapshots/local-snapshot-store.js";
+import type { SnapshotStore } from "../snapshots/snapshot-store.js";
+import { JoinTokenStore } from "../workers/join-tokens.js";
+import { LaunchTable } from "../workers/launch-table.js";
+import { LaunchedWorker, type LaunchedWorkerDeps } from "../workers/launched-worker.js";
+import { StartLimiter } from "../workers/start-limiter.js";
+import { WarmPool } from "../workers/warm-pool.js";
+
+export interface CompositionOptions {
+  /** Replaces the launcher TETHER_LAUNCHER names (tests use fakes); a function gets the app's logger. */
+  launcher?: Launcher | ((logger: Logger) => Launcher);
+  /** Interpreter passed to workers as TETHER_PYTHON (startOrchestrator probes it); defaults to config.python. */
+  python?: string;
+  /** API keys to use instead of config.apiKeys (startOrchestrator passes the generated one). */
+  apiKeys?: readonly ApiKeyEntry[];
+}
+
+/** The long-lived parts of one orchestrator, built in one place. */
+export interface Composition {
+  launcher: Launcher;
+  joinTokens: JoinTokenStore;
+  launches: LaunchTable;
+  limiter: StartLimiter;
+  pool: WarmPool | undefined;
+  snapshots: SnapshotStore;
+  registry: SessionRegistry;
+}
+
+/**
+ * Builds the launcher, the worker plumbing (join tokens, launch table, start
+ * limiter, warm pool), the snapshot store and the session registry.
+ * `orchestratorUrl` is resolved at each launch: the port may be chosen at listen.
+ */
+export function compose(config: OrchestratorConfig, options: CompositionOptions, logger: Logger, orchestratorUrl: () => string): Composition {
+  const python = options.python ?? config.python;
+  const launcher =
+    typeof options.launcher === "function"
+      ? options.launcher(logger)
+      : (options.launcher ?? new LocalProcessLauncher({ command: config.workerCommand, workspacesDir: path.join(config.dataDir, "workspaces"), logger }));
+  const joinTokens = new JoinTokenStore(config.joinTokenTtlMs);
+  const launches = new LaunchTable();
+  const workerDeps: LaunchedWorkerDeps = {
+    launcher,
+    joinTokens,
+    launches,
+    logger,
+    orchestratorUrl,
+    workerEnv: {
+      ...(python ? { TETHER_PYTHON: python } : {}),
+      TETHER_INTERRUPT_GRACE_MS: String(config.interruptGraceMs),
+      // A silent worker would leave nothing to explain a failed start with.
+      TETHER_LOG_LEVEL: config.logLevel === "silent" ? "warn" : config.logLevel,
+    },
+    startTimeoutMs: config.startTimeoutMs,
+  };
+  const newLaunchId = () => `lch_${randomUUID().replaceAll("-", "")}`;
+  const limiter = new StartLimiter(config.maxConcurrentStarts);
+  const pool =
+    config.poolSize > 0
+      ? new WarmPool({
+          targetSize: config.poolSize,
+          limiter,
+          createWorker: () => new LaunchedWorker(newLaunchId(), null, workerDeps, config.poolPreload),
+          logger,
+        })
+      : undefined;
+  const snapshots = new LocalDirectorySnapshotStore(path.join(config.dataDir, "snapshots"));
+  const registry = new SessionRegistry({
+    logger,
+    interruptGraceMs: config.interruptGraceMs,
+    limiter,
+    pool,
+    snapshots,
+    createWorker: (sessionId) => new LaunchedWorker(newLaunchId(), sessionId, workerDeps),
+    defaultIdleTimeoutS: config.idleTimeoutS,
+    maxLifetimeMs: config.maxSessionLifetimeS * 1000,
+    maxSessionsPerTenant: config.maxSessionsPerTenant,
+  });
+  return { launcher, joinTokens, launches, limiter, pool, snapshots, registry };
+}

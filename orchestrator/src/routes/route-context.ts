@@ -1,0 +1,54 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import { Type, type Static } from "@sinclair/typebox";
+import type { FastifyBaseLogger, FastifyInstance, RawServerDefault } from "fastify";
+import type { ApiKeyAuthenticator } from "../auth.js";
+import type { OrchestratorConfig } from "../config.js";
+import type { Launcher } from "../launchers/launcher.js";
+import type { Session } from "../sessions/session.js";
+import type { SessionRegistry } from "../sessions/session-registry.js";
+import type { SnapshotStore } from "../snapshots/snapshot-store.js";
+import type { JoinTokenStore } from "../workers/join-tokens.js";
+import type { WarmPool } from "../workers/warm-pool.js";
+
+/** What the routes share; one per app. */
+export interface AppContext {
+  config: OrchestratorConfig;
+  registry: SessionRegistry;
+  joinTokens: JoinTokenStore;
+  launcher: Launcher;
+  /** TETHER_POOL_SIZE > 0 only. */
+  pool: WarmPool | undefined;
+  snapshots: SnapshotStore;
+  auth: ApiKeyAuthenticator;
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** The tenant of the request's API key (empty on unauthenticated routes). */
+    tenant: string;
+  }
+  interface FastifyContextConfig {
+    /** Also accept the API key as `?token=` (browsers cannot set headers on a websocket). */
+    allowQueryToken?: boolean;
+  }
+  interface FastifyInstance {
+    tether: AppContext;
+  }
+}
+
+/**
+ * A scope routes register on. Nested plugins get fastify's base logger type
+ * (register does not carry the logger type through); the TypeBox provider is
+ * re-applied with `withTypeProvider` in each.
+ */
+export type RouteScope = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+/** `:id` of every session route. Any string: an unknown id is a 404, not a 400. */
+export const SessionParams = Type.Object({ id: Type.String() });
+export type SessionParams = Static<typeof SessionParams>;
+
+/** The caller's session named in the route, or 404 (also for another tenant's). */
+export function sessionOf(context: AppContext, request: { tenant: string; params: SessionParams }): Session {
+  return context.registry.get(request.tenant, request.params.id);
+}

@@ -1,0 +1,46 @@
+import type { Logger } from "pino";
+import type { SessionStopReason } from "@tether/shared";
+import type { SnapshotStore, SnapshotSummary } from "../snapshots/snapshot-store.js";
+import { snapshotWorkspace } from "../snapshots/workspace-snapshot.js";
+import type { WorkerHandle } from "../workers/worker-handle.js";
+import type { SessionLifecycle } from "./session-lifecycle.js";
+
+export interface ScaleToZeroHost {
+  readonly id: string;
+  readonly logger: Logger;
+  readonly lifecycle: SessionLifecycle;
+  readonly snapshots: SnapshotStore;
+  snapshotTaken(summary: SnapshotSummary): void;
+  /** The worker is gone and the session `stopped` (unless it was deleted meanwhile). */
+  stopped(): void;
+}
+
+/**
+ * Scales a ready session to zero: `stopping` while the workspace is
+ * snapshotted (a failed snapshot keeps the previous one) and the worker
+ * stopped, then `stopped`, resumable by the next execute or file call.
+ */
+export function scaleToZero(host: ScaleToZeroHost, worker: WorkerHandle, stop: SessionStopReason): void {
+  host.logger.info({ kind: stop.kind, reason: stop.message, launchId: worker.launchId }, "scaling the session to zero");
+  let settle!: () => void;
+  const settled = new Promise<void>((resolve) => (settle = resolve));
+  host.lifecycle.to({ name: "stopping", stop, settled }, stop.message);
+  void (async () => {
+    if (worker.serving) {
+      const startedAt = Date.now();
+      try {
+        const summary = await snapshotWorkspace(host.snapshots, host.id, worker);
+        host.snapshotTaken(summary);
+        host.logger.info({ ...summary, snapshotMs: Date.now() - startedAt }, "workspace snapshotted");
+      } catch (error) {
+        host.logger.error({ err: error }, "the workspace snapshot failed; the previous one (if any) is kept");
+      }
+    }
+    await worker.stop(stop.message);
+  })().finally(() => {
+    const deleted = host.lifecycle.name === "deleted";
+    if (!deleted) host.lifecycle.to({ name: "stopped", stop }, stop.message);
+    settle();
+    if (!deleted) host.stopped();
+  });
+}

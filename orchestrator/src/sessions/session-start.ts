@@ -1,0 +1,85 @@
+import type { Logger } from "pino";
+import { ErrorCodes, TetherError, errorMessage, tetherError, type ErrorCode } from "../errors.js";
+import type { SnapshotStore } from "../snapshots/snapshot-store.js";
+import { restoreWorkspace } from "../snapshots/workspace-snapshot.js";
+import type { WorkerSessionMessage } from "../workers/worker-connection.js";
+import type { WorkerHandle } from "../workers/worker-handle.js";
+import type { SessionLifecycle, StartKind, StartPhase } from "./session-lifecycle.js";
+import type { WorkerSupply } from "./worker-supply.js";
+
+/** What a start needs of its session. */
+export interface StartHost {
+  readonly id: string;
+  readonly logger: Logger;
+  readonly lifecycle: SessionLifecycle;
+  readonly supply: WorkerSupply;
+  readonly snapshots: SnapshotStore;
+  /** Events of the session's worker, once it is ready. */
+  onWorkerMessage(worker: WorkerHandle, message: WorkerSessionMessage, raw: Uint8Array): void;
+  onWorkerLost(worker: WorkerHandle, code: ErrorCode, message: string): void;
+  /** The worker is ready (and, on a resume, the workspace restored): serve with it. */
+  becameReady(worker: WorkerHandle, kind: StartKind, restoredFiles: number, startedAt: number): void;
+  startFailed(kind: StartKind, error: TetherError): void;
+}
+
+/**
+ * One start (the first, or a resume): gets a worker, follows it to ready,
+ * restores the last snapshot on a resume, and hands over to the session.
+ * Rejects with the reason it failed (502/504), or SESSION_STOPPED when the
+ * session was deleted meanwhile.
+ */
+export async function runStart(host: StartHost, kind: StartKind): Promise<void> {
+  const startedAt = Date.now();
+  const deleted = (): boolean => host.lifecycle.name === "deleted";
+  const stoppedWhileStarting = (): TetherError => tetherError(ErrorCodes.SESSION_STOPPED, `Session '${host.id}' was deleted while starting.`);
+  if (kind === "resume") host.lifecycle.to({ name: "starting", kind, phase: "queued" });
+  let worker: WorkerHandle | undefined;
+  try {
+    worker = await host.supply.obtain(deleted);
+    if (deleted()) throw stoppedWhileStarting();
+    const bound = worker;
+    worker.setListener({
+      phase: (phase) => {
+        if (phase !== "ready") recordStartProgress(host.lifecycle, bound, phase);
+      },
+      message: (message, raw) => host.onWorkerMessage(bound, message, raw),
+      lost: (code, message) => host.onWorkerLost(bound, code, message),
+    });
+    recordStartProgress(host.lifecycle, worker, worker.state === "launching" || worker.state === "connected" ? worker.state : undefined);
+    await worker.ready;
+    if (deleted()) throw stoppedWhileStarting();
+    const restoredFiles = kind === "resume" ? await restore(host, worker) : 0;
+    if (worker.state !== "ready" || host.lifecycle.worker !== worker) {
+      throw tetherError(ErrorCodes.WORKER_LOST, "The new worker was lost while its workspace was being restored.");
+    }
+    host.becameReady(worker, kind, restoredFiles, startedAt);
+  } catch (error) {
+    const tether = error instanceof TetherError ? error : tetherError(ErrorCodes.SESSION_START_FAILED, errorMessage(error), { cause: error });
+    if (worker) void worker.stop(tether.message);
+    if (deleted()) throw tether.code === ErrorCodes.SESSION_STOPPED ? tether : stoppedWhileStarting();
+    host.startFailed(kind, tether);
+    throw tether;
+  }
+}
+
+/** Records start progress in the lifecycle: the worker the start got, and how far it is. */
+export function recordStartProgress(lifecycle: SessionLifecycle, worker: WorkerHandle, phase: StartPhase | undefined): void {
+  const state = lifecycle.current;
+  if (state.name !== "starting" || (state.worker && state.worker !== worker)) return;
+  if (state.worker === worker && (phase === undefined || phase === state.phase)) return;
+  lifecycle.to({ ...state, worker, phase: phase ?? state.phase });
+}
+
+async function restore(host: StartHost, worker: WorkerHandle): Promise<number> {
+  recordStartProgress(host.lifecycle, worker, "restoring");
+  const startedAt = Date.now();
+  try {
+    const restored = await restoreWorkspace(host.snapshots, host.id, worker);
+    host.logger.info({ restoredFiles: restored, restoreMs: Date.now() - startedAt }, "workspace restored");
+    return restored;
+  } catch (error) {
+    // A worker lost while restoring fails the resume (checked by the caller); a refused file does not.
+    host.logger.warn({ err: error }, "the workspace could not be fully restored");
+    return 0;
+  }
+}

@@ -1,0 +1,312 @@
+import { Readable } from "node:stream";
+import { pino } from "pino";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { ExecutionEvent, SessionResumed, SessionStatusMessage } from "@tether/shared";
+import { FakeWorkerHandle } from "../../../test/fakes/fake-worker-handle.js";
+import { ErrorCodes } from "../errors.js";
+import type { SnapshotFile, SnapshotStore, SnapshotSummary } from "../snapshots/snapshot-store.js";
+import { StartLimiter } from "../workers/start-limiter.js";
+import { Session } from "./session.js";
+import { IllegalTransitionError, SessionLifecycle, isLegalTransition, type LifecycleState, type LifecycleStateName } from "./session-lifecycle.js";
+import type { SessionObserver } from "./session-observers.js";
+
+const logger = pino({ level: "silent" });
+
+/** Snapshots in memory. */
+class MemorySnapshots implements SnapshotStore {
+  readonly saved = new Map<string, Map<string, Buffer>>();
+  async save(sessionId: string, files: AsyncIterable<SnapshotFile>): Promise<SnapshotSummary> {
+    const copy = new Map<string, Buffer>();
+    for await (const file of files) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of file.stream) chunks.push(Buffer.from(chunk as Uint8Array));
+      copy.set(file.path, Buffer.concat(chunks));
+    }
+    this.saved.set(sessionId, copy);
+    return { files: copy.size, bytes: [...copy.values()].reduce((sum, b) => sum + b.byteLength, 0), savedAt: new Date().toISOString() };
+  }
+  async *restore(sessionId: string): AsyncGenerator<SnapshotFile & { size: number }> {
+    for (const [path, bytes] of this.saved.get(sessionId) ?? []) yield { path, size: bytes.byteLength, stream: Readable.from([bytes]) };
+  }
+  async delete(sessionId: string): Promise<void> {
+    this.saved.delete(sessionId);
+  }
+}
+
+/** Everything one session sees, recorded. */
+class Recorder implements SessionObserver {
+  readonly events: ExecutionEvent[] = [];
+  readonly notices: (SessionStatusMessage | SessionResumed)[] = [];
+  ended: { state: string; reason: string } | undefined;
+  deliverSessionEvent(event: ExecutionEvent): void {
+    this.events.push(event);
+  }
+  deliverNotice(notice: SessionStatusMessage | SessionResumed): void {
+    this.notices.push(notice);
+  }
+  sessionEnded(state: "stopped" | "failed", reason: string): void {
+    this.ended = { state, reason };
+  }
+  phases(): string[] {
+    return this.notices.flatMap((n) => (n.type === "session_status" ? [n.phase] : []));
+  }
+  dones(): ExecutionEvent[] {
+    return this.events.filter((e) => e.type === "done");
+  }
+}
+
+function harness(options: { idleTimeoutS?: number; maxLifetimeMs?: number } = {}) {
+  const workers: FakeWorkerHandle[] = [];
+  const snapshots = new MemorySnapshots();
+  let disposed = false;
+  const session = new Session("ses_1", "alice", {}, {
+    logger,
+    interruptGraceMs: 10,
+    limiter: new StartLimiter(5),
+    pool: undefined,
+    snapshots,
+    createWorker: () => {
+      const worker = new FakeWorkerHandle(`lch_${workers.length + 1}`);
+      workers.push(worker);
+      return worker;
+    },
+    idleTimeoutS: options.idleTimeoutS ?? 600,
+    maxLifetimeMs: options.maxLifetimeMs ?? 86_400_000,
+    onDisposed: () => (disposed = true),
+  });
+  const observer = new Recorder();
+  session.observers.add(observer);
+  session.reserveStart();
+  return { session, workers, snapshots, observer, disposed: () => disposed };
+}
+
+const flush = () => new Promise((resolve) => setImmediate(resolve));
+
+async function readySession(options: { idleTimeoutS?: number; maxLifetimeMs?: number } = {}) {
+  const h = harness(options);
+  const started = h.session.start();
+  await flush();
+  h.workers[0]!.becomeReady();
+  await started;
+  return h;
+}
+
+const run = (session: Session, requestId: string, code = "1") => session.execute({ requestId, code, timeoutMs: 1000, stdin: { mode: "none" } }, undefined);
+
+describe("the session lifecycle's transition table", () => {
+  const names: LifecycleStateName[] = ["starting", "ready", "busy", "stopping", "stopped", "failed", "deleted"];
+  const legal: Record<LifecycleStateName, LifecycleStateName[]> = {
+    starting: ["starting", "ready", "failed", "stopped", "deleted"],
+    ready: ["busy", "stopping", "stopped", "deleted"],
+    busy: ["ready", "stopped", "deleted"],
+    stopping: ["stopped", "deleted"],
+    stopped: ["starting", "deleted"],
+    failed: ["deleted"],
+    deleted: [],
+  };
+  const worker = new FakeWorkerHandle("lch_x");
+  const stateNamed = (name: LifecycleStateName): LifecycleState => {
+    const stop = { kind: "idle_timeout" as const, message: "idle", at: "now" };
+    switch (name) {
+      case "starting":
+        return { name, kind: "create", phase: "queued" };
+      case "ready":
+      case "busy":
+        return { name, worker };
+      case "stopping":
+        return { name, stop, settled: Promise.resolve() };
+      case "stopped":
+        return { name, stop };
+      case "failed":
+        return { name, failure: { code: "X", message: "x" } };
+      case "deleted":
+        return { name, reason: "gone" };
+    }
+  };
+
+  for (const from of names) {
+    for (const to of names) {
+      const allowed = legal[from].includes(to);
+      it(`${allowed ? "allows" : "refuses"} ${from} -> ${to}`, () => {
+        expect(isLegalTransition(from, to)).toBe(allowed);
+        const changes: string[] = [];
+        const lifecycle = new SessionLifecycle(stateNamed(from), logger, (a, b) => changes.push(`${a.name}->${b.name}`));
+        if (allowed) {
+          lifecycle.to(stateNamed(to));
+          expect(lifecycle.name).toBe(to);
+          expect(changes).toEqual([`${from}->${to}`]);
+        } else {
+          expect(() => lifecycle.to(stateNamed(to))).toThrow(IllegalTransitionError);
+          expect(lifecycle.name).toBe(from);
+          expect(changes).toEqual([]);
+        }
+      });
+    }
+  }
+});
+
+describe("a session over a fake worker", () => {
+  afterEach(() => vi.useRealTimers());
+
+  it("goes starting -> ready once the worker is ready, showing the phases on the way", async () => {
+    const h = harness();
+    const started = h.session.start();
+    await flush();
+    expect(h.session.state).toBe("starting");
+    h.workers[0]!.progress("connected");
+    expect(h.session.phase).toBe("connected");
+    h.workers[0]!.becomeReady();
+    await started;
+    expect(h.session.state).toBe("ready");
+    expect(h.observer.phases()).toEqual(["launching", "connected", "ready"]);
+    expect(h.session.info()).toMatchObject({ status: "ready", phase: "ready", kernel: { language: "python" } });
+  });
+
+  it("fails a first start whose worker fails, ends queued executions, and disposes it", async () => {
+    const h = harness();
+    const started = h.session.start();
+    run(h.session, "q1");
+    await flush();
+    h.workers[0]!.failStart("no python");
+    await expect(started).rejects.toMatchObject({ code: ErrorCodes.SESSION_START_FAILED });
+    expect(h.session.state).toBe("failed");
+    expect(h.observer.dones()).toMatchObject([{ requestId: "q1", status: "worker_lost" }]);
+    expect(h.observer.ended?.state).toBe("failed");
+    expect(h.disposed()).toBe(true);
+    expect(() => run(h.session, "q2")).toThrow(expect.objectContaining({ code: ErrorCodes.SESSION_FAILED }));
+  });
+
+  it("runs executions one at a time: ready -> busy -> ready, exactly one done each, in order", async () => {
+    const h = await readySession();
+    const worker = h.workers[0]!;
+    run(h.session, "a");
+    run(h.session, "b");
+    expect(h.session.state).toBe("busy");
+    expect(worker.sent.map((c) => c.type === "execute" && c.requestId)).toEqual(["a"]);
+    expect(h.observer.events).toContainEqual({ type: "status", requestId: "b", state: "queued" });
+    worker.done("a");
+    expect(worker.lastExecute()?.requestId).toBe("b");
+    worker.done("b");
+    worker.done("b"); // a duplicate done changes nothing
+    expect(h.session.state).toBe("ready");
+    expect(h.observer.dones().map((d) => d.requestId)).toEqual(["a", "b"]);
+  });
+
+  it("refuses a duplicate requestId and an input reply nobody waits for, and keeps working", async () => {
+    const h = await readySession();
+    run(h.session, "a");
+    expect(() => run(h.session, "a")).toThrow(expect.objectContaining({ code: ErrorCodes.EXEC_DUPLICATE_REQUEST_ID }));
+    expect(() => h.session.inputReply("a", "x")).toThrow(expect.objectContaining({ code: ErrorCodes.EXEC_NOT_WAITING_FOR_INPUT }));
+    expect(() => h.session.inputReply("zz", "x")).toThrow(expect.objectContaining({ code: ErrorCodes.EXEC_UNKNOWN_REQUEST }));
+    h.workers[0]!.emit({ type: "input_request", requestId: "a", prompt: "?", password: false });
+    h.session.inputReply("a", "42");
+    expect(h.workers[0]!.sent.at(-1)).toEqual({ type: "input_reply", requestId: "a", value: "42" });
+    h.workers[0]!.done("a");
+    expect(h.session.state).toBe("ready");
+  });
+
+  it("cancels a queued execution named by an interrupt, without touching the running one", async () => {
+    const h = await readySession();
+    run(h.session, "a");
+    run(h.session, "b");
+    await h.session.interrupt("b");
+    expect(h.observer.dones()).toMatchObject([{ requestId: "b", status: "cancelled", failure: { code: ErrorCodes.EXEC_CANCELLED } }]);
+    expect(h.workers[0]!.calls).toEqual([]);
+    await h.session.interrupt("a");
+    expect(h.workers[0]!.calls).toEqual([{ type: "interrupt", params: {} }]);
+  });
+
+  it("goes busy -> stopped when the worker is lost, ends every execution worker_lost, then resumes on the next execute with session_resumed", async () => {
+    const h = await readySession();
+    run(h.session, "a");
+    run(h.session, "b");
+    h.workers[0]!.lose("the worker process ended");
+    expect(h.session.state).toBe("stopped");
+    expect(h.session.info().stopReason).toMatchObject({ kind: "worker_lost", message: "the worker process ended" });
+    expect(h.observer.dones()).toMatchObject([
+      { requestId: "a", status: "worker_lost", stateLost: true },
+      { requestId: "b", status: "worker_lost", stateLost: true },
+    ]);
+    run(h.session, "c");
+    await flush();
+    expect(h.session.state).toBe("starting");
+    h.workers[1]!.becomeReady();
+    await flush();
+    expect(h.session.state).toBe("busy");
+    expect(h.observer.notices.at(-1)).toEqual({ type: "session_resumed", requestId: "c", stateLost: true, restoredFiles: 0 });
+    h.workers[1]!.done("c");
+    expect(h.observer.dones().at(-1)).toMatchObject({ requestId: "c", status: "ok", stateLost: true });
+  });
+
+  it("scales to zero when idle: ready -> stopping -> stopped with a snapshot, and restores the files on resume", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    const h = await readySession({ idleTimeoutS: 1 });
+    h.workers[0]!.files.set("data.csv", Buffer.from("a,b\n"));
+    vi.advanceTimersByTime(1000);
+    expect(h.session.phase).toBe("stopping");
+    vi.useRealTimers();
+    while (h.session.phase !== "stopped") await flush();
+    expect(h.snapshots.saved.get("ses_1")?.get("data.csv")?.toString()).toBe("a,b\n");
+    expect(h.workers[0]!.stopped).toMatch(/No activity/);
+    expect(h.observer.phases()).toEqual(["launching", "ready", "stopping", "stopped"]);
+    run(h.session, "after");
+    await flush();
+    h.workers[1]!.becomeReady();
+    while (h.session.state !== "busy") await flush();
+    expect(h.workers[1]!.files.get("data.csv")?.toString()).toBe("a,b\n");
+    expect(h.observer.notices.at(-1)).toMatchObject({ type: "session_resumed", restoredFiles: 1 });
+  });
+
+  it("fails a resume whose worker fails: stopped again with resume_failed, its executions ended", async () => {
+    const h = await readySession();
+    h.workers[0]!.lose();
+    run(h.session, "a");
+    await flush();
+    h.workers[1]!.failStart("image pull failed");
+    await flush();
+    expect(h.session.state).toBe("stopped");
+    expect(h.session.info().stopReason).toMatchObject({ kind: "resume_failed" });
+    expect(h.observer.dones().at(-1)).toMatchObject({ requestId: "a", status: "worker_lost" });
+  });
+
+  it("is deleted from any state: executions cancelled, observers told, worker stopped, snapshot forgotten, then refuses everything", async () => {
+    const h = await readySession();
+    run(h.session, "a");
+    h.snapshots.saved.set("ses_1", new Map());
+    await h.session.stop("deleted by the client");
+    expect(h.session.state).toBe("stopped");
+    expect(h.observer.dones()).toMatchObject([{ requestId: "a", status: "cancelled", failure: { code: ErrorCodes.SESSION_STOPPED } }]);
+    expect(h.observer.ended).toEqual({ state: "stopped", reason: "deleted by the client" });
+    expect(h.workers[0]!.stopped).toBe("deleted by the client");
+    expect(h.snapshots.saved.has("ses_1")).toBe(false);
+    expect(h.disposed()).toBe(true);
+    expect(() => run(h.session, "b")).toThrow(expect.objectContaining({ code: ErrorCodes.SESSION_STOPPED }));
+    await expect(h.session.files.list()).rejects.toMatchObject({ code: ErrorCodes.SESSION_STOPPED });
+    // A second delete is the same delete.
+    await h.session.stop("again");
+  });
+
+  it("is deleted while its first worker is still starting: the start rejects with SESSION_STOPPED and the worker is stopped", async () => {
+    const h = harness();
+    const started = h.session.start();
+    await flush();
+    await h.session.stop("deleted early");
+    await expect(started).rejects.toMatchObject({ code: ErrorCodes.SESSION_STOPPED });
+    expect(h.workers[0]!.stopped).toBe("deleted early");
+  });
+
+  it("holds a new worker back for a client that is still backed up, and pauses the backstop meanwhile", async () => {
+    const h = await readySession();
+    const client = {};
+    h.session.backpressure.pause(client);
+    expect(h.workers[0]!.paused.has(client)).toBe(true);
+    h.workers[0]!.lose();
+    run(h.session, "a");
+    await flush();
+    h.workers[1]!.becomeReady();
+    await flush();
+    expect(h.workers[1]!.paused.has(client)).toBe(true);
+    h.session.backpressure.resume(client);
+    expect(h.workers[1]!.paused.size).toBe(0);
+  });
+});

@@ -1,0 +1,347 @@
+import type { Readable } from "node:stream";
+import type { Logger } from "pino";
+import type { RawData, WebSocket } from "ws";
+import {
+  LivenessWatch,
+  MessageCodec,
+  ResumableLink,
+  WorkerCloseCodes,
+  WorkerMessage,
+  decodeBinaryFrame,
+  type LinkState,
+  type LinkTransport,
+  type OrchestratorMessage,
+  type WorkerCallParams,
+  type WorkerCallResult,
+  type WorkerCallType,
+} from "@tether/shared";
+import { ErrorCodes, TetherError, tetherError, type ErrorCode } from "../errors.js";
+import { FileStreams, transferInterrupted } from "./file-streams.js";
+import { PendingCalls } from "./pending-calls.js";
+import { ResumeCredential } from "./resume-credential.js";
+
+/** Decodes every frame a worker sends; built once, shared by all connections. */
+export const workerCodec = new MessageCodec(WorkerMessage);
+
+/** Messages the connection hands to its owner (calls, streams and link control it settles itself). */
+export type WorkerSessionMessage = Exclude<WorkerMessage, { type: "call_result" | "stream_ack" | "stream_end" | "hello" | "ack" | "resume" }>;
+
+export interface WorkerConnectionHandler {
+  /** `raw` is the message's JSON as received (seq stripped), so events can be relayed without re-serialising. */
+  onMessage(message: WorkerSessionMessage, raw: Uint8Array): void;
+  /** The connection is gone for good (lost, closed by either side). Called once. */
+  onClose(code: ErrorCode, reason: string): void;
+}
+
+/** `open` until the worker is gone for good; a dropped socket held for a resume is still `open` (see `link`). */
+export type WorkerConnectionState = "open" | "closed";
+
+/** How many heartbeat intervals a dropped link is held for the worker's resume. */
+export const RESUME_HOLD_INTERVALS = 3;
+
+/** Link control and handshake a worker may send without a seq. */
+const UNSEQUENCED_FROM_WORKER: ReadonlySet<string> = new Set(["ack", "resume", "hello"]);
+
+export interface WorkerConnectionOptions {
+  /**
+   * The worker advertised `resume` (protocol 1.1): frames are sequenced and
+   * acked both ways, and a dropped socket is held RESUME_HOLD_INTERVALS
+   * heartbeats for the worker to resume over a new one. Default false.
+   */
+  resumable?: boolean;
+}
+
+/**
+ * One worker's websocket after the handshake. Composes the resumable link
+ * (shared), the heartbeat, typed calls correlated by callId, and file byte
+ * streams; owns the socket(s) and the frame switch. With a resumable worker
+ * it outlives its socket: only a worker that stays away past the hold is lost.
+ */
+export class WorkerConnection {
+  readonly resumable: boolean;
+  private socket!: WebSocket;
+  private readonly link: ResumableLink<WorkerMessage>;
+  private readonly liveness: LivenessWatch;
+  private readonly calls = new PendingCalls();
+  private readonly streams: FileStreams;
+  private readonly credential = new ResumeCredential();
+  private handler: WorkerConnectionHandler | undefined;
+  private readonly pausers = new Set<object>();
+  private closeReason: { code: ErrorCode; message: string } | undefined;
+  private closed = false;
+  private readonly closedCallbacks: (() => void)[] = [];
+
+  constructor(
+    socket: WebSocket,
+    readonly workerId: string,
+    /** null for a warm-pool worker not yet claimed. */
+    readonly sessionId: string | null,
+    private readonly heartbeatIntervalMs: number,
+    private readonly logger: Logger,
+    options: WorkerConnectionOptions = {},
+  ) {
+    this.resumable = options.resumable === true;
+    this.link = new ResumableLink(transportOf(socket), {
+      decode: (text) => workerCodec.decode(text),
+      unsequenced: UNSEQUENCED_FROM_WORKER,
+      sequenced: this.resumable,
+    });
+    this.streams = new FileStreams({
+      send: (message) => this.send(message),
+      sendBinary: (frame) => {
+        if (this.link.state === "connected") this.socket.send(frame, { binary: true });
+      },
+      isConnected: () => this.link.state === "connected",
+      goneError: () => (this.closed ? this.lostError() : undefined),
+      startCall: (type, params, timeoutMs) => this.startCall(type, params, timeoutMs),
+      failCall: (callId, error) => this.calls.fail(callId, error),
+    });
+    this.liveness = new LivenessWatch({
+      intervalMs: heartbeatIntervalMs,
+      ping: () => {
+        if (this.link.state === "connected") this.socket.ping();
+      },
+      onSilent: (silentMs) => {
+        this.closeReason = { code: ErrorCodes.WORKER_LOST, message: `The worker stopped answering heartbeats (no pong for ${silentMs} ms).` };
+        this.logger.warn("worker missed 3 heartbeats; treating it as lost");
+        this.socket.terminate();
+      },
+    });
+    this.bind(socket);
+  }
+
+  get state(): WorkerConnectionState {
+    return this.closed ? "closed" : "open";
+  }
+
+  /** The socket under an open connection: up, or dropped and held for the worker's resume. */
+  get linkState(): LinkState {
+    return this.link.state;
+  }
+
+  setHandler(handler: WorkerConnectionHandler): void {
+    this.handler = handler;
+  }
+
+  /**
+   * Sends a message; false once the worker is gone. With a resumable worker
+   * it is sequenced and kept until acked, so a message sent while the link is
+   * held goes out when the worker resumes.
+   */
+  send(message: OrchestratorMessage): boolean {
+    return !this.closed && this.link.send(JSON.stringify(message));
+  }
+
+  /** Handshake (welcome): never sequenced, dropped while the link is down. */
+  sendControl(message: OrchestratorMessage): boolean {
+    return !this.closed && this.link.sendControl(JSON.stringify(message));
+  }
+
+  /** A fresh resume credential for welcome; only its digest is kept, and the previous one stops working. */
+  issueResumeToken(): string {
+    return this.credential.issue();
+  }
+
+  /** Runs once the connection is closed for good (not on a drop it may resume from). */
+  onClosed(callback: () => void): void {
+    if (this.closed) callback();
+    else this.closedCallbacks.push(callback);
+  }
+
+  /**
+   * A resume frame for this worker arrived on `socket`. On success the new
+   * socket replaces the old one (dropped if it still looked open), the worker
+   * is told how far we got, and what it missed is retransmitted.
+   */
+  resumeLink(socket: WebSocket, resumeToken: string, lastSeqReceived: number): { ok: true } | { ok: false; code: ErrorCode; message: string } {
+    const refused = (message: string) => ({ ok: false as const, code: ErrorCodes.WORKER_RESUME_REFUSED, message });
+    if (this.closed || !this.link.sequenced) return refused("This worker can no longer be resumed.");
+    if (!this.credential.matches(resumeToken)) return refused("The resume token is not valid for this worker.");
+    const resend = this.link.framesToResend(lastSeqReceived);
+    if (!resend) return refused(`lastSeqReceived ${lastSeqReceived} does not match what was sent.`);
+    const gapMs = this.link.state === "held" ? Date.now() - this.link.heldSince : 0;
+    if (this.link.state === "connected") {
+      // The worker saw the drop first (half-open socket): the old one is dead to it.
+      this.logger.info("worker resumed while its old socket still looked open; dropping the old one");
+      this.streams.failAll(transferInterrupted());
+    }
+    this.bind(socket);
+    this.link.rebind(transportOf(socket));
+    this.link.sendControl(JSON.stringify({ type: "resumed", resumeToken: this.credential.issue(), lastSeqReceived: this.link.lastDelivered } satisfies OrchestratorMessage));
+    this.link.resend(resend);
+    this.liveness.restart();
+    if (this.pausers.size > 0) socket.pause();
+    this.logger.info({ gapMs, retransmitted: resend.length, workerDelivered: lastSeqReceived, weDelivered: this.link.lastDelivered }, "worker link resumed");
+    return { ok: true };
+  }
+
+  /** Calls the worker; resolves with its validated call_result value. `timeoutMs` 0 = no timeout. */
+  call<T extends WorkerCallType>(type: T, params: WorkerCallParams<T>, timeoutMs: number): Promise<WorkerCallResult<T>> {
+    return this.startCall(type, params, timeoutMs).result;
+  }
+
+  download(path: string, timeoutMs: number): Promise<{ size: number; stream: Readable }> {
+    return this.streams.download(path, timeoutMs);
+  }
+
+  upload(path: string, source: AsyncIterable<Buffer | Uint8Array>, maxBytes: number): Promise<WorkerCallResult<"file_upload">> {
+    return this.streams.upload(path, source, maxBytes);
+  }
+
+  /** Stops reading the worker socket until every pauser resumed (client backpressure). */
+  pause(pauser: object): void {
+    if (this.pausers.has(pauser)) return;
+    this.pausers.add(pauser);
+    if (this.pausers.size !== 1) return;
+    // Pongs are not read while paused: that silence is ours, not the worker's.
+    this.liveness.suspend(true);
+    if (this.link.state === "connected") this.socket.pause();
+  }
+
+  resume(pauser: object): void {
+    if (!this.pausers.delete(pauser) || this.pausers.size > 0) return;
+    this.liveness.suspend(false);
+    if (!this.closed && this.link.state === "connected") this.socket.resume();
+  }
+
+  /** Closes the socket; the handler's onClose still runs once. */
+  close(code: number = WorkerCloseCodes.shutdown, reason = "session ended"): void {
+    if (this.closed) return;
+    this.closeReason ??= { code: ErrorCodes.WORKER_LOST, message: `The worker connection was closed: ${reason}.` };
+    if (this.link.state !== "connected") {
+      this.finalClose(code, reason);
+      return;
+    }
+    this.link.flushAck();
+    this.socket.close(code, reason);
+    // A worker that never answers the close handshake must not keep the socket.
+    const socket = this.socket;
+    setTimeout(() => socket.terminate(), 2000).unref();
+  }
+
+  private startCall<T extends WorkerCallType>(type: T, params: WorkerCallParams<T>, timeoutMs: number): { callId: string; result: Promise<WorkerCallResult<T>> } {
+    return this.calls.start(type, params, timeoutMs, (json) => !this.closed && this.link.send(json), () => this.lostError());
+  }
+
+  private bind(socket: WebSocket): void {
+    this.socket = socket;
+    // Events of a replaced socket are ignored: only the current one speaks for the worker.
+    socket.on("message", (data, isBinary) => {
+      if (this.socket === socket) this.onFrame(data, isBinary);
+    });
+    socket.on("pong", () => {
+      if (this.socket === socket) this.liveness.heard();
+    });
+    socket.on("close", (code, reason) => {
+      if (this.socket === socket) this.onSocketClose(code, reason.toString());
+    });
+    socket.on("error", (error) => this.logger.warn({ err: error }, "worker socket error"));
+  }
+
+  private onFrame(data: RawData, isBinary: boolean): void {
+    const buffer = toBuffer(data);
+    if (isBinary) {
+      const frame = decodeBinaryFrame(buffer);
+      if (!frame || !this.streams.deliver(frame.streamId, frame.payload)) this.logger.debug({ streamId: frame?.streamId }, "binary frame for no open download; dropped");
+      return;
+    }
+    const received = this.link.receive(buffer);
+    if (received.kind === "handled") return;
+    if (received.kind === "refused") {
+      this.logger.warn({ code: received.code, message: received.message }, "invalid frame from worker");
+      this.send({ type: "protocol_error", requestId: received.requestId, code: received.code, message: received.message });
+      return;
+    }
+    const { message, raw } = received;
+    switch (message.type) {
+      case "ack":
+        return; // the link settles acks
+      case "resume":
+      case "hello":
+        this.send({ type: "protocol_error", requestId: null, code: ErrorCodes.PROTOCOL_INVALID_MESSAGE, message: `'${message.type}' is only valid as the first frame of a new connection.` });
+        return;
+      case "call_result":
+        this.calls.answer(message.callId, message.ok ? { ok: true, value: message.value } : { ok: false, error: message.error });
+        return;
+      case "stream_ack":
+        this.streams.credit(message.streamId, message.bytes);
+        return;
+      case "stream_end":
+        this.streams.ended(message.streamId, message.error);
+        return;
+      case "worker_ready":
+      case "worker_failed":
+      case "stream":
+      case "display":
+      case "result":
+      case "error":
+      case "clear_output":
+      case "input_request":
+      case "status":
+      case "kernel_died":
+      case "done":
+      case "protocol_error":
+        this.handler?.onMessage(message, raw);
+        return;
+      default: {
+        const unreachable: never = message;
+        return unreachable;
+      }
+    }
+  }
+
+  private onSocketClose(code: number, reason: string): void {
+    if (this.closed) return;
+    // Closed on purpose (by us, by a missed heartbeat, by the worker stopping): gone for good.
+    if (this.closeReason || code === WorkerCloseCodes.shutdown) {
+      this.finalClose(code, reason);
+      return;
+    }
+    const holdMs = RESUME_HOLD_INTERVALS * this.heartbeatIntervalMs;
+    const held = this.link.hold(holdMs, () => {
+      this.closeReason = {
+        code: ErrorCodes.WORKER_LOST,
+        message: `The worker connection dropped (code ${code}${reason ? `: ${reason}` : ""}) and the worker did not reconnect within ${holdMs} ms.`,
+      };
+      this.finalClose(code, reason);
+    });
+    if (!held) {
+      this.finalClose(code, reason);
+      return;
+    }
+    this.liveness.stop();
+    this.streams.failAll(transferInterrupted());
+    this.logger.warn({ code, reason, holdMs }, "worker link dropped; holding its state for a resume");
+  }
+
+  private finalClose(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.link.close();
+    this.liveness.stop();
+    this.closeReason ??= { code: ErrorCodes.WORKER_LOST, message: `The worker connection closed unexpectedly (code ${code}${reason ? `: ${reason}` : ""}).` };
+    const error = this.lostError();
+    this.calls.failAll(error);
+    this.streams.failAll(error);
+    for (const callback of this.closedCallbacks.splice(0)) callback();
+    this.handler?.onClose(this.closeReason.code, this.closeReason.message);
+  }
+
+  private lostError(): TetherError {
+    const cause = this.closeReason ?? { code: ErrorCodes.WORKER_LOST, message: "The worker connection is closed." };
+    return tetherError(cause.code, cause.message);
+  }
+}
+
+function transportOf(socket: WebSocket): LinkTransport {
+  return {
+    sendText: (frame) => socket.send(frame, { binary: false }),
+    terminate: () => socket.terminate(),
+  };
+}
+
+/** ws hands text and binary frames over as a Buffer (default binaryType); the other shapes only with other settings. */
+export function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  return Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+}
