@@ -158,6 +158,20 @@ describe("the Kubernetes Jobs launcher, against a fake API server through @kuber
     expect(fake.store.deletedJobs).toEqual([{ name, propagationPolicy: "Background" }]);
   });
 
+  it("fails the start at once, with the exit code and the worker's last log lines, when the container dies before dialing back", async () => {
+    orchestrator = await startKubernetesOrchestrator(fake);
+    fake.crashNextContainer(3, '{"level":50,"msg":"no usable Python runtime","code":"TETHER_ERR_RUNTIME_PYTHON_NOT_FOUND"}');
+    const startedAt = Date.now();
+    const res = await orchestrator.alice.request("POST", "/v1/sessions", { json: {} });
+    expect(Date.now() - startedAt).toBeLessThan(5000);
+    expect(res.status).toBe(502);
+    expect(res.errorCode()).toBe(ErrorCodes.SESSION_START_FAILED);
+    const message = res.json<{ error: { message: string } }>().error.message;
+    expect(message).toMatch(/Kubernetes pod tether-lch-[0-9a-f]+-[0-9a-f]{5} Failed: worker: Error, exit code 3/);
+    expect(message).toContain("last worker output:\nno usable Python runtime");
+    expect(fake.requests.some((r) => r.method === "GET" && r.path.endsWith("/log") && r.query.container === "worker" && r.status === 200)).toBe(true);
+  });
+
   it("fails the start at once when the job controller may not create the pod (a ResourceQuota), naming the quota", async () => {
     orchestrator = await startKubernetesOrchestrator(fake);
     fake.refuseNextPod("exceeded quota: tether-workers, requested: limits.cpu=1, used: limits.cpu=8, limited: limits.cpu=8");

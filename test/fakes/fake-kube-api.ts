@@ -129,6 +129,11 @@ export class FakeKubeApi extends EventEmitter {
     this.store.pullFailures.push({ reason, message } satisfies PullFailure);
   }
 
+  /** The next Job's container writes `logLine` to stderr and exits with `exitCode` (a worker that dies before dialing back). */
+  crashNextContainer(exitCode: number, logLine: string): void {
+    this.store.containerOverrides.push([process.execPath, "-e", `process.stderr.write(${JSON.stringify(`${logLine}\n`)}); process.exit(${exitCode})`]);
+  }
+
   /** The job controller cannot create the next Job's pod: no pod, a FailedCreate event with `message`. */
   refuseNextPod(message: string): void {
     this.store.podRefusals.push(message);

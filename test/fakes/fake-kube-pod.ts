@@ -83,7 +83,7 @@ export class FakePod {
   }
 
   /** The kubelet's part: volumes, image, container. Never rejects: failures become statuses. */
-  async run(pullFailure: PullFailure | undefined): Promise<void> {
+  async run(pullFailure: PullFailure | undefined, command: readonly string[] = this.kubelet.workerCommand): Promise<void> {
     const container = this.spec.containers?.[0];
     if (!container) return;
     const secrets = new Map<string, Record<string, Buffer>>();
@@ -97,7 +97,7 @@ export class FakePod {
     if (pullFailure) return this.failPull(container, pullFailure);
     try {
       await this.materialiseVolumes(container, secrets);
-      this.spawnContainer(container);
+      this.spawnContainer(container, command);
     } catch (error) {
       this.waiting = { reason: "CreateContainerError", message: (error as Error).message };
       this.kubelet.changed();
@@ -138,13 +138,13 @@ export class FakePod {
     }
   }
 
-  private spawnContainer(container: ContainerBody): void {
+  private spawnContainer(container: ContainerBody, command: readonly string[]): void {
     const rewrite = (value: string): string => (value.startsWith("/") ? (this.hostPath(value) ?? value) : value);
     const env: Record<string, string> = { ...this.kubelet.imageEnv };
     for (const variable of container.env ?? []) if (variable.name && variable.value !== undefined) env[variable.name] = rewrite(variable.value);
     this.processEnv = env;
     const cwd = container.workingDir ? rewrite(container.workingDir) : this.dir;
-    const [program, ...args] = this.kubelet.workerCommand;
+    const [program, ...args] = command;
     const child = spawn(program ?? "node", args, { cwd, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
     this.child = child;
     for (const stream of [child.stdout, child.stderr]) {
