@@ -12,7 +12,7 @@ export { AzureAcaJobsLauncher } from "./launchers/azure-aca-jobs.js";
 export type { AzureClientOverrides, AzureAcaJobsLauncherOptions } from "./launchers/azure-aca-jobs.js";
 export { KubernetesJobsLauncher } from "./launchers/kubernetes-jobs.js";
 export type { KubernetesJobsLauncherOptions } from "./launchers/kubernetes-jobs.js";
-export { WorkerLabels, JOIN_TOKEN_FILE } from "./launchers/kubernetes-job-spec.js";
+export { WorkerLabels, JOIN_TOKEN_FILE, buildWorkerJob } from "./launchers/kubernetes-job-spec.js";
 export { JoinTokenStore } from "./join-tokens.js";
 export { ExecutionResultFold } from "./sessions/execution-result.js";
 export type { SessionState } from "./sessions/session.js";
