@@ -143,6 +143,25 @@ describe("the Kubernetes Jobs launcher, against a fake API server through @kuber
     console.info(`kubernetes launcher: POST /v1/sessions to ready through the fake API server: ${readyMs} ms`);
   });
 
+  it("deletes the Job and its join token Secret when a session is deleted before its worker dialed back", async () => {
+    orchestrator = await startKubernetesOrchestrator(fake);
+    // An unschedulable pod is not a failure (an autoscaler may add a node): the session keeps starting.
+    fake.holdNextPodUnschedulable("0/3 nodes are available: 3 Insufficient nvidia.com/gpu.");
+    const session = expectStatus<SessionInfo>(await orchestrator.alice.request("POST", "/v1/sessions", { json: { wait: false } }), 202, "POST /v1/sessions (no wait)");
+    await fake.waitFor(() => fake.store.secrets.size === 1, 5000, "the join token Secret");
+    // Several looks at the pending pod (every 100 ms) leave the session starting.
+    await fake.waitFor(() => requestsTo(fake, "GET", `/api/v1/namespaces/${NAMESPACE}/pods`).length >= 3, 5000, "three looks at the pod");
+    expect((await orchestrator.alice.getSession(session.id)).status).toBe("starting");
+    const [secret] = fake.store.secrets.values();
+    await orchestrator.alice.deleteSession(session.id);
+    const name = (requestsTo(fake, "POST", JOBS_PATH)[0]?.body as JobBody).metadata.name ?? "";
+    await fake.waitFor(() => fake.store.jobNamed(name) === undefined, 5000, "the Job to be deleted");
+    expect(fake.store.deletedJobs).toEqual([{ name, propagationPolicy: "Background" }]);
+    expect(secret?.name).toBe(`${name}-join`);
+    expect(fake.store.secrets.size).toBe(0);
+    expect(fake.store.deletedSecrets.map((deleted) => deleted.name)).toContain(`${name}-join`);
+  });
+
   it("fails the start within a few seconds, with Kubernetes' reason, when the pod cannot pull its image, and deletes the Job", async () => {
     orchestrator = await startKubernetesOrchestrator(fake);
     fake.failNextPull(`rpc error: code = NotFound desc = failed to pull and unpack image "${IMAGE}": not found`);
@@ -233,7 +252,7 @@ describe("the Kubernetes Jobs launcher, against a fake API server through @kuber
     await fake.waitFor(() => first?.pod?.phase === "Failed", 10_000, "the pod to fail");
     let info: SessionInfo = await started.alice.getSession(session.id);
     for (let tries = 0; info.status !== "stopped"; tries++) {
-      if (tries > 100) throw new Error(`the session never stopped: ${JSON.stringify(info)}`);
+      if (tries > 300) throw new Error(`the session never stopped: ${JSON.stringify(info)}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
       info = await started.alice.getSession(session.id);
     }
@@ -286,7 +305,7 @@ describe("the Kubernetes Jobs launcher, against a fake API server through @kuber
     orchestrator = await startKubernetesOrchestrator(fake, { TETHER_POOL_SIZE: "1" });
     const poolReady = async () => expectStatus<{ ready: number }>(await orchestrator!.alice.request("GET", "/v1/pool"), 200, "GET /v1/pool").ready;
     for (let tries = 0; (await poolReady()) < 1; tries++) {
-      if (tries > 150) throw new Error("the pooled worker never became ready");
+      if (tries > 300) throw new Error("the pooled worker never became ready");
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     const [pooled] = requestsTo(fake, "POST", JOBS_PATH);

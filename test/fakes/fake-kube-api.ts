@@ -134,6 +134,11 @@ export class FakeKubeApi extends EventEmitter {
     this.store.containerOverrides.push([process.execPath, "-e", `process.stderr.write(${JSON.stringify(`${logLine}\n`)}); process.exit(${exitCode})`]);
   }
 
+  /** The next Job's pod cannot be scheduled: it stays Pending with this message (an autoscaler might add a node). */
+  holdNextPodUnschedulable(message: string): void {
+    this.store.unschedulable.push(message);
+  }
+
   /** The job controller cannot create the next Job's pod: no pod, a FailedCreate event with `message`. */
   refuseNextPod(message: string): void {
     this.store.podRefusals.push(message);

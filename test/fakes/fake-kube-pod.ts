@@ -50,6 +50,8 @@ export class FakePod {
   readonly log: string[] = [];
   /** mountPath in the container → directory on this machine. */
   readonly mounts = new Map<string, string>();
+  /** Set when the scheduler cannot place the pod: it stays Pending with this PodScheduled=False message. */
+  unschedulable: string | undefined;
   /** The container's env as the worker process got it (paths rewritten). */
   processEnv: Record<string, string> | undefined;
   private child: ChildProcess | undefined;
@@ -231,9 +233,13 @@ export class FakePod {
       spec: this.spec,
       status: {
         phase: this.phase,
-        conditions: [{ type: "PodScheduled", status: "True", lastTransitionTime: this.createdAt.toISOString() }],
+        conditions: [
+          this.unschedulable
+            ? { type: "PodScheduled", status: "False", reason: "Unschedulable", message: this.unschedulable, lastTransitionTime: this.createdAt.toISOString() }
+            : { type: "PodScheduled", status: "True", lastTransitionTime: this.createdAt.toISOString() },
+        ],
         startTime: this.createdAt.toISOString(),
-        containerStatuses: [
+        containerStatuses: this.unschedulable ? [] : [
           { name: container?.name ?? "", image: container?.image ?? "", imageID: "", ready: this.phase === "Running", started: this.phase === "Running", restartCount: 0, state },
         ],
       },

@@ -79,6 +79,8 @@ export class FakeKubeStore {
   readonly events: Record<string, unknown>[] = [];
   readonly pullFailures: PullFailure[] = [];
   readonly podRefusals: string[] = [];
+  /** Scheduler messages for the next pods, which then stay Pending (Unschedulable). */
+  readonly unschedulable: string[] = [];
   /** Commands the next pods' containers run instead of the worker. */
   readonly containerOverrides: (readonly string[])[] = [];
   /** Every Job deletion with its propagation policy, and every Secret deleted (by the API or the GC). */
@@ -244,7 +246,9 @@ export class FakeKubeStore {
     const template = job.body.spec?.template;
     job.pod = new FakePod(podName, job.namespace, template?.metadata?.labels ?? {}, template?.spec ?? {}, { name: job.name, uid: job.uid }, this.kubelet);
     this.event(job, "Normal", "SuccessfulCreate", `Created pod: ${podName}`);
-    void job.pod.run(this.pullFailures.shift(), this.containerOverrides.shift());
+    const unschedulable = this.unschedulable.shift();
+    if (unschedulable !== undefined) job.pod.unschedulable = unschedulable;
+    else void job.pod.run(this.pullFailures.shift(), this.containerOverrides.shift());
   }
 
   private event(job: FakeJob, type: string, reason: string, message: string): void {
