@@ -1,5 +1,6 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { readKubernetesConfig, type KubernetesLauncherConfig } from "./config-kubernetes.js";
 import { configInvalid } from "./errors.js";
 
 /** One tenant's API key. Sessions belong to the tenant whose key created them. */
@@ -8,7 +9,7 @@ export interface ApiKeyEntry {
   key: string;
 }
 
-export type LauncherKind = "local" | "azure";
+export type LauncherKind = "local" | "azure" | "kubernetes";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 
 /** Everything the orchestrator reads from its environment, validated once. */
@@ -23,10 +24,12 @@ export interface OrchestratorConfig {
   dataDir: string;
   /** TETHER_PUBLIC_URL: ws base URL workers dial; undefined = derived from the listening address. */
   publicUrl: string | undefined;
-  /** TETHER_LAUNCHER: `local` (default) or `azure`. */
+  /** TETHER_LAUNCHER: `local` (default), `azure` or `kubernetes`. */
   launcher: LauncherKind;
   /** TETHER_AZURE_*: set (and validated) only when the launcher is `azure`. */
   azure?: AzureLauncherConfig;
+  /** TETHER_K8S_*: set (and validated) only when the launcher is `kubernetes`. */
+  kubernetes?: KubernetesLauncherConfig;
   /** TETHER_WORKER_COMMAND split into argv; default `node <repo>/worker/dist/main.js`. */
   workerCommand: readonly string[];
   /** TETHER_PYTHON; undefined = probe once at start. */
@@ -112,7 +115,7 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
     maxExecTimeoutMs: readInteger(env, "TETHER_MAX_EXEC_TIMEOUT_MS", 600_000, 1),
     maxOutputBytes: readInteger(env, "TETHER_MAX_OUTPUT_BYTES", MiB, 1),
     // A container job takes 20-60 s to run (more with an image pull); a local process about a second.
-    startTimeoutMs: readInteger(env, "TETHER_START_TIMEOUT_MS", launcher === "azure" ? 180_000 : 60_000, 1),
+    startTimeoutMs: readInteger(env, "TETHER_START_TIMEOUT_MS", launcher === "local" ? 60_000 : 180_000, 1),
     joinTokenTtlMs: readInteger(env, "TETHER_JOIN_TOKEN_TTL_MS", 120_000, 1),
     heartbeatIntervalMs: readInteger(env, "TETHER_HEARTBEAT_INTERVAL_MS", 5000, 100),
     interruptGraceMs: readInteger(env, "TETHER_INTERRUPT_GRACE_MS", 2000, 0),
@@ -133,6 +136,7 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
     );
   }
   if (config.launcher === "azure") config.azure = readAzureConfig(env, config.publicUrl);
+  if (config.launcher === "kubernetes") config.kubernetes = readKubernetesConfig(env, config.publicUrl);
   return config;
 }
 
@@ -192,7 +196,9 @@ function readPublicUrl(raw: string | undefined): string | undefined {
 
 function readLauncher(raw: string | undefined): LauncherKind {
   const value = raw?.trim() || "local";
-  if (value !== "local" && value !== "azure") throw configInvalid(`TETHER_LAUNCHER '${value}' is not supported; use 'local' or 'azure'.`);
+  if (value !== "local" && value !== "azure" && value !== "kubernetes") {
+    throw configInvalid(`TETHER_LAUNCHER '${value}' is not supported; use 'local', 'azure' or 'kubernetes'.`);
+  }
   return value;
 }
 

@@ -1,5 +1,6 @@
 export { loadConfig, parseApiKeys, effectiveExecTimeoutMs } from "./config.js";
 export type { OrchestratorConfig, ApiKeyEntry, LogLevel, LauncherKind, AzureLauncherConfig } from "./config.js";
+export type { KubernetesLauncherConfig, WorkerProfile } from "./config-kubernetes.js";
 export { buildApp } from "./app/build-app.js";
 export type { BuildAppOptions } from "./app/build-app.js";
 export { startOrchestrator, DEFAULT_TENANT } from "./start.js";
@@ -9,6 +10,9 @@ export type { Launcher, LaunchHandle, LaunchRequest, LaunchExit, ReconcileResult
 export { LocalProcessLauncher } from "./launchers/local-process.js";
 export { AzureAcaJobsLauncher } from "./launchers/azure-aca-jobs.js";
 export type { AzureClientOverrides, AzureAcaJobsLauncherOptions } from "./launchers/azure-aca-jobs.js";
+export { KubernetesJobsLauncher } from "./launchers/kubernetes-jobs.js";
+export type { KubernetesJobsLauncherOptions } from "./launchers/kubernetes-jobs.js";
+export { WorkerLabels, JOIN_TOKEN_FILE, buildWorkerJob } from "./launchers/kubernetes-job-spec.js";
 export { JoinTokenStore } from "./workers/join-tokens.js";
 export { ExecutionResultFold } from "./sessions/execution-result.js";
 export type { LifecycleState, LifecycleStateName } from "./sessions/session-lifecycle.js";

@@ -1,3 +1,4 @@
+import { readFileSync, unlinkSync } from "node:fs";
 import { ErrorCodes } from "@tether/shared";
 import { WorkerError } from "./errors.js";
 
@@ -7,6 +8,8 @@ export interface WorkerConfig {
   orchestratorUrl: string;
   /** Single-use join token; sent in hello, never logged, never inherited by Jupyter. */
   joinToken: string;
+  /** TETHER_JOIN_TOKEN_FILE, when the token came from a file (removed after reading, where the mount allows). */
+  joinTokenFile: string | undefined;
   /** Id of this launch, inherited by every child process so a launcher can sweep stragglers. */
   launchId: string | undefined;
   /** Jupyter's root dir and the kernel's cwd (default: cwd). Not yet realpath'd. */
@@ -22,21 +25,63 @@ export interface WorkerConfig {
 const LOG_LEVELS = new Set(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
 
 /** Validates TETHER_* variables; throws a WorkerError (TETHER_ERR_CONFIG_INVALID) naming the bad one. */
-export function loadWorkerConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()): WorkerConfig {
+export function loadWorkerConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd(), readFile: (path: string) => string = readTokenFile): WorkerConfig {
   const orchestratorUrl = required(env, "TETHER_ORCHESTRATOR_URL");
   if (!/^wss?:\/\//.test(orchestratorUrl)) invalid("TETHER_ORCHESTRATOR_URL", `must start with ws:// or wss://, got '${orchestratorUrl}'`);
-  const joinToken = required(env, "TETHER_JOIN_TOKEN");
+  const { joinToken, joinTokenFile } = readJoinToken(env, readFile);
   const logLevel = env.TETHER_LOG_LEVEL?.trim() || "info";
   if (!LOG_LEVELS.has(logLevel)) invalid("TETHER_LOG_LEVEL", `must be one of ${[...LOG_LEVELS].join(", ")}`);
   return {
     orchestratorUrl,
     joinToken,
+    joinTokenFile,
     launchId: env.TETHER_LAUNCH_ID?.trim() || undefined,
     workspace: env.TETHER_WORKSPACE?.trim() || cwd,
     python: env.TETHER_PYTHON?.trim() || undefined,
     interruptGraceMs: integer(env, "TETHER_INTERRUPT_GRACE_MS", 2000),
     logLevel,
   };
+}
+
+/**
+ * TETHER_JOIN_TOKEN, or the file TETHER_JOIN_TOKEN_FILE names (a Kubernetes
+ * Secret mount: a token in the pod spec's env is readable by anyone who may
+ * read the Job, and by user code through /proc). Exactly one of the two.
+ */
+function readJoinToken(env: NodeJS.ProcessEnv, readFile: (path: string) => string): { joinToken: string; joinTokenFile: string | undefined } {
+  const file = env.TETHER_JOIN_TOKEN_FILE?.trim() || undefined;
+  if (file === undefined) return { joinToken: required(env, "TETHER_JOIN_TOKEN"), joinTokenFile: undefined };
+  if (env.TETHER_JOIN_TOKEN?.trim()) invalid("TETHER_JOIN_TOKEN_FILE", "cannot be set together with TETHER_JOIN_TOKEN");
+  let token: string;
+  try {
+    token = readFile(file).trim();
+  } catch (error) {
+    invalid("TETHER_JOIN_TOKEN_FILE", `names a file that cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}): '${file}'`);
+  }
+  if (!token) invalid("TETHER_JOIN_TOKEN_FILE", `names an empty file: '${file}'`);
+  return { joinToken: token, joinTokenFile: file };
+}
+
+function readTokenFile(path: string): string {
+  return readFileSync(path, "utf8");
+}
+
+/**
+ * Removes the join token file after it was read, so user code cannot find
+ * it. A Kubernetes Secret volume is read-only (EROFS) and an unwritable
+ * directory refuses (EACCES, EPERM): then the file stays, holding a token
+ * that is spent before any user code runs. Returns what happened, for the log.
+ */
+export function removeJoinTokenFile(path: string, unlink: (path: string) => void = unlinkSync): "removed" | "gone" | "kept-read-only" {
+  try {
+    unlink(path);
+    return "removed";
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return "gone";
+    if (code === "EROFS" || code === "EACCES" || code === "EPERM" || code === "EBUSY") return "kept-read-only";
+    throw error;
+  }
 }
 
 function required(env: NodeJS.ProcessEnv, name: string): string {

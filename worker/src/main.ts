@@ -2,7 +2,7 @@
 import { pino, destination, type Logger } from "pino";
 import { ErrorCodes, TetherError } from "@tether/shared";
 import { realpath } from "node:fs/promises";
-import { loadWorkerConfig } from "./config.js";
+import { loadWorkerConfig, removeJoinTokenFile } from "./config.js";
 import { kernelEnvironment, startJupyterServer } from "./jupyter-server.js";
 import { ExitCodes, type ExitCode } from "./errors.js";
 import { probePython } from "./python-probe.js";
@@ -28,6 +28,13 @@ async function main(argv: string[]): Promise<ExitCode> {
   }
   logger.level = config.logLevel;
   logger = logger.child({ launchId: config.launchId });
+  if (config.joinTokenFile) {
+    try {
+      logger.debug({ file: config.joinTokenFile, outcome: removeJoinTokenFile(config.joinTokenFile) }, "read the join token file");
+    } catch (error) {
+      logger.warn({ err: error, file: config.joinTokenFile }, "could not remove the join token file");
+    }
+  }
   routeConsoleToLogger(logger);
 
   let python = config.python;
