@@ -1,3 +1,4 @@
+import { stringField } from "@tether/shared";
 import { createHash } from "node:crypto";
 import type { FastifyRequest } from "fastify";
 import type { ApiKeyEntry } from "./config.js";
@@ -42,9 +43,8 @@ function readBearer(header: string | undefined): string | undefined {
 }
 
 function readQueryToken(query: unknown): string | undefined {
-  if (typeof query !== "object" || query === null) return undefined;
-  const token = (query as { token?: unknown }).token;
-  return typeof token === "string" && token !== "" ? token : undefined;
+  const token = stringField(query, "token");
+  return token === "" ? undefined : token;
 }
 
 /** A URL with any `token=` query value replaced, for logs. */

@@ -267,10 +267,9 @@ function isLocalHost(hostname: string): boolean {
 
 function readLogLevel(raw: string | undefined): LogLevel {
   const value = raw?.trim() || "info";
-  if (!(LOG_LEVELS as readonly string[]).includes(value)) {
-    throw configInvalid(`TETHER_LOG_LEVEL '${value}' is not one of ${LOG_LEVELS.join(", ")}.`);
-  }
-  return value as LogLevel;
+  const level = LOG_LEVELS.find((candidate) => candidate === value);
+  if (!level) throw configInvalid(`TETHER_LOG_LEVEL '${value}' is not one of ${LOG_LEVELS.join(", ")}.`);
+  return level;
 }
 
 /** Splits a command line on whitespace, honouring single and double quotes (no other shell syntax). */

@@ -1,4 +1,3 @@
-import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { ensureApiKeyFile } from "./api-key-file.js";
 import { buildApp, connectableHost, type TetherApp } from "./app/build-app.js";
@@ -61,7 +60,8 @@ export async function startOrchestrator(config: OrchestratorConfig, options: Sta
     await app.close();
     throw error;
   }
-  const port = (app.server.address() as AddressInfo).port;
+  const address = app.server.address();
+  const port = typeof address === "object" && address !== null ? address.port : config.port;
   app.log.info({ port, python: python.python }, "orchestrator listening");
   let closing: Promise<void> | undefined;
   return {

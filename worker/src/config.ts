@@ -1,5 +1,5 @@
 import { readFileSync, unlinkSync } from "node:fs";
-import { ErrorCodes } from "@tether/shared";
+import { ErrorCodes, errnoCode, errorMessage } from "@tether/shared";
 import { WorkerError } from "./errors.js";
 
 /** Worker settings, read once from the environment (docs/internals.md). */
@@ -56,7 +56,7 @@ function readJoinToken(env: NodeJS.ProcessEnv, readFile: (path: string) => strin
   try {
     token = readFile(file).trim();
   } catch (error) {
-    invalid("TETHER_JOIN_TOKEN_FILE", `names a file that cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}): '${file}'`);
+    invalid("TETHER_JOIN_TOKEN_FILE", `names a file that cannot be read (${errnoCode(error) ?? errorMessage(error)}): '${file}'`);
   }
   if (!token) invalid("TETHER_JOIN_TOKEN_FILE", `names an empty file: '${file}'`);
   return { joinToken: token, joinTokenFile: file };
@@ -77,7 +77,7 @@ export function removeJoinTokenFile(path: string, unlink: (path: string) => void
     unlink(path);
     return "removed";
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
+    const code = errnoCode(error);
     if (code === "ENOENT") return "gone";
     if (code === "EROFS" || code === "EACCES" || code === "EPERM" || code === "EBUSY") return "kept-read-only";
     throw error;

@@ -90,7 +90,7 @@ function routeConsoleToLogger(logger: Logger): void {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    process.stderr.write(`tether worker: ${(error as Error).stack ?? String(error)}\n`);
+    process.stderr.write(`tether worker: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exit(ExitCodes.failure);
   },
 );
