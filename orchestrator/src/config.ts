@@ -1,3 +1,5 @@
+import { createHash } from "node:crypto";
+import { hostname } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { configInvalid } from "./errors.js";
@@ -8,7 +10,7 @@ export interface ApiKeyEntry {
   key: string;
 }
 
-export type LauncherKind = "local" | "azure";
+export type LauncherKind = "local" | "azure" | "docker";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 
 /** Everything the orchestrator reads from its environment, validated once. */
@@ -23,10 +25,12 @@ export interface OrchestratorConfig {
   dataDir: string;
   /** TETHER_PUBLIC_URL: ws base URL workers dial; undefined = derived from the listening address. */
   publicUrl: string | undefined;
-  /** TETHER_LAUNCHER: `local` (default) or `azure`. */
+  /** TETHER_LAUNCHER: `local` (default), `azure` or `docker`. */
   launcher: LauncherKind;
   /** TETHER_AZURE_*: set (and validated) only when the launcher is `azure`. */
   azure?: AzureLauncherConfig;
+  /** TETHER_DOCKER_*: set (and validated) only when the launcher is `docker`. */
+  docker?: DockerLauncherConfig;
   /** TETHER_WORKER_COMMAND split into argv; default `node <repo>/worker/dist/main.js`. */
   workerCommand: readonly string[];
   /** TETHER_PYTHON; undefined = probe once at start. */
@@ -82,6 +86,33 @@ export interface AzureLauncherConfig {
   pollIntervalMs: number;
 }
 
+/** How the `docker` launcher runs one container per worker (docs/internals.md, "docker"). */
+export interface DockerLauncherConfig {
+  /** TETHER_DOCKER_SOCKET: the Docker Engine API's unix socket, default /var/run/docker.sock. */
+  socketPath: string;
+  /** TETHER_DOCKER_WORKER_IMAGE: image of every worker container (never pulled), default `tether-worker:local`. */
+  workerImage: string;
+  /** TETHER_DOCKER_MEMORY: memory limit per worker, swap included (the workspace tmpfs counts too), default 2g. */
+  memoryBytes: number;
+  /** TETHER_DOCKER_CPUS: CPUs per worker, default 1. */
+  cpus: number;
+  /** TETHER_DOCKER_PIDS_LIMIT: processes and threads per worker, default 512. */
+  pidsLimit: number;
+  /** TETHER_DOCKER_WORKSPACE_SIZE: size of the /workspace tmpfs, default 1g. */
+  workspaceBytes: number;
+  /**
+   * TETHER_DOCKER_NETWORK, default `none`: no network at all; the worker dials back
+   * through a per-launch unix socket that only relays the gateway upgrade. `host`: the
+   * worker dials the orchestrator URL directly (meant for a loopback URL; user code then
+   * has the host's network). Any other value names a Docker network (untested).
+   */
+  network: string;
+  /** TETHER_DOCKER_RELAY_DIR: where per-launch relay sockets are created; the same path must exist on the Docker host. Default `<data dir>/docker-relay`. */
+  relayDir: string;
+  /** TETHER_DOCKER_ORCHESTRATOR_ID: value of the `tether.orchestrator` label; reconcile removes only containers carrying it. Default: derived from the host name and data dir. */
+  orchestratorId: string;
+}
+
 type Env = Readonly<Record<string, string | undefined>>;
 
 const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
@@ -111,7 +142,7 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
     defaultExecTimeoutMs: readInteger(env, "TETHER_DEFAULT_EXEC_TIMEOUT_MS", 60_000, 1),
     maxExecTimeoutMs: readInteger(env, "TETHER_MAX_EXEC_TIMEOUT_MS", 600_000, 1),
     maxOutputBytes: readInteger(env, "TETHER_MAX_OUTPUT_BYTES", MiB, 1),
-    // A container job takes 20-60 s to run (more with an image pull); a local process about a second.
+    // A container job takes 20-60 s to run (more with an image pull); a local process or container a few seconds.
     startTimeoutMs: readInteger(env, "TETHER_START_TIMEOUT_MS", launcher === "azure" ? 180_000 : 60_000, 1),
     joinTokenTtlMs: readInteger(env, "TETHER_JOIN_TOKEN_TTL_MS", 120_000, 1),
     heartbeatIntervalMs: readInteger(env, "TETHER_HEARTBEAT_INTERVAL_MS", 5000, 100),
@@ -133,6 +164,7 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
     );
   }
   if (config.launcher === "azure") config.azure = readAzureConfig(env, config.publicUrl);
+  if (config.launcher === "docker") config.docker = readDockerConfig(env, config.dataDir);
   return config;
 }
 
@@ -192,7 +224,47 @@ function readPublicUrl(raw: string | undefined): string | undefined {
 
 function readLauncher(raw: string | undefined): LauncherKind {
   const value = raw?.trim() || "local";
-  if (value !== "local" && value !== "azure") throw configInvalid(`TETHER_LAUNCHER '${value}' is not supported; use 'local' or 'azure'.`);
+  if (value !== "local" && value !== "azure" && value !== "docker") {
+    throw configInvalid(`TETHER_LAUNCHER '${value}' is not supported; use 'local', 'docker' or 'azure'.`);
+  }
+  return value;
+}
+
+/** TETHER_DOCKER_* for the docker launcher. */
+function readDockerConfig(env: Env, dataDir: string): DockerLauncherConfig {
+  const socketPath = readString(env, "TETHER_DOCKER_SOCKET", "/var/run/docker.sock");
+  if (!path.isAbsolute(socketPath)) throw configInvalid(`TETHER_DOCKER_SOCKET must be an absolute path to the Docker socket, got '${socketPath}'.`);
+  const cpusRaw = readString(env, "TETHER_DOCKER_CPUS", "1");
+  const cpus = Number(cpusRaw);
+  if (!/^\d+(\.\d+)?$/.test(cpusRaw) || cpus < 0.01) throw configInvalid(`TETHER_DOCKER_CPUS must be a number of CPUs of at least 0.01 (e.g. 0.5), got '${cpusRaw}'.`);
+  const network = readString(env, "TETHER_DOCKER_NETWORK", "none");
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(network)) throw configInvalid(`TETHER_DOCKER_NETWORK must be 'none', 'host' or a Docker network name, got '${network}'.`);
+  const relayDir = path.resolve(readString(env, "TETHER_DOCKER_RELAY_DIR", path.join(dataDir, "docker-relay")));
+  const orchestratorId = readString(env, "TETHER_DOCKER_ORCHESTRATOR_ID", createHash("sha256").update(`${hostname()}:${dataDir}`).digest("hex").slice(0, 16));
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(orchestratorId)) {
+    throw configInvalid(`TETHER_DOCKER_ORCHESTRATOR_ID may only use letters, digits, '_', '.' and '-' (at most 63), got '${orchestratorId}'.`);
+  }
+  return {
+    socketPath,
+    workerImage: readString(env, "TETHER_DOCKER_WORKER_IMAGE", "tether-worker:local"),
+    memoryBytes: readByteSize(env, "TETHER_DOCKER_MEMORY", "2g", 64 * MiB),
+    cpus,
+    pidsLimit: readInteger(env, "TETHER_DOCKER_PIDS_LIMIT", 512, 16),
+    workspaceBytes: readByteSize(env, "TETHER_DOCKER_WORKSPACE_SIZE", "1g", MiB),
+    network,
+    relayDir,
+    orchestratorId,
+  };
+}
+
+/** Docker-style sizes: bytes, or a number with k, m or g (powers of 1024), e.g. `512m`, `2g`. */
+function readByteSize(env: Env, name: string, fallback: string, min: number): number {
+  const raw = readString(env, name, fallback).toLowerCase();
+  const match = /^(\d+(?:\.\d+)?)([kmg]?)b?$/.exec(raw);
+  const unit = { "": 1, k: 1024, m: MiB, g: 1024 * MiB }[match?.[2] ?? ""] ?? 1;
+  const value = match ? Math.floor(Number(match[1]) * unit) : NaN;
+  if (!Number.isFinite(value)) throw configInvalid(`${name} must be a size like 512m or 2g, got '${raw}'.`);
+  if (value < min) throw configInvalid(`${name} must be at least ${min} bytes, got '${raw}'.`);
   return value;
 }
 

@@ -1,5 +1,5 @@
 export { loadConfig, parseApiKeys, effectiveExecTimeoutMs } from "./config.js";
-export type { OrchestratorConfig, ApiKeyEntry, LogLevel, LauncherKind, AzureLauncherConfig } from "./config.js";
+export type { OrchestratorConfig, ApiKeyEntry, LogLevel, LauncherKind, AzureLauncherConfig, DockerLauncherConfig } from "./config.js";
 export { buildApp } from "./app.js";
 export type { BuildAppOptions } from "./app.js";
 export { startOrchestrator, DEFAULT_TENANT } from "./start.js";
@@ -9,6 +9,8 @@ export type { Launcher, LaunchHandle, LaunchRequest, LaunchExit, ReconcileResult
 export { LocalProcessLauncher } from "./launchers/local-process.js";
 export { AzureAcaJobsLauncher } from "./launchers/azure-aca-jobs.js";
 export type { AzureClientOverrides, AzureAcaJobsLauncherOptions } from "./launchers/azure-aca-jobs.js";
+export { DockerLauncher, DockerLabels } from "./launchers/docker.js";
+export type { DockerLauncherOptions } from "./launchers/docker.js";
 export { JoinTokenStore } from "./join-tokens.js";
 export { ExecutionResultFold } from "./sessions/execution-result.js";
 export type { SessionState } from "./sessions/session.js";

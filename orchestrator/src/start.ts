@@ -6,6 +6,7 @@ import { buildApp, connectableHost } from "./app.js";
 import type { ApiKeyEntry, OrchestratorConfig } from "./config.js";
 import { ErrorCodes, TetherError } from "./errors.js";
 import { AzureAcaJobsLauncher, type AzureClientOverrides } from "./launchers/azure-aca-jobs.js";
+import { DockerLauncher } from "./launchers/docker.js";
 import type { Launcher } from "./launchers/launcher.js";
 import { probePython, type PythonRuntime } from "./python-runtime.js";
 
@@ -43,8 +44,8 @@ export async function startOrchestrator(config: OrchestratorConfig, options: Sta
   }
   let python: PythonRuntime;
   let workerPython: string | undefined;
-  if (config.launcher === "azure") {
-    // Workers run the job's image and probe its Python themselves; a TETHER_PYTHON set here is passed on.
+  if (config.launcher === "azure" || config.launcher === "docker") {
+    // Workers run their image and probe its Python themselves; a TETHER_PYTHON set here is passed on.
     python = { python: config.python ?? "probed by each worker in its image" };
     workerPython = config.python;
   } else {
@@ -88,6 +89,11 @@ function selectLauncher(config: OrchestratorConfig, options: StartOptions): ((lo
       const azure = config.azure;
       if (!azure) throw new TetherError(ErrorCodes.CONFIG_INVALID, "TETHER_LAUNCHER=azure but the Azure settings were not loaded (use loadConfig).");
       return (logger) => new AzureAcaJobsLauncher({ config: azure, logger: logger.child({ launcher: "azure" }), ...(options.azure ? { client: options.azure } : {}) });
+    }
+    case "docker": {
+      const docker = config.docker;
+      if (!docker) throw new TetherError(ErrorCodes.CONFIG_INVALID, "TETHER_LAUNCHER=docker but the Docker settings were not loaded (use loadConfig).");
+      return (logger) => new DockerLauncher({ config: docker, logger: logger.child({ launcher: "docker" }) });
     }
     default: {
       const unreachable: never = config.launcher;

@@ -5,7 +5,7 @@ import { WorkerError } from "./errors.js";
 export interface WorkerConfig {
   /** Websocket URL of the orchestrator's worker gateway. */
   orchestratorUrl: string;
-  /** Single-use join token; sent in hello, never logged, never inherited by Jupyter. */
+  /** Single-use join token (TETHER_JOIN_TOKEN, or the first stdin line with TETHER_JOIN_TOKEN_STDIN=1); sent in hello, never logged, never inherited by Jupyter. */
   joinToken: string;
   /** Id of this launch, inherited by every child process so a launcher can sweep stragglers. */
   launchId: string | undefined;
@@ -21,11 +21,32 @@ export interface WorkerConfig {
 
 const LOG_LEVELS = new Set(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
 
-/** Validates TETHER_* variables; throws a WorkerError (TETHER_ERR_CONFIG_INVALID) naming the bad one. */
-export function loadWorkerConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()): WorkerConfig {
+/**
+ * TETHER_JOIN_TOKEN_STDIN=1: the launcher writes the join token as the first line
+ * of stdin instead of putting it in the environment (the docker launcher: a
+ * container's env is readable by user code in /proc and by `docker inspect`).
+ */
+export function joinTokenOnStdin(env: NodeJS.ProcessEnv): boolean {
+  const raw = env.TETHER_JOIN_TOKEN_STDIN?.trim() ?? "";
+  if (raw !== "" && raw !== "0" && raw !== "1") invalid("TETHER_JOIN_TOKEN_STDIN", `must be 1 or 0, got '${raw}'`);
+  return raw === "1";
+}
+
+/**
+ * Validates TETHER_* variables; throws a WorkerError (TETHER_ERR_CONFIG_INVALID) naming the bad one.
+ * `stdinToken`: the first stdin line, read by main.ts when joinTokenOnStdin(env); it wins over TETHER_JOIN_TOKEN.
+ */
+export function loadWorkerConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd(), stdinToken?: string): WorkerConfig {
   const orchestratorUrl = required(env, "TETHER_ORCHESTRATOR_URL");
-  if (!/^wss?:\/\//.test(orchestratorUrl)) invalid("TETHER_ORCHESTRATOR_URL", `must start with ws:// or wss://, got '${orchestratorUrl}'`);
-  const joinToken = required(env, "TETHER_JOIN_TOKEN");
+  // ws+unix:/path/to.sock:/v1/workers/connect dials over a unix socket (the docker launcher's relay, no network).
+  if (!/^(wss?:\/\/|ws\+unix:)/.test(orchestratorUrl)) invalid("TETHER_ORCHESTRATOR_URL", `must start with ws://, wss:// or ws+unix:, got '${orchestratorUrl}'`);
+  let joinToken: string;
+  if (joinTokenOnStdin(env)) {
+    joinToken = stdinToken?.trim() ?? "";
+    if (!joinToken) invalid("TETHER_JOIN_TOKEN_STDIN", "is 1 but stdin's first line is empty");
+  } else {
+    joinToken = required(env, "TETHER_JOIN_TOKEN");
+  }
   const logLevel = env.TETHER_LOG_LEVEL?.trim() || "info";
   if (!LOG_LEVELS.has(logLevel)) invalid("TETHER_LOG_LEVEL", `must be one of ${[...LOG_LEVELS].join(", ")}`);
   return {
