@@ -3,7 +3,7 @@
 # Debian 12 machine where no image registry is reachable (CI, dev machines).
 # The recipe and why each step is needed: shared/notes/containers.md.
 #
-#   infra/dev/container-engine.sh [start]   install, start dockerd if none answers, build base images
+#   infra/dev/container-engine.sh [start]   install docker.io, docker-compose, debootstrap; start dockerd if none answers; build base images
 #   infra/dev/container-engine.sh stop      stop the dockerd THIS script started (by its PID), nothing else
 #   infra/dev/container-engine.sh status    say whether an engine answers and who started it
 #
@@ -59,12 +59,12 @@ our_dockerd_pid() {
 
 install_packages() {
   local missing=() pkg status
-  for pkg in docker.io debootstrap; do
+  for pkg in docker.io docker-compose debootstrap; do
     status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null || true)
     [[ $status == ii* ]] || missing+=("$pkg")
   done
   if [[ ${#missing[@]} -eq 0 ]]; then
-    say "packages docker.io and debootstrap are installed"
+    say "packages docker.io, docker-compose and debootstrap are installed"
     return
   fi
   say "installing ${missing[*]} with apt-get"

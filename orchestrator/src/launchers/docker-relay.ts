@@ -12,9 +12,12 @@ const MAX_CONNECTIONS = 4;
 /** How long a refused upgrade's answer may take to reach the client before both ends are closed. */
 const REFUSED_ANSWER_MS = 5000;
 
+/** File name of the socket in the relay's directory. */
+export const RELAY_SOCKET_NAME = "orchestrator.sock";
+
 export interface GatewayRelayOptions {
-  /** The unix socket to create (its directory is created, mode 0755). */
-  socketPath: string;
+  /** A directory of this relay's own (created, mode 0755; removed by close()); the socket is `orchestrator.sock` in it. */
+  directory: string;
   /** The worker gateway URL (ws:// or wss://): where accepted upgrades go, and the only path accepted. */
   target: string;
   logger: Logger;
@@ -34,6 +37,7 @@ export class GatewayRelay {
   private readonly server: net.Server;
   private readonly connections = new Set<net.Socket>();
   private readonly targetUrl: URL;
+  private readonly socketPath: string;
   private closing: Promise<void> | undefined;
 
   private constructor(private readonly options: GatewayRelayOptions) {
@@ -41,36 +45,37 @@ export class GatewayRelay {
     if (this.targetUrl.protocol !== "ws:" && this.targetUrl.protocol !== "wss:") {
       throw new Error(`the relay forwards to ws:// or wss:// only, got '${options.target}'`);
     }
+    this.socketPath = path.join(options.directory, RELAY_SOCKET_NAME);
     this.server = net.createServer((socket) => this.accept(socket));
   }
 
   /** Creates the socket (world-connectable: the container's user is not ours) and starts relaying. */
   static async open(options: GatewayRelayOptions): Promise<GatewayRelay> {
     const relay = new GatewayRelay(options);
-    await mkdir(path.dirname(options.socketPath), { recursive: true, mode: 0o755 });
-    await rm(options.socketPath, { force: true });
+    await mkdir(options.directory, { recursive: true, mode: 0o755 });
+    await rm(relay.socketPath, { force: true });
     await new Promise<void>((resolve, reject) => {
       relay.server.once("error", reject);
-      relay.server.listen(options.socketPath, () => {
+      relay.server.listen(relay.socketPath, () => {
         relay.server.off("error", reject);
         resolve();
       });
     });
-    await chmod(options.socketPath, 0o666);
+    await chmod(relay.socketPath, 0o666);
     return relay;
   }
 
-  /** The `ws+unix:` URL a worker dials to reach the gateway through this socket, mounted at `socketPathInContainer`. */
-  workerUrl(socketPathInContainer: string): string {
-    return `ws+unix:${socketPathInContainer}:${this.targetUrl.pathname}${this.targetUrl.search}`;
+  /** The `ws+unix:` URL a worker dials to reach the gateway when the relay's directory is mounted at `mountPoint`. */
+  workerUrl(mountPoint: string): string {
+    return `ws+unix:${path.posix.join(mountPoint, RELAY_SOCKET_NAME)}:${this.targetUrl.pathname}${this.targetUrl.search}`;
   }
 
-  /** Stops accepting, drops every relayed connection and removes the socket. Idempotent. */
+  /** Stops accepting, drops every relayed connection and removes the socket and its directory. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       for (const socket of this.connections) socket.destroy();
       await new Promise<void>((resolve) => this.server.close(() => resolve()));
-      await rm(this.options.socketPath, { force: true });
+      await rm(this.options.directory, { recursive: true, force: true });
     })();
     return this.closing;
   }

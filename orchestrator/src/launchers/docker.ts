@@ -18,7 +18,6 @@ export const DockerLabels = {
 
 /** Where the relay directory is mounted in the worker container (read-only). */
 const RELAY_MOUNT = "/run/tether";
-const RELAY_SOCKET = "orchestrator.sock";
 /** The worker image's user (`node`): never root, owns the tmpfs mounts. */
 const WORKER_USER = "1000:1000";
 /** Worker env the launcher sets itself; the same names in `request.env` are ignored. */
@@ -51,7 +50,7 @@ export class DockerLauncher implements Launcher {
     const logger = this.options.logger.child({ launchId: request.launchId, ...(request.sessionId ? { sessionId: request.sessionId } : {}) });
     const relayed = config.network === "none";
     const relay = relayed
-      ? await GatewayRelay.open({ socketPath: path.join(config.relayDir, request.launchId, RELAY_SOCKET), target: request.orchestratorUrl, logger })
+      ? await GatewayRelay.open({ directory: path.join(config.relayDir, request.launchId), target: request.orchestratorUrl, logger })
       : undefined;
     let container: Docker.Container | undefined;
     try {
@@ -124,7 +123,7 @@ export class DockerLauncher implements Launcher {
     const env = Object.entries(request.env)
       .filter(([name]) => !OWN_ENV.has(name))
       .map(([name, value]) => `${name}=${value}`);
-    const workerUrl = relay ? relay.workerUrl(`${RELAY_MOUNT}/${RELAY_SOCKET}`) : request.orchestratorUrl;
+    const workerUrl = relay ? relay.workerUrl(RELAY_MOUNT) : request.orchestratorUrl;
     env.push(`TETHER_ORCHESTRATOR_URL=${workerUrl}`, `TETHER_LAUNCH_ID=${request.launchId}`, "TETHER_JOIN_TOKEN_STDIN=1", "TETHER_WORKSPACE=/workspace");
     const tmpfsOwner = "uid=1000,gid=1000";
     return {
