@@ -14,7 +14,7 @@
 //
 // Env: TETHER_PYTHON (probe only that interpreter), TETHER_WORKER_COMMAND (the
 // command probed), TETHER_SKIP_RUNTIME_INSTALL=1 (never install, only check),
-// TETHER_LAUNCHER (unset or empty means `local`; anything else, e.g. `azure`,
+// TETHER_LAUNCHER (unset or empty means `local`; anything else, `azure` or `docker`,
 // runs workers elsewhere, in their own image, so there is nothing to check on
 // this machine and the orchestrator validates the value itself).
 // Plain Node ESM with no dependencies: it runs before anything else is trusted.

@@ -9,8 +9,8 @@ const HEAD_TIMEOUT_MS = 10_000;
 const MAX_HEAD_BYTES = 16 * 1024;
 /** A worker holds one connection, two while a reconnect overlaps a dying socket; user code gets no more. */
 const MAX_CONNECTIONS = 4;
-/** How long a refused upgrade's answer may take to reach the client before both ends are closed. */
-const REFUSED_ANSWER_MS = 5000;
+/** How long an answer other than 101 may take to reach the client before both ends are closed. */
+const REFUSED_ANSWER_MS = 1000;
 
 /** File name of the socket in the relay's directory. */
 export const RELAY_SOCKET_NAME = "orchestrator.sock";
