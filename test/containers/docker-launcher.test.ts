@@ -80,7 +80,7 @@ describe("docker launcher", () => {
 
   it("keeps two sessions' files and processes apart", async () => {
     const [a, b] = await Promise.all([orchestrator.alice.createSession(), orchestrator.alice.createSession()]);
-    const wrote = await orchestrator.alice.execute(a.id, { code: "open('/mnt/data/secret-a.txt', 'w').write('only for a')\nimport time\nprint(open('secret-a.txt').read())" });
+    const wrote = await orchestrator.alice.execute(a.id, { code: "open('/mnt/data/secret-a.txt', 'w').write('only for a')\nprint(open('secret-a.txt').read())" });
     expect(wrote).toMatchObject({ status: "ok", stdout: "only for a\n" });
     const look = await orchestrator.alice.execute(b.id, {
       code: [
