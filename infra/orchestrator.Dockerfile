@@ -19,7 +19,7 @@
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
-# ---- build: compile every workspace ----------------------------------------
+# ---- build: compile the workspaces -----------------------------------------
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.base.json ./
@@ -27,10 +27,12 @@ COPY shared/package.json shared/
 COPY worker/package.json worker/
 COPY orchestrator/package.json orchestrator/
 RUN npm ci --no-audit --no-fund
+# shared + worker first, as in worker.Dockerfile (cached across both), then the orchestrator.
 COPY shared/ shared/
 COPY worker/ worker/
+RUN npx tsc -b shared worker
 COPY orchestrator/ orchestrator/
-RUN npx tsc -b shared worker orchestrator
+RUN npx tsc -b orchestrator
 
 # ---- deps: production node_modules of every workspace -------------------------
 FROM ${NODE_IMAGE} AS deps

@@ -26,7 +26,7 @@
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
-# ---- build: compile every workspace ----------------------------------------
+# ---- build: compile the workspaces -----------------------------------------
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 # Every workspace manifest is copied because the lockfile names all of them;
@@ -36,10 +36,10 @@ COPY shared/package.json shared/
 COPY worker/package.json worker/
 COPY orchestrator/package.json orchestrator/
 RUN npm ci --no-audit --no-fund
+# shared + worker first: an orchestrator-only change leaves this image's layers cached.
 COPY shared/ shared/
 COPY worker/ worker/
-COPY orchestrator/ orchestrator/
-RUN npx tsc -b shared worker orchestrator
+RUN npx tsc -b shared worker
 
 # ---- deps: production node_modules of shared + worker -------------------------
 FROM ${NODE_IMAGE} AS deps

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCodes, type SessionInfo } from "@tether/shared";
 import { DockerLabels, DockerLauncher, type Launcher, type LaunchRequest } from "@tether/orchestrator";
 import { startTestOrchestrator, type TestOrchestrator } from "../helpers/orchestrator.js";
+import { TcpProxy } from "../helpers/tcp-proxy.js";
 import { StreamClient } from "../helpers/ws.js";
 import { containersWithLabel, dockerClient, IMAGES, PNG_MAGIC, sessionContainer, testOrchestratorId, waitFor } from "./docker-helpers.js";
 
@@ -165,6 +166,57 @@ describe("docker launcher", () => {
     expect(resumed).toMatchObject({ status: "ok", stdout: "back\n", resumed: true, stateLost: true });
     expect((await sessionContainer(docker, session.id)).Id).not.toBe(first.Id);
     await orchestrator.alice.deleteSession(session.id);
+  });
+});
+
+describe("docker launcher: a worker whose link drops", () => {
+  let proxy: TcpProxy;
+  let orchestrator: TestOrchestrator;
+
+  beforeAll(async () => {
+    proxy = await TcpProxy.start();
+    // The relay dials the orchestrator URL: here a proxy that can cut the link while the container lives on.
+    orchestrator = await startTestOrchestrator({
+      TETHER_LAUNCHER: "docker",
+      TETHER_DOCKER_ORCHESTRATOR_ID: testOrchestratorId("relay-resume"),
+      TETHER_PUBLIC_URL: `ws://127.0.0.1:${proxy.port}`,
+      TETHER_HEARTBEAT_INTERVAL_MS: "1000",
+    });
+    proxy.upstreamPort = Number(new URL(orchestrator.url).port);
+  });
+
+  afterAll(async () => {
+    await orchestrator?.close();
+    await proxy?.close();
+  });
+
+  it("redials through its relay socket and resumes without losing or repeating output", async () => {
+    const session = await orchestrator.alice.createSession();
+    const container = await sessionContainer(dockerClient(), session.id);
+    const client = await StreamClient.open(orchestrator.url, session.id, orchestrator.keys.alice);
+    try {
+      const acceptedBefore = proxy.acceptedAt.length;
+      client.send({ type: "execute", requestId: "lines", code: "import time\nfor i in range(3000):\n    print(f'line {i}', flush=True)\n    if i % 100 == 0: time.sleep(0.02)" });
+      const running = client.collectUntilDone("lines");
+      // Watch the socket without taking messages off the trace.
+      await new Promise<void>((resolve) => {
+        const listener = (raw: Buffer) => {
+          if (!raw.toString().includes("line 500\\n")) return;
+          client.socket.off("message", listener);
+          resolve();
+        };
+        client.socket.on("message", listener);
+      });
+      expect(proxy.cutAll()).toBe(1);
+      const trace = await running;
+      expect(trace.done).toMatchObject({ status: "ok", stateLost: false });
+      expect(trace.text("stdout")).toBe(Array.from({ length: 3000 }, (_, i) => `line ${i}\n`).join(""));
+      expect(proxy.acceptedAt.length - acceptedBefore).toBe(1);
+      expect((await sessionContainer(dockerClient(), session.id)).Id).toBe(container.Id);
+    } finally {
+      await client.close();
+      await orchestrator.alice.deleteSession(session.id);
+    }
   });
 });
 

@@ -117,6 +117,36 @@ describe("GatewayRelay", () => {
   });
 });
 
+describe("GatewayRelay connection limit", () => {
+  it("accepts at most 4 connections at once on its socket", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "tether-relay-limit-"));
+    // Nothing listens on the target: accepted connections just wait for their request head.
+    const relay = await GatewayRelay.open({ directory: path.join(dir, "lch_limit"), target: "ws://127.0.0.1:9/v1/workers/connect", logger: pino({ level: "silent" }) });
+    const sockets: net.Socket[] = [];
+    try {
+      const outcomes = await Promise.all(
+        Array.from({ length: 5 }, (_, i) =>
+          new Promise<string>((resolve) => {
+            // Staggered, so the first four are accepted before the fifth arrives.
+            setTimeout(() => {
+              const socket = net.connect(path.join(dir, "lch_limit", RELAY_SOCKET_NAME));
+              sockets.push(socket);
+              socket.on("error", () => resolve("error"));
+              socket.on("close", () => resolve("closed"));
+              setTimeout(() => resolve("open"), 300);
+            }, i * 30);
+          }),
+        ),
+      );
+      expect(outcomes).toEqual(["open", "open", "open", "open", "closed"]);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await relay.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("demuxLogText", () => {
   it("strips the Engine API's stream frames from a non-TTY log", () => {
     const frame = (stream: number, text: string) => {

@@ -35,7 +35,10 @@ export interface GatewayRelayOptions {
  */
 export class GatewayRelay {
   private readonly server: net.Server;
+  /** Every open socket, both ends: close() destroys them. */
   private readonly connections = new Set<net.Socket>();
+  /** Connections accepted on the unix socket (the worker's side): at most MAX_CONNECTIONS. */
+  private readonly clients = new Set<net.Socket>();
   private readonly targetUrl: URL;
   private readonly socketPath: string;
   private closing: Promise<void> | undefined;
@@ -81,12 +84,16 @@ export class GatewayRelay {
   }
 
   private accept(client: net.Socket): void {
-    if (this.closing || this.connections.size >= MAX_CONNECTIONS) {
+    if (this.closing || this.clients.size >= MAX_CONNECTIONS) {
       client.destroy();
       return;
     }
     this.connections.add(client);
-    client.once("close", () => this.connections.delete(client));
+    this.clients.add(client);
+    client.once("close", () => {
+      this.connections.delete(client);
+      this.clients.delete(client);
+    });
     client.on("error", () => client.destroy());
     let head = Buffer.alloc(0);
     const timer = setTimeout(() => refuse("408 Request Timeout"), HEAD_TIMEOUT_MS);
