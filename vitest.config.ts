@@ -1,9 +1,9 @@
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 
 /**
  * Two projects: `unit` (no kernel, seconds: `npm run test:unit`) and
  * `integration` (real Jupyter kernels, real processes: `npm run test:integration`).
- * `npm test` runs both.
+ * `npm test` runs both; `npm run test:containers` (a real Docker engine) has its own config.
  */
 export default defineConfig({
   test: {
@@ -27,6 +27,8 @@ export default defineConfig({
         test: {
           name: "integration",
           include: ["test/**/*.test.ts", "worker/src/**/*.integration.test.ts"],
+          // Real Docker engine tests: `npm run test:containers` (test/containers/vitest.config.ts).
+          exclude: [...configDefaults.exclude, "test/containers/**"],
         },
       },
     ],
