@@ -50,8 +50,10 @@ export interface OrchestratorConfig {
   maxUploadBytes: number;
   /** JSON body limit. */
   maxRequestBytes: number;
-  /** Largest client websocket frame the app accepts; bigger frames get protocol_error. */
+  /** Largest client websocket frame the app accepts; bigger frames get protocol_error (over twice this, the socket closes 1009). */
   maxClientFrameBytes: number;
+  /** TETHER_SLOW_CLIENT_TIMEOUT_MS, default 15000: a websocket client backed up this long is disconnected (1013) so it stops holding the worker back. */
+  slowClientTimeoutMs: number;
   logLevel: LogLevel;
   /** TETHER_POOL_SIZE, default 0: workers kept dialed in with a ready kernel, claimed by POST /v1/sessions. */
   poolSize: number;
@@ -123,6 +125,7 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
     maxUploadBytes: readInteger(env, "TETHER_MAX_UPLOAD_BYTES", 1024 * MiB, 0),
     maxRequestBytes: readInteger(env, "TETHER_MAX_REQUEST_BYTES", 8 * MiB, 1),
     maxClientFrameBytes: readInteger(env, "TETHER_MAX_CLIENT_FRAME_BYTES", MiB, 1),
+    slowClientTimeoutMs: readInteger(env, "TETHER_SLOW_CLIENT_TIMEOUT_MS", 15_000, 100),
     logLevel: readLogLevel(env.TETHER_LOG_LEVEL),
     poolSize: readInteger(env, "TETHER_POOL_SIZE", 0, 0, 1000),
     poolPreload: env.TETHER_POOL_PRELOAD?.trim() ? env.TETHER_POOL_PRELOAD : undefined,

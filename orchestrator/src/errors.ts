@@ -1,4 +1,4 @@
-import { ErrorCodes, TetherError, errnoCode, errorMessage, isErrorCode, type ErrorCode } from "@tether/shared";
+import { ErrorCodes, TetherError, errnoCode, errorMessage, findInvalidText, isErrorCode, type ErrorCode } from "@tether/shared";
 
 /**
  * The orchestrator's one error registry: every error it raises on purpose is a
@@ -19,6 +19,7 @@ const statusByCode: Record<ErrorCode, number> = {
   [ErrorCodes.REQUEST_MALFORMED_JSON]: 400,
   [ErrorCodes.REQUEST_TOO_LARGE]: 413,
   [ErrorCodes.REQUEST_UNSUPPORTED_MEDIA_TYPE]: 415,
+  [ErrorCodes.REQUEST_INVALID_TEXT]: 400,
   [ErrorCodes.ROUTE_NOT_FOUND]: 404,
   [ErrorCodes.SESSION_NOT_FOUND]: 404,
   [ErrorCodes.SESSION_NOT_READY]: 409,
@@ -56,6 +57,9 @@ const statusByCode: Record<ErrorCode, number> = {
   [ErrorCodes.EXEC_ABORTED]: 409,
   [ErrorCodes.EXEC_TIMEOUT]: 504,
   [ErrorCodes.EXEC_CANCELLED]: 409,
+  [ErrorCodes.EXEC_NO_REPLY]: 502,
+  [ErrorCodes.OUTPUT_TOO_LARGE]: 413,
+  [ErrorCodes.CLIENT_TOO_SLOW]: 429,
   [ErrorCodes.KERNEL_DIED]: 502,
   [ErrorCodes.KERNEL_UNAVAILABLE]: 503,
   [ErrorCodes.KERNEL_RESTART_FAILED]: 502,
@@ -100,5 +104,14 @@ export function configInvalid(message: string, hint?: string): TetherError {
 export function uploadTooLarge(maxBytes: number): TetherError {
   return tetherError(ErrorCodes.FILE_TOO_LARGE, `The upload is larger than the limit of ${maxBytes} bytes.`, {
     hint: "Raise TETHER_MAX_UPLOAD_BYTES on the orchestrator.",
+  });
+}
+
+/** 400 REQUEST_INVALID_TEXT for a text field a kernel cannot take (a NUL byte, a lone surrogate); undefined when it is fine. */
+export function invalidTextError(field: string, text: string): TetherError | undefined {
+  const invalid = findInvalidText(text);
+  if (!invalid) return undefined;
+  return tetherError(ErrorCodes.REQUEST_INVALID_TEXT, `\`${field}\` contains ${invalid.what} at character ${invalid.index}.`, {
+    hint: "Jupyter kernels cannot take NUL bytes or unpaired UTF-16 surrogates: remove the character, or build it inside the code (e.g. chr(0)).",
   });
 }

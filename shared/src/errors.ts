@@ -10,6 +10,8 @@ export const ErrorCodes = {
   REQUEST_MALFORMED_JSON: "TETHER_ERR_REQUEST_MALFORMED_JSON",
   REQUEST_TOO_LARGE: "TETHER_ERR_REQUEST_TOO_LARGE",
   REQUEST_UNSUPPORTED_MEDIA_TYPE: "TETHER_ERR_REQUEST_UNSUPPORTED_MEDIA_TYPE",
+  /** A text field (code, stdin, an input reply) holds a NUL byte or a lone surrogate, which a kernel cannot take. */
+  REQUEST_INVALID_TEXT: "TETHER_ERR_REQUEST_INVALID_TEXT",
   ROUTE_NOT_FOUND: "TETHER_ERR_ROUTE_NOT_FOUND",
 
   SESSION_NOT_FOUND: "TETHER_ERR_SESSION_NOT_FOUND",
@@ -58,6 +60,12 @@ export const ErrorCodes = {
   EXEC_TIMEOUT: "TETHER_ERR_EXEC_TIMEOUT",
   /** The execution was ended by a kernel restart someone asked for. */
   EXEC_CANCELLED: "TETHER_ERR_EXEC_CANCELLED",
+  /** The kernel went idle without answering the execution (it refused or lost the request). */
+  EXEC_NO_REPLY: "TETHER_ERR_EXEC_NO_REPLY",
+  /** One rich output (a display or result) was larger than MAX_RICH_OUTPUT_BYTES and was replaced by a notice. */
+  OUTPUT_TOO_LARGE: "TETHER_ERR_OUTPUT_TOO_LARGE",
+  /** A websocket client stayed backed up past TETHER_SLOW_CLIENT_TIMEOUT_MS and was disconnected (close 1013); reconnect with ?after=. */
+  CLIENT_TOO_SLOW: "TETHER_ERR_CLIENT_TOO_SLOW",
 
   KERNEL_DIED: "TETHER_ERR_KERNEL_DIED",
   KERNEL_UNAVAILABLE: "TETHER_ERR_KERNEL_UNAVAILABLE",

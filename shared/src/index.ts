@@ -22,3 +22,6 @@ export { WorkerCallResults, checkWorkerCallResult } from "./worker-calls.js";
 export type { WorkerCallType, WorkerCallResult, WorkerCallMessage, WorkerCallParams } from "./worker-calls.js";
 export { errorMessage, errnoCode, isRecord, stringField, numberField } from "./error-detail.js";
 export { PythonProbeAnswer, PythonVersions, parsePythonProbeAnswer, parsePythonVersions } from "./python-probe-answer.js";
+export { findInvalidText } from "./text-check.js";
+export type { InvalidText } from "./text-check.js";
+export { MAX_LINK_FRAME_BYTES, WORKER_MAX_PAYLOAD_BYTES, HELLO_MAX_PAYLOAD_BYTES, STREAM_CHUNK_CHARS, MAX_RICH_OUTPUT_BYTES } from "./frame-limits.js";

@@ -2,6 +2,7 @@ import type { AddressInfo } from "node:net";
 import websocket from "@fastify/websocket";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { pino } from "pino";
+import { WORKER_MAX_PAYLOAD_BYTES } from "@tether/shared";
 import { ApiKeyAuthenticator, redactUrl } from "../auth.js";
 import type { OrchestratorConfig } from "../config.js";
 import { ErrorCodes, tetherError } from "../errors.js";
@@ -47,8 +48,6 @@ function routerErrorMessage(code: string): string {
   }
 }
 
-/** Worker websocket frames carry file chunks and plots: well above anything a client may send. */
-const MIN_WS_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
 
 /**
  * Builds the orchestrator's fastify app without listening: usable with
@@ -92,7 +91,9 @@ export function buildApp(config: OrchestratorConfig, options: BuildAppOptions = 
   installBodyParsing(app, config);
   installErrorHandling(app);
 
-  void app.register(websocket, { options: { maxPayload: Math.max(MIN_WS_MAX_PAYLOAD_BYTES, config.maxClientFrameBytes * 4) } });
+  // The server-wide ceiling; each socket gets its own limit at once (ws-limits.ts): a client stream its
+  // frame limit, a worker 64 KiB until its hello is verified.
+  void app.register(websocket, { options: { maxPayload: Math.max(WORKER_MAX_PAYLOAD_BYTES, config.maxClientFrameBytes * 2) } });
   void app.register(async (plugin) => {
     const root = plugin.withTypeProvider<TypeBoxTypeProvider>();
     registerHealthRoutes(root);

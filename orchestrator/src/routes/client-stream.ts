@@ -15,6 +15,7 @@ import { effectiveExecTimeoutMs } from "../config.js";
 import { ErrorCodes, TetherError, type ErrorCode } from "../errors.js";
 import type { Session, SessionObserver } from "../sessions/session.js";
 import { toBuffer } from "../workers/worker-connection.js";
+import { setMaxPayload } from "../ws-limits.js";
 
 const clientCodec = new MessageCodec(ClientMessage);
 
@@ -58,6 +59,9 @@ class ClientStream implements SessionObserver {
   ) {}
 
   open(): void {
+    // Frames up to twice the limit get a protocol_error (the connection stays); larger ones close the socket
+    // with 1009 as their header arrives, before anything is buffered.
+    setMaxPayload(this.socket, this.context.config.maxClientFrameBytes * 2);
     // Connectable while starting (wait: false): hello says where the session is, session_status follows each change.
     this.send({ type: "hello", requestId: null, sessionId: this.session.id, protocolVersion: PROTOCOL_VERSION, status: this.session.state, phase: this.session.phase });
     this.session.observers.add(this);
@@ -73,10 +77,26 @@ class ClientStream implements SessionObserver {
     if (raw) this.socket.send(raw, { binary: false }, this.afterSend);
     else this.socket.send(JSON.stringify(event), this.afterSend);
     if (!this.pausedWorker && this.socket.bufferedAmount > HIGH_WATER_BYTES) {
-      // A slow client: stop reading the worker rather than buffer without bound.
+      // A slow client: stop reading the worker rather than buffer without bound...
       this.pausedWorker = true;
       this.session.backpressure.pause(this);
+      // ...but not for long: every other client of the session waits too, and so does the worker.
+      this.slowTimer = setTimeout(() => this.dropSlowClient(), this.context.config.slowClientTimeoutMs);
+      this.slowTimer.unref();
     }
+  }
+
+  private slowTimer: NodeJS.Timeout | undefined;
+
+  /** Still backed up after TETHER_SLOW_CLIENT_TIMEOUT_MS: disconnect it (1013, try again later) and let the worker go on. */
+  private dropSlowClient(): void {
+    if (this.state !== "open" || !this.pausedWorker) return;
+    this.logger.warn({ bufferedBytes: this.socket.bufferedAmount, timeoutMs: this.context.config.slowClientTimeoutMs }, "disconnecting a client that stopped reading");
+    // Its buffered frames are lost to it; the session's event log (?after=) is how it catches up.
+    this.socket.close(1013, `${ErrorCodes.CLIENT_TOO_SLOW}: not reading for ${this.context.config.slowClientTimeoutMs} ms`);
+    // A peer that does not read will not answer the close handshake either.
+    setTimeout(() => this.socket.terminate(), 1000).unref();
+    this.onClose();
   }
 
   private corked = false;
@@ -115,6 +135,7 @@ class ClientStream implements SessionObserver {
 
   private resumeWorker(): void {
     if (!this.pausedWorker) return;
+    clearTimeout(this.slowTimer);
     this.pausedWorker = false;
     this.session.backpressure.resume(this);
   }

@@ -6,7 +6,7 @@ import type { WorkerSessionMessage } from "../workers/worker-connection.js";
 import type { WorkerHandle } from "../workers/worker-handle.js";
 import { ExecutionQueue, type ExecutionRequest, type ExecutionSink } from "./execution-queue.js";
 import { SessionClocks } from "./session-clocks.js";
-import { sessionErrors } from "./session-errors.js";
+import { assertKernelText, sessionErrors, textFieldsOf } from "./session-errors.js";
 import { SessionFiles } from "./session-files.js";
 import { describeSession } from "./session-info.js";
 import { SessionLifecycle, phaseOf, statusOf, type StartKind } from "./session-lifecycle.js";
@@ -98,10 +98,7 @@ export class Session {
       onLifetimeExpired: () => this.pump(),
     });
     this.files = new SessionFiles({ serving: () => this.serving(), touch: () => this.touch() });
-    this.backpressure = new WorkerBackpressure(
-      () => this.lifecycle.servingWorker,
-      (held) => this.executions.pauseBackstop(held),
-    );
+    this.backpressure = new WorkerBackpressure(() => this.lifecycle.servingWorker, (held) => this.executions.pauseBackstop(held));
     this.supply = new WorkerSupply(id, deps, this.logger);
   }
 
@@ -249,6 +246,7 @@ export class Session {
    */
   execute(request: ExecutionRequest, sink: ExecutionSink | undefined): void {
     this.assertNotEnded();
+    assertKernelText(textFieldsOf(request));
     const execution = this.executions.add(request, sink);
     this.touch();
     const state = this.lifecycle.name;
@@ -261,6 +259,7 @@ export class Session {
   }
 
   inputReply(requestId: string, value: string): void {
+    assertKernelText([["value", value]]);
     this.executions.takeInputReply(requestId);
     this.lifecycle.worker?.send({ type: "input_reply", requestId, value });
   }
