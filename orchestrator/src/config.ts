@@ -1,5 +1,7 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { readAuthConfig, type AuthConfig } from "./config-auth.js";
+import { isLocalHost, readInteger, readString, type Env } from "./config-env.js";
 import { readKubernetesConfig, type KubernetesLauncherConfig } from "./config-kubernetes.js";
 import { configInvalid } from "./errors.js";
 
@@ -61,6 +63,8 @@ export interface OrchestratorConfig {
   idleTimeoutS: number;
   /** TETHER_MAX_SESSION_LIFETIME_S, default 86400: longest a worker serves a session before it is stopped (snapshotted) too. */
   maxSessionLifetimeS: number;
+  /** Session tokens, CORS and OIDC (config-auth.ts). */
+  auth: AuthConfig;
 }
 
 /** Where and how the `azure` launcher starts Azure Container Apps Jobs executions. */
@@ -84,8 +88,6 @@ export interface AzureLauncherConfig {
   /** TETHER_AZURE_POLL_INTERVAL_MS: how often an execution that has not dialed back is checked, default 2000. */
   pollIntervalMs: number;
 }
-
-type Env = Readonly<Record<string, string | undefined>>;
 
 const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 const MiB = 1024 * 1024;
@@ -129,6 +131,7 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
     maxSessionsPerTenant: readInteger(env, "TETHER_MAX_SESSIONS_PER_TENANT", 100, 1),
     idleTimeoutS: readInteger(env, "TETHER_IDLE_TIMEOUT_S", 600, 1),
     maxSessionLifetimeS: readInteger(env, "TETHER_MAX_SESSION_LIFETIME_S", 86_400, 1),
+    auth: readAuthConfig(env),
   };
   if (config.defaultExecTimeoutMs > config.maxExecTimeoutMs) {
     throw configInvalid(
@@ -138,20 +141,6 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
   if (config.launcher === "azure") config.azure = readAzureConfig(env, config.publicUrl);
   if (config.launcher === "kubernetes") config.kubernetes = readKubernetesConfig(env, config.publicUrl);
   return config;
-}
-
-function readString(env: Env, name: string, fallback: string): string {
-  const value = env[name]?.trim();
-  return value ? value : fallback;
-}
-
-function readInteger(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  const raw = env[name]?.trim();
-  if (!raw) return fallback;
-  if (!/^\d+$/.test(raw)) throw configInvalid(`${name} must be a whole number, got '${raw}'.`);
-  const value = Number(raw);
-  if (value < min || value > max) throw configInvalid(`${name} must be between ${min} and ${max}, got ${value}.`);
-  return value;
 }
 
 /** `tenant:key,tenant:key`; a key may itself contain ':' (split at the first one). */
@@ -257,12 +246,6 @@ function readArmEndpoint(raw: string | undefined): string {
   // The SDK sends bearer tokens over TLS only.
   if (url.protocol !== "https:") throw configInvalid(`TETHER_AZURE_ARM_ENDPOINT must be an https:// URL, got '${value}'.`);
   return value.replace(/\/+$/, "");
-}
-
-/** Loopback and the names RFC 6761 reserves for local use and testing: never a real cloud. */
-function isLocalHost(hostname: string): boolean {
-  const host = hostname.toLowerCase();
-  return host === "localhost" || host === "127.0.0.1" || host === "[::1]" || host.endsWith(".localhost") || host.endsWith(".test");
 }
 
 function readLogLevel(raw: string | undefined): LogLevel {
