@@ -1,7 +1,7 @@
 import type { AddressInfo } from "node:net";
 import websocket from "@fastify/websocket";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import { pino } from "pino";
+import { pino, type DestinationStream } from "pino";
 import { serializeRequest } from "../auth/redact.js";
 import type { OrchestratorConfig } from "../config.js";
 import { ErrorCodes, tetherError } from "../errors.js";
@@ -28,6 +28,8 @@ export interface BuildAppOptions extends CompositionOptions {
   shutdownSocketGraceMs?: number;
   /** Session token store and clock (default: memory, Date.now). */
   auth?: AuthOptions;
+  /** Where log lines go (default stdout); tests capture them. */
+  logDestination?: DestinationStream;
 }
 
 /** Worker websocket frames carry file chunks and plots: well above anything a client may send. */
@@ -39,13 +41,14 @@ const MIN_WS_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
  * the address the app listens on (or TETHER_PUBLIC_URL).
  */
 export function buildApp(config: OrchestratorConfig, options: BuildAppOptions = {}): TetherApp {
-  const logger = pino({
+  const loggerOptions = {
     level: config.logLevel,
     // Keys and tokens never reach the log: requests are logged without headers, and
     // query parameters the app reads as `token` (however encoded) are masked.
     redact: ["req.headers.authorization"],
     serializers: { req: serializeRequest },
-  });
+  };
+  const logger = options.logDestination ? pino(loggerOptions, options.logDestination) : pino(loggerOptions);
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: config.maxRequestBytes,

@@ -17,6 +17,9 @@ export function registerSessionTokenRoutes(scope: RouteScope, context: AppContex
       config: { denySessionTokens: true },
       // The body is optional: no body means the default lifetime.
       schema: { params: SessionParams, body: Type.Optional(CreateSessionTokenBody), response: { 201: SessionTokenInfo, ...errors } },
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
     },
     async (request, reply) => {
       const session = sessionOf(context, request);
