@@ -60,7 +60,7 @@ export function installCors(app: TetherApp, origins: OriginPolicy): void {
  * tokens: their own session only). Sets `request.principal` and `request.tenant`.
  */
 export function installAuthentication(scope: RouteScope, parts: AuthParts): void {
-  scope.addHook("onRequest", async (request) => {
+  scope.addHook("onRequest", async (request, reply) => {
     if (request.ws) parts.origins.assertUpgradeAllowed(request.headers.origin, request.headers.host);
     const config = request.routeOptions.config;
     const principal = await parts.auth.authenticate(request, config.allowQueryToken === true);
@@ -72,7 +72,8 @@ export function installAuthentication(scope: RouteScope, parts: AuthParts): void
     });
     request.principal = principal;
     request.tenant = principal.tenant;
-    request.log = request.log.child(describePrincipal(principal));
+    // Who, never with what: "request completed" and the routes' lines name the principal.
+    request.log = reply.log = request.log.child(describePrincipal(principal));
   });
 }
 
