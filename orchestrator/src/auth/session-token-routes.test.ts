@@ -35,8 +35,10 @@ describe("session tokens (inject)", () => {
     await app.close();
   });
 
-  async function mint(sessionId = mine, body?: unknown, headers: Record<string, string> = A) {
-    return app.inject({ method: "POST", url: `/v1/sessions/${sessionId}/tokens`, headers, ...(body === undefined ? {} : { payload: body }) });
+  async function mint(sessionId = mine, body?: Record<string, unknown>, headers: Record<string, string> = A) {
+    return body === undefined
+      ? app.inject({ method: "POST", url: `/v1/sessions/${sessionId}/tokens`, headers })
+      : app.inject({ method: "POST", url: `/v1/sessions/${sessionId}/tokens`, headers, payload: body });
   }
 
   async function tokenFor(sessionId = mine): Promise<{ token: string; tokenId: string; headers: Record<string, string> }> {
