@@ -16,3 +16,8 @@ export { WorkerLabels, JOIN_TOKEN_FILE, buildWorkerJob } from "./launchers/kuber
 export { JoinTokenStore } from "./workers/join-tokens.js";
 export { ExecutionResultFold } from "./sessions/execution-result.js";
 export type { LifecycleState, LifecycleStateName } from "./sessions/session-lifecycle.js";
+export type { AuthConfig, OidcConfig, OidcAlgorithm } from "./config-auth.js";
+export type { Principal, PrincipalKind } from "./auth/principal.js";
+export { MemorySessionTokenStore, TOMBSTONE_RETENTION_MS } from "./auth/session-token-store.js";
+export type { SessionTokenStore, SessionTokenRecord } from "./auth/session-token-store.js";
+export type { AuthOptions } from "./app/install-auth.js";
