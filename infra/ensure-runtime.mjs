@@ -14,9 +14,9 @@
 //
 // Env: TETHER_PYTHON (probe only that interpreter), TETHER_WORKER_COMMAND (the
 // command probed), TETHER_SKIP_RUNTIME_INSTALL=1 (never install, only check),
-// TETHER_LAUNCHER (unset or empty means `local`; anything else, e.g. `azure` or
-// `kubernetes`, runs workers elsewhere, in their own image, so there is nothing
-// to check on this machine and the orchestrator validates the value itself).
+// TETHER_LAUNCHER (unset or empty means `local`; anything else, `docker`,
+// `kubernetes` or `azure`, runs workers elsewhere, in their own image, so there is
+// nothing to check on this machine and the orchestrator validates the value itself).
 // Plain Node ESM with no dependencies: it runs before anything else is trusted.
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";

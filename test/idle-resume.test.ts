@@ -20,15 +20,18 @@ describe("scale to zero and resume", () => {
   const create = async (idleTimeoutS: number): Promise<SessionInfo> =>
     expectStatus<SessionInfo>(await orchestrator.alice.request("POST", "/v1/sessions", { json: { idleTimeoutS } }), 201, "POST /v1/sessions");
 
-  /** GET has no push; the websocket tests below wait for the event instead. */
+  /** Waits for the session_status event on the session's stream, then reads the session. */
   async function waitForStatus(id: string, status: SessionInfo["status"], timeoutMs = 30_000): Promise<SessionInfo> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const info = await orchestrator.alice.getSession(id);
-      if (info.status === status && info.phase === status) return info;
-      if (Date.now() > deadline) throw new Error(`Session ${id} never became ${status}; last: ${JSON.stringify(info)}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+    const stream = await StreamClient.open(orchestrator.url, id, orchestrator.keys.alice);
+    try {
+      const hello = await stream.nextMessage((m) => m.type === "hello");
+      if (!(hello.type === "hello" && hello.status === status && hello.phase === status)) {
+        await stream.nextMessage((m) => m.type === "session_status" && m.status === status && m.phase === status, timeoutMs);
+      }
+    } finally {
+      await stream.close();
     }
+    return orchestrator.alice.getSession(id);
   }
 
   async function kernelLaunchId(sessionId: string): Promise<string> {

@@ -70,7 +70,7 @@ describe("a worker whose websocket drops", () => {
       expect(proxy.cutAll()).toBe(1);
       await late;
       // Cut again once the link is back: a second drop resumes like the first.
-      while (proxy.open === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      await proxy.acceptedAt.until((accepted) => accepted.length > acceptedBefore && proxy.open > 0);
       expect(proxy.cutAll()).toBe(1);
 
       const trace = await running;

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { ErrorCodes, tetherError } from "./errors.js";
+import { ErrorCodes, errnoCode, errorMessage, tetherError } from "./errors.js";
 
 export interface ApiKeyFile {
   key: string;
@@ -25,8 +25,8 @@ export async function ensureApiKeyFile(dataDir: string): Promise<ApiKeyFile> {
       return { key, path: file, created: false };
     }
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") {
-      throw tetherError(ErrorCodes.CONFIG_INVALID, `Cannot read the API key file ${file}: ${(error as Error).message}`, { cause: error });
+    if (errnoCode(error) !== "ENOENT") {
+      throw tetherError(ErrorCodes.CONFIG_INVALID, `Cannot read the API key file ${file}: ${errorMessage(error)}`, { cause: error });
     }
   }
   const key = `tk_${randomBytes(24).toString("base64url")}`;

@@ -1,4 +1,4 @@
-import { isLocalHost, readInteger, readString, type Env } from "./config-env.js";
+import { isLocalHost, readInteger, readString, type Env } from "./config-readers.js";
 import { configInvalid } from "./errors.js";
 
 /** Asymmetric JWS algorithms only: `none` and HS* (a shared secret, or a public key misused as one) never verify. */

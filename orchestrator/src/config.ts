@@ -1,8 +1,9 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { readAuthConfig, type AuthConfig } from "./config-auth.js";
-import { isLocalHost, readInteger, readString, type Env } from "./config-env.js";
+import { readDockerConfig, type DockerLauncherConfig } from "./config-docker.js";
 import { readKubernetesConfig, type KubernetesLauncherConfig } from "./config-kubernetes.js";
+import { MiB, isLocalHost, readInteger, readString, type Env } from "./config-readers.js";
 import { configInvalid } from "./errors.js";
 
 /** One tenant's API key. Sessions belong to the tenant whose key created them. */
@@ -11,7 +12,7 @@ export interface ApiKeyEntry {
   key: string;
 }
 
-export type LauncherKind = "local" | "azure" | "kubernetes";
+export type LauncherKind = "local" | "azure" | "kubernetes" | "docker";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 
 /** Everything the orchestrator reads from its environment, validated once. */
@@ -26,12 +27,14 @@ export interface OrchestratorConfig {
   dataDir: string;
   /** TETHER_PUBLIC_URL: ws base URL workers dial; undefined = derived from the listening address. */
   publicUrl: string | undefined;
-  /** TETHER_LAUNCHER: `local` (default), `azure` or `kubernetes`. */
+  /** TETHER_LAUNCHER: `local` (default), `docker`, `kubernetes` or `azure`. */
   launcher: LauncherKind;
   /** TETHER_AZURE_*: set (and validated) only when the launcher is `azure`. */
   azure?: AzureLauncherConfig;
   /** TETHER_K8S_*: set (and validated) only when the launcher is `kubernetes`. */
   kubernetes?: KubernetesLauncherConfig;
+  /** TETHER_DOCKER_*: set (and validated) only when the launcher is `docker`. */
+  docker?: DockerLauncherConfig;
   /** TETHER_WORKER_COMMAND split into argv; default `node <repo>/worker/dist/main.js`. */
   workerCommand: readonly string[];
   /** TETHER_PYTHON; undefined = probe once at start. */
@@ -90,7 +93,6 @@ export interface AzureLauncherConfig {
 }
 
 const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
-const MiB = 1024 * 1024;
 
 /** The worker entry point, found as a file next to this package (never imported). */
 function defaultWorkerCommand(): string[] {
@@ -116,8 +118,8 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
     defaultExecTimeoutMs: readInteger(env, "TETHER_DEFAULT_EXEC_TIMEOUT_MS", 60_000, 1),
     maxExecTimeoutMs: readInteger(env, "TETHER_MAX_EXEC_TIMEOUT_MS", 600_000, 1),
     maxOutputBytes: readInteger(env, "TETHER_MAX_OUTPUT_BYTES", MiB, 1),
-    // A container job takes 20-60 s to run (more with an image pull); a local process about a second.
-    startTimeoutMs: readInteger(env, "TETHER_START_TIMEOUT_MS", launcher === "local" ? 60_000 : 180_000, 1),
+    // A cloud job takes 20-60 s to run (more with an image pull); a local process or container a few seconds.
+    startTimeoutMs: readInteger(env, "TETHER_START_TIMEOUT_MS", launcher === "local" || launcher === "docker" ? 60_000 : 180_000, 1),
     joinTokenTtlMs: readInteger(env, "TETHER_JOIN_TOKEN_TTL_MS", 120_000, 1),
     heartbeatIntervalMs: readInteger(env, "TETHER_HEARTBEAT_INTERVAL_MS", 5000, 100),
     interruptGraceMs: readInteger(env, "TETHER_INTERRUPT_GRACE_MS", 2000, 0),
@@ -140,6 +142,7 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
   }
   if (config.launcher === "azure") config.azure = readAzureConfig(env, config.publicUrl);
   if (config.launcher === "kubernetes") config.kubernetes = readKubernetesConfig(env, config.publicUrl);
+  if (config.launcher === "docker") config.docker = readDockerConfig(env, config.dataDir);
   return config;
 }
 
@@ -185,8 +188,8 @@ function readPublicUrl(raw: string | undefined): string | undefined {
 
 function readLauncher(raw: string | undefined): LauncherKind {
   const value = raw?.trim() || "local";
-  if (value !== "local" && value !== "azure" && value !== "kubernetes") {
-    throw configInvalid(`TETHER_LAUNCHER '${value}' is not supported; use 'local', 'azure' or 'kubernetes'.`);
+  if (value !== "local" && value !== "azure" && value !== "kubernetes" && value !== "docker") {
+    throw configInvalid(`TETHER_LAUNCHER '${value}' is not supported; use 'local', 'docker', 'kubernetes' or 'azure'.`);
   }
   return value;
 }
@@ -250,10 +253,9 @@ function readArmEndpoint(raw: string | undefined): string {
 
 function readLogLevel(raw: string | undefined): LogLevel {
   const value = raw?.trim() || "info";
-  if (!(LOG_LEVELS as readonly string[]).includes(value)) {
-    throw configInvalid(`TETHER_LOG_LEVEL '${value}' is not one of ${LOG_LEVELS.join(", ")}.`);
-  }
-  return value as LogLevel;
+  const level = LOG_LEVELS.find((candidate) => candidate === value);
+  if (!level) throw configInvalid(`TETHER_LOG_LEVEL '${value}' is not one of ${LOG_LEVELS.join(", ")}.`);
+  return level;
 }
 
 /** Splits a command line on whitespace, honouring single and double quotes (no other shell syntax). */

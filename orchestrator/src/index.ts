@@ -1,5 +1,6 @@
 export { loadConfig, parseApiKeys, effectiveExecTimeoutMs } from "./config.js";
 export type { OrchestratorConfig, ApiKeyEntry, LogLevel, LauncherKind, AzureLauncherConfig } from "./config.js";
+export type { DockerLauncherConfig } from "./config-docker.js";
 export type { KubernetesLauncherConfig, WorkerProfile } from "./config-kubernetes.js";
 export { buildApp } from "./app/build-app.js";
 export type { BuildAppOptions } from "./app/build-app.js";
@@ -13,6 +14,8 @@ export type { AzureClientOverrides, AzureAcaJobsLauncherOptions } from "./launch
 export { KubernetesJobsLauncher } from "./launchers/kubernetes-jobs.js";
 export type { KubernetesJobsLauncherOptions } from "./launchers/kubernetes-jobs.js";
 export { WorkerLabels, JOIN_TOKEN_FILE, buildWorkerJob } from "./launchers/kubernetes-job-spec.js";
+export { DockerLauncher, DockerLabels } from "./launchers/docker.js";
+export type { DockerLauncherOptions } from "./launchers/docker.js";
 export { JoinTokenStore } from "./workers/join-tokens.js";
 export { ExecutionResultFold } from "./sessions/execution-result.js";
 export type { LifecycleState, LifecycleStateName } from "./sessions/session-lifecycle.js";

@@ -1,3 +1,4 @@
+import { parsePythonProbeAnswer } from "@tether/shared";
 import { spawn } from "node:child_process";
 import { ErrorCodes, tetherError } from "./errors.js";
 
@@ -19,28 +20,14 @@ const PROBE_TIMEOUT_MS = 60_000;
 export async function probePython(workerCommand: readonly string[], python?: string): Promise<PythonRuntime> {
   const [command, ...args] = workerCommand;
   const { code, stdout, stderr } = await run(command ?? "node", [...args, "--probe-python", ...(python ? ["--python", python] : [])]);
-  const line = stdout.trim().split("\n").pop() ?? "";
-  let answer: { ok?: unknown; python?: unknown; hint?: unknown; tried?: unknown; pythonVersion?: unknown; jupyterServer?: unknown; ipykernel?: unknown } | undefined;
-  try {
-    answer = JSON.parse(line) as typeof answer;
-  } catch {
-    answer = undefined;
-  }
-  if (answer?.ok === true && typeof answer.python === "string") {
-    return {
-      python: answer.python,
-      ...(typeof answer.pythonVersion === "string" ? { pythonVersion: answer.pythonVersion } : {}),
-      ...(typeof answer.jupyterServer === "string" ? { jupyterServer: answer.jupyterServer } : {}),
-      ...(typeof answer.ipykernel === "string" ? { ipykernel: answer.ipykernel } : {}),
-    };
+  const answer = parsePythonProbeAnswer(stdout);
+  if (answer?.ok === true) {
+    const { ok: _ok, ...runtime } = answer;
+    return runtime;
   }
   if (answer?.ok === false) {
-    const tried = Array.isArray(answer.tried)
-      ? (answer.tried as { python?: unknown; error?: unknown }[]).map((t) => `${String(t.python)}: ${String(t.error)}`).join("; ")
-      : "";
-    throw tetherError(ErrorCodes.RUNTIME_PYTHON_NOT_FOUND, `No Python with jupyter_server and ipykernel was found${tried ? ` (tried ${tried})` : ""}.`, {
-      hint: typeof answer.hint === "string" ? answer.hint : "Install python3-ipykernel and python3-jupyter-server, or set TETHER_PYTHON.",
-    });
+    const tried = answer.tried.map((t) => `${t.python}: ${t.error}`).join("; ");
+    throw tetherError(ErrorCodes.RUNTIME_PYTHON_NOT_FOUND, `No Python with jupyter_server and ipykernel was found${tried ? ` (tried ${tried})` : ""}.`, { hint: answer.hint });
   }
   const tail = stderr.trim().split("\n").slice(-5).join("\n");
   throw tetherError(ErrorCodes.RUNTIME_PYTHON_NOT_FOUND, `The worker's Python probe failed (exit code ${String(code)})${tail ? `: ${tail}` : "."}`, {

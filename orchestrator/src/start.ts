@@ -1,10 +1,10 @@
-import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { ensureApiKeyFile } from "./api-key-file.js";
 import { buildApp, connectableHost, type TetherApp } from "./app/build-app.js";
 import type { ApiKeyEntry, OrchestratorConfig } from "./config.js";
 import { ErrorCodes, TetherError } from "./errors.js";
 import { AzureAcaJobsLauncher, type AzureClientOverrides } from "./launchers/azure-aca-jobs.js";
+import { DockerLauncher } from "./launchers/docker.js";
 import { KubernetesJobsLauncher } from "./launchers/kubernetes-jobs.js";
 import type { Launcher } from "./launchers/launcher.js";
 import { probePython, type PythonRuntime } from "./python-runtime.js";
@@ -43,8 +43,8 @@ export async function startOrchestrator(config: OrchestratorConfig, options: Sta
   }
   let python: PythonRuntime;
   let workerPython: string | undefined;
-  if (config.launcher === "azure" || config.launcher === "kubernetes") {
-    // Workers run the job's image and probe its Python themselves; a TETHER_PYTHON set here is passed on.
+  if (config.launcher !== "local") {
+    // Workers run their image and probe its Python themselves; a TETHER_PYTHON set here is passed on.
     python = { python: config.python ?? "probed by each worker in its image" };
     workerPython = config.python;
   } else {
@@ -61,7 +61,8 @@ export async function startOrchestrator(config: OrchestratorConfig, options: Sta
     await app.close();
     throw error;
   }
-  const port = (app.server.address() as AddressInfo).port;
+  const address = app.server.address();
+  const port = typeof address === "object" && address !== null ? address.port : config.port;
   app.log.info({ port, python: python.python }, "orchestrator listening");
   let closing: Promise<void> | undefined;
   return {
@@ -93,6 +94,11 @@ function selectLauncher(config: OrchestratorConfig, options: StartOptions): ((lo
       const kubernetes = config.kubernetes;
       if (!kubernetes) throw new TetherError(ErrorCodes.CONFIG_INVALID, "TETHER_LAUNCHER=kubernetes but the Kubernetes settings were not loaded (use loadConfig).");
       return (logger) => new KubernetesJobsLauncher({ config: kubernetes, logger: logger.child({ launcher: "kubernetes" }) });
+    }
+    case "docker": {
+      const docker = config.docker;
+      if (!docker) throw new TetherError(ErrorCodes.CONFIG_INVALID, "TETHER_LAUNCHER=docker but the Docker settings were not loaded (use loadConfig).");
+      return (logger) => new DockerLauncher({ config: docker, logger: logger.child({ launcher: "docker" }) });
     }
     default: {
       const unreachable: never = config.launcher;

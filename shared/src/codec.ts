@@ -1,5 +1,6 @@
 import type { TSchema, Static } from "@sinclair/typebox";
 import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
+import { errorMessage, isRecord } from "./error-detail.js";
 import { ErrorCodes, type ErrorCode } from "./errors.js";
 
 export type DecodeResult<T> = { ok: true; value: T } | { ok: false; code: ErrorCode; message: string; requestId: string | null };
@@ -17,7 +18,8 @@ export class MessageCodec<S extends TSchema> {
   constructor(schema: S) {
     const byType = new Map<string, TypeCheck<TSchema>[]>();
     for (const member of flattenUnion(schema)) {
-      const literal = (member.properties as Record<string, TSchema> | undefined)?.type?.const;
+      // TypeBox schemas are plain JSON Schema objects: `properties.type.const` is the literal.
+      const literal: unknown = member.properties?.type?.const;
       if (typeof literal !== "string") throw new Error("MessageCodec needs object members with a literal `type`.");
       const checks = byType.get(literal) ?? [];
       checks.push(TypeCompiler.Compile(member));
@@ -32,14 +34,14 @@ export class MessageCodec<S extends TSchema> {
     try {
       parsed = JSON.parse(text);
     } catch (error) {
-      return { ok: false, code: ErrorCodes.PROTOCOL_MALFORMED_JSON, message: `The frame is not valid JSON: ${(error as Error).message}`, requestId: null };
+      return { ok: false, code: ErrorCodes.PROTOCOL_MALFORMED_JSON, message: `The frame is not valid JSON: ${errorMessage(error)}`, requestId: null };
     }
     return this.validate(parsed);
   }
 
   /** Validates an already parsed value. */
   validate(value: unknown): DecodeResult<Static<S>> {
-    const type = typeof value === "object" && value !== null && !Array.isArray(value) ? (value as { type?: unknown }).type : undefined;
+    const type = isRecord(value) ? value.type : undefined;
     const checks = typeof type === "string" ? this.checksByType.get(type) : undefined;
     const requestId = readRequestId(value);
     if (!checks) {
@@ -50,6 +52,7 @@ export class MessageCodec<S extends TSchema> {
         requestId,
       };
     }
+    // Checked against its own member: it is that member, hence the union (the one assertion TypeBox cannot spare us).
     for (const check of checks) if (check.Check(value)) return { ok: true, value: value as Static<S> };
     // Report the first member's first error: with one member per type (the
     // usual case) that names exactly the offending field.
@@ -60,13 +63,13 @@ export class MessageCodec<S extends TSchema> {
 }
 
 function readRequestId(value: unknown): string | null {
-  if (typeof value !== "object" || value === null) return null;
-  const id = (value as { requestId?: unknown }).requestId;
+  const id = isRecord(value) ? value.requestId : undefined;
   return typeof id === "string" ? id : null;
 }
 
 /** The object members of a (possibly nested) union, or the schema itself. */
 function flattenUnion(schema: TSchema): TSchema[] {
-  if (!Array.isArray(schema.anyOf)) return [schema];
-  return (schema.anyOf as TSchema[]).flatMap(flattenUnion);
+  const members: unknown = schema.anyOf;
+  if (!Array.isArray(members)) return [schema];
+  return members.flatMap((member: TSchema) => flattenUnion(member));
 }

@@ -21,4 +21,5 @@ export { LivenessWatch, HEARTBEAT_MISSES } from "./liveness.js";
 export type { LivenessOptions } from "./liveness.js";
 export { WorkerCallResults, checkWorkerCallResult } from "./worker-calls.js";
 export type { WorkerCallType, WorkerCallResult, WorkerCallMessage, WorkerCallParams } from "./worker-calls.js";
-export { errorMessage, errnoCode } from "./error-detail.js";
+export { errorMessage, errnoCode, isRecord, stringField, numberField } from "./error-detail.js";
+export { PythonProbeAnswer, PythonVersions, parsePythonProbeAnswer, parsePythonVersions } from "./python-probe-answer.js";

@@ -1,4 +1,4 @@
-import { realTimers, type LinkTimers } from "./resumable-link.js";
+import { realTimers, type LinkTimers, type TimerHandle } from "./resumable-link.js";
 
 /** A peer silent for this many heartbeat intervals is presumed gone. */
 export const HEARTBEAT_MISSES = 3;
@@ -22,7 +22,7 @@ export interface LivenessOptions {
 export class LivenessWatch {
   private lastHeardAt: number;
   private suspended = false;
-  private timer: unknown;
+  private timer: TimerHandle | undefined;
   private stopped = false;
   private readonly timers: LinkTimers;
   private readonly now: () => number;

@@ -33,7 +33,7 @@ export function encodeSequenced(seq: number, json: string): string {
  * body is overwritten with `{` (the frame is not usable afterwards). Undefined
  * when the frame is not sequenced.
  */
-export function splitSequenced<T extends Uint8Array>(frame: T): { seq: number; body: T } | undefined {
+export function splitSequenced(frame: Uint8Array): { seq: number; body: Uint8Array } | undefined {
   const prefixLength = PREFIX_CODES.length;
   if (frame.byteLength <= prefixLength + 1) return undefined;
   for (let i = 0; i < prefixLength; i++) if (frame[i] !== PREFIX_CODES[i]) return undefined;
@@ -47,7 +47,7 @@ export function splitSequenced<T extends Uint8Array>(frame: T): { seq: number; b
   }
   if (index === prefixLength || frame[index] !== COMMA || seq < 1) return undefined;
   frame[index] = OPEN_BRACE;
-  return { seq, body: frame.subarray(index) as T };
+  return { seq, body: frame.subarray(index) };
 }
 
 /**
@@ -114,7 +114,7 @@ export class ReplayBuffer<F extends { byteLength: number }> {
    */
   framesAfter(seq: number): F[] | undefined {
     if (seq < this.firstSeq - 1 || seq > this.lastSeq) return undefined;
-    return this.frames.slice(this.head + (seq - (this.firstSeq - 1))) as F[];
+    return this.frames.slice(this.head + (seq - (this.firstSeq - 1))).filter((frame): frame is F => frame !== undefined);
   }
 }
 
@@ -163,7 +163,7 @@ export class InboundSequence {
    * accepted (`duplicate` to drop, `gap` to break the link); an unsequenced
    * frame (ack, handshake) passes through with `sequenced: false`.
    */
-  take<T extends Uint8Array>(frame: T): { body: T; sequenced: boolean } | "duplicate" | { gap: { seq: number; expected: number } } {
+  take(frame: Uint8Array): { body: Uint8Array; sequenced: boolean } | "duplicate" | { gap: { seq: number; expected: number } } {
     const split = splitSequenced(frame);
     if (!split) return { body: frame, sequenced: false };
     const verdict = this.accept(split.seq);

@@ -29,20 +29,22 @@ export interface LinkTransport {
   terminate(): void;
 }
 
+export type TimerHandle = ReturnType<typeof setTimeout>;
+
 /** Timers, injectable so tests can drive time. */
 export interface LinkTimers {
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
+  setTimeout(callback: () => void, ms: number): TimerHandle;
+  clearTimeout(handle: TimerHandle | undefined): void;
 }
 
 export const realTimers: LinkTimers = {
   setTimeout: (callback, ms) => {
     const handle = setTimeout(callback, ms);
     // A hold or a heartbeat must never keep a closing process alive.
-    (handle as { unref?: () => void }).unref?.();
+    handle.unref();
     return handle;
   },
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+  clearTimeout: (handle) => clearTimeout(handle),
 };
 
 export interface ResumableLinkOptions<In> {
@@ -75,7 +77,7 @@ export class ResumableLink<In extends { type: string }> {
   private outbound: ReplayBuffer<Uint8Array> | undefined;
   private inbound: InboundSequence | undefined;
   private readonly timers: LinkTimers;
-  private holdTimer: unknown;
+  private holdTimer: TimerHandle | undefined;
   private heldAt = 0;
 
   constructor(

@@ -1,7 +1,7 @@
 import { mkdtemp, realpath, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadConfig, startOrchestrator } from "@tether/orchestrator";
+import { loadConfig, startOrchestrator, type OrchestratorConfig, type StartOptions } from "@tether/orchestrator";
 import { describeProcesses, killProcesses, processesUsingDirectory, waitUntilNoProcesses } from "./processes.js";
 import { RestClient } from "./rest.js";
 
@@ -26,9 +26,13 @@ const CLEANUP_TIMEOUT_MS = 10_000;
 /**
  * Starts a real orchestrator in this process on a free port, with a fresh
  * data dir. Workers it launches are real child processes with real kernels.
- * `overrides` are TETHER_* env values layered over the test defaults.
+ * `overrides` are TETHER_* env values layered over the test defaults;
+ * `startOptions` may replace the launcher (given the loaded config).
  */
-export async function startTestOrchestrator(overrides: Record<string, string> = {}): Promise<TestOrchestrator> {
+export async function startTestOrchestrator(
+  overrides: Record<string, string> = {},
+  startOptions?: (config: OrchestratorConfig) => StartOptions,
+): Promise<TestOrchestrator> {
   // realpath: kernels report their cwd resolved, and /tmp may be a symlink.
   const dataDir = await realpath(await mkdtemp(join(tmpdir(), "tether-it-")));
   const env: Record<string, string | undefined> = {
@@ -42,7 +46,8 @@ export async function startTestOrchestrator(overrides: Record<string, string> = 
   };
   let server: Awaited<ReturnType<typeof startOrchestrator>>;
   try {
-    server = await startOrchestrator(loadConfig(env));
+    const config = loadConfig(env);
+    server = await startOrchestrator(config, startOptions?.(config));
   } catch (error) {
     await rm(dataDir, { recursive: true, force: true });
     throw error;

@@ -1,4 +1,5 @@
 import net from "node:net";
+import { ObservedArray } from "./signals.js";
 
 /**
  * A TCP proxy on 127.0.0.1 between launched workers and the orchestrator, so a
@@ -12,8 +13,8 @@ export class TcpProxy {
   private readonly server = net.createServer((client) => this.accept(client));
   private readonly live = new Set<{ client: net.Socket; upstream: net.Socket }>();
   private readonly downstream: string[] = [];
-  /** Epoch ms of every accepted connection, in order. */
-  readonly acceptedAt: number[] = [];
+  /** Epoch ms of every accepted connection, in order (observed: tests wait for a connection with `acceptedAt.until`). */
+  readonly acceptedAt = new ObservedArray<number>();
   upstreamPort: number | undefined;
   /** While true, new connections are closed at once (the worker cannot get back). */
   refusing = false;

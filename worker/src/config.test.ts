@@ -46,8 +46,8 @@ describe("loadWorkerConfig", () => {
   it("refuses a missing or empty token file, and a token given both ways", () => {
     const url = { TETHER_ORCHESTRATOR_URL: base.TETHER_ORCHESTRATOR_URL };
     expect(() => loadWorkerConfig({ ...url, TETHER_JOIN_TOKEN_FILE: "/nonexistent/join-token" })).toThrow(/TETHER_JOIN_TOKEN_FILE.*ENOENT/);
-    expect(() => loadWorkerConfig({ ...url, TETHER_JOIN_TOKEN_FILE: "/t" }, "/", () => " \n")).toThrow(/empty/);
-    expect(() => loadWorkerConfig({ ...base, TETHER_JOIN_TOKEN_FILE: "/t" }, "/", () => "x")).toThrow(expect.objectContaining({ code: ErrorCodes.CONFIG_INVALID }));
+    expect(() => loadWorkerConfig({ ...url, TETHER_JOIN_TOKEN_FILE: "/t" }, "/", { readFile: () => " \n" })).toThrow(/empty/);
+    expect(() => loadWorkerConfig({ ...base, TETHER_JOIN_TOKEN_FILE: "/t" }, "/", { readFile: () => "x" })).toThrow(expect.objectContaining({ code: ErrorCodes.CONFIG_INVALID }));
   });
 
   it("keeps a token file it may not remove (a read-only Secret mount) and fails on anything else", () => {

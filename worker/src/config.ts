@@ -1,12 +1,15 @@
 import { readFileSync, unlinkSync } from "node:fs";
-import { ErrorCodes } from "@tether/shared";
+import { ErrorCodes, errnoCode, errorMessage } from "@tether/shared";
 import { WorkerError } from "./errors.js";
 
 /** Worker settings, read once from the environment (docs/internals.md). */
 export interface WorkerConfig {
   /** Websocket URL of the orchestrator's worker gateway. */
   orchestratorUrl: string;
-  /** Single-use join token; sent in hello, never logged, never inherited by Jupyter. */
+  /**
+   * Single-use join token: TETHER_JOIN_TOKEN, the first stdin line with TETHER_JOIN_TOKEN_STDIN=1,
+   * or the file TETHER_JOIN_TOKEN_FILE. Sent in hello, never logged, never inherited by Jupyter.
+   */
   joinToken: string;
   /** TETHER_JOIN_TOKEN_FILE, when the token came from a file (removed after reading, where the mount allows). */
   joinTokenFile: string | undefined;
@@ -24,11 +27,31 @@ export interface WorkerConfig {
 
 const LOG_LEVELS = new Set(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
 
+/** Where the join token may come from besides the environment. */
+export interface JoinTokenSources {
+  /** The first stdin line, read by main.ts when joinTokenOnStdin(env). */
+  stdinToken?: string;
+  /** Reads TETHER_JOIN_TOKEN_FILE (tests inject one). */
+  readFile?: (path: string) => string;
+}
+
+/**
+ * TETHER_JOIN_TOKEN_STDIN=1: the launcher writes the join token as the first line
+ * of stdin instead of putting it in the environment (the docker launcher: a
+ * container's env is readable by user code in /proc and by `docker inspect`).
+ */
+export function joinTokenOnStdin(env: NodeJS.ProcessEnv): boolean {
+  const raw = env.TETHER_JOIN_TOKEN_STDIN?.trim() ?? "";
+  if (raw !== "" && raw !== "0" && raw !== "1") invalid("TETHER_JOIN_TOKEN_STDIN", `must be 1 or 0, got '${raw}'`);
+  return raw === "1";
+}
+
 /** Validates TETHER_* variables; throws a WorkerError (TETHER_ERR_CONFIG_INVALID) naming the bad one. */
-export function loadWorkerConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd(), readFile: (path: string) => string = readTokenFile): WorkerConfig {
+export function loadWorkerConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd(), sources: JoinTokenSources = {}): WorkerConfig {
   const orchestratorUrl = required(env, "TETHER_ORCHESTRATOR_URL");
-  if (!/^wss?:\/\//.test(orchestratorUrl)) invalid("TETHER_ORCHESTRATOR_URL", `must start with ws:// or wss://, got '${orchestratorUrl}'`);
-  const { joinToken, joinTokenFile } = readJoinToken(env, readFile);
+  // ws+unix:/path/to.sock:/v1/workers/connect dials over a unix socket (a launcher's relay: no network for user code).
+  if (!/^(wss?:\/\/|ws\+unix:)/.test(orchestratorUrl)) invalid("TETHER_ORCHESTRATOR_URL", `must start with ws://, wss:// or ws+unix:, got '${orchestratorUrl}'`);
+  const { joinToken, joinTokenFile } = readJoinToken(env, sources);
   const logLevel = env.TETHER_LOG_LEVEL?.trim() || "info";
   if (!LOG_LEVELS.has(logLevel)) invalid("TETHER_LOG_LEVEL", `must be one of ${[...LOG_LEVELS].join(", ")}`);
   return {
@@ -44,11 +67,18 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv, cwd: string = process.c
 }
 
 /**
- * TETHER_JOIN_TOKEN, or the file TETHER_JOIN_TOKEN_FILE names (a Kubernetes
- * Secret mount: a token in the pod spec's env is readable by anyone who may
- * read the Job, and by user code through /proc). Exactly one of the two.
+ * The join token from stdin (TETHER_JOIN_TOKEN_STDIN=1, which wins), the
+ * file TETHER_JOIN_TOKEN_FILE names (a Kubernetes Secret mount, a local
+ * launcher's 0600 file), or TETHER_JOIN_TOKEN. A token in the environment is
+ * readable by user code through /proc: launchers use the other two.
  */
-function readJoinToken(env: NodeJS.ProcessEnv, readFile: (path: string) => string): { joinToken: string; joinTokenFile: string | undefined } {
+function readJoinToken(env: NodeJS.ProcessEnv, sources: JoinTokenSources): { joinToken: string; joinTokenFile: string | undefined } {
+  if (joinTokenOnStdin(env)) {
+    const joinToken = sources.stdinToken?.trim() ?? "";
+    if (!joinToken) invalid("TETHER_JOIN_TOKEN_STDIN", "is 1 but stdin's first line is empty");
+    return { joinToken, joinTokenFile: undefined };
+  }
+  const readFile = sources.readFile ?? readTokenFile;
   const file = env.TETHER_JOIN_TOKEN_FILE?.trim() || undefined;
   if (file === undefined) return { joinToken: required(env, "TETHER_JOIN_TOKEN"), joinTokenFile: undefined };
   if (env.TETHER_JOIN_TOKEN?.trim()) invalid("TETHER_JOIN_TOKEN_FILE", "cannot be set together with TETHER_JOIN_TOKEN");
@@ -56,7 +86,7 @@ function readJoinToken(env: NodeJS.ProcessEnv, readFile: (path: string) => strin
   try {
     token = readFile(file).trim();
   } catch (error) {
-    invalid("TETHER_JOIN_TOKEN_FILE", `names a file that cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}): '${file}'`);
+    invalid("TETHER_JOIN_TOKEN_FILE", `names a file that cannot be read (${errnoCode(error) ?? errorMessage(error)}): '${file}'`);
   }
   if (!token) invalid("TETHER_JOIN_TOKEN_FILE", `names an empty file: '${file}'`);
   return { joinToken: token, joinTokenFile: file };
@@ -77,7 +107,7 @@ export function removeJoinTokenFile(path: string, unlink: (path: string) => void
     unlink(path);
     return "removed";
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
+    const code = errnoCode(error);
     if (code === "ENOENT") return "gone";
     if (code === "EROFS" || code === "EACCES" || code === "EPERM" || code === "EBUSY") return "kept-read-only";
     throw error;

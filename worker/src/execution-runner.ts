@@ -1,7 +1,7 @@
 import { performance } from "node:perf_hooks";
-import type { KernelMessage } from "@jupyterlab/services";
+import { KernelMessage } from "@jupyterlab/services";
 import type { Logger } from "pino";
-import { ErrorCodes, type ExecutionStatus, type WorkerExecute, type WorkerMessage } from "@tether/shared";
+import { ErrorCodes, numberField, stringField, type ExecutionStatus, type WorkerExecute, type WorkerMessage } from "@tether/shared";
 import { WorkerError, toErrorDetail } from "./errors.js";
 import type { KernelSession } from "./kernel-session.js";
 import { translateIopub } from "./output-translator.js";
@@ -80,23 +80,21 @@ export class ExecutionRunner {
   onKernelMessage(msg: KernelMessage.IMessage): void {
     const run = this.current;
     if (!run || run.ending) return;
-    const parent = msg.parent_header as { msg_id?: string } | undefined;
-    if (parent?.msg_id !== run.msgId) return;
+    if (stringField(msg.parent_header, "msg_id") !== run.msgId) return;
     switch (msg.channel) {
       case "iopub":
         this.onIopub(run, msg);
         return;
       case "shell":
         if (msg.header.msg_type === "execute_reply") {
-          const content = msg.content as { status?: string; execution_count?: number };
           run.gotReply = true;
-          run.replyStatus = content.status ?? "error";
-          run.executionCount = typeof content.execution_count === "number" ? content.execution_count : null;
+          run.replyStatus = stringField(msg.content, "status") ?? "error";
+          run.executionCount = numberField(msg.content, "execution_count") ?? null;
           this.maybeFinish(run);
         }
         return;
       case "stdin":
-        if (msg.header.msg_type === "input_request") this.onInputRequest(run, msg as KernelMessage.IInputRequestMsg);
+        if (KernelMessage.isInputRequestMsg(msg)) this.onInputRequest(run, msg);
         return;
       default:
         return;
@@ -116,7 +114,7 @@ export class ExecutionRunner {
     }
     this.recover(async () => {
       let restarted = true;
-      let failure = { code: ErrorCodes.KERNEL_DIED as string, message: `The kernel died (${reason}); variables and imports are gone.` };
+      let failure: { code: string; message: string } = { code: ErrorCodes.KERNEL_DIED, message: `The kernel died (${reason}); variables and imports are gone.` };
       try {
         await this.kernel.recoverFromDeath(restartFailed);
       } catch (error) {
@@ -185,7 +183,7 @@ export class ExecutionRunner {
   private onIopub(run: Running, msg: KernelMessage.IMessage): void {
     const type = msg.header.msg_type;
     if (type === "status") {
-      if ((msg.content as { execution_state?: string }).execution_state === "idle") {
+      if (stringField(msg.content, "execution_state") === "idle") {
         run.gotIdle = true;
         this.maybeFinish(run);
       }

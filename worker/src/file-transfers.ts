@@ -1,6 +1,6 @@
 import type { FileHandle } from "node:fs/promises";
 import type { Logger } from "pino";
-import { ErrorCodes, TetherError, encodeBinaryFrame, type ErrorDetail, type WorkerMessage } from "@tether/shared";
+import { ErrorCodes, TetherError, encodeBinaryFrame, errorMessage, type ErrorDetail, type WorkerMessage } from "@tether/shared";
 import { FlowSender, type StreamRegistry } from "./byte-streams.js";
 import { toErrorDetail } from "./errors.js";
 import type { Workspace } from "./workspace-files.js";
@@ -52,7 +52,7 @@ export function startUpload(ctx: TransferContext, callId: string, rawPath: strin
     ctx.send({ type: "call_result", callId, ok: false, error });
   };
   const fail = (error: unknown): void => {
-    failed ??= error instanceof TetherError ? toErrorDetail(error) : { code: ErrorCodes.FILE_IO, message: `Writing '${rawPath}' failed: ${(error as Error).message}` };
+    failed ??= error instanceof TetherError ? toErrorDetail(error) : { code: ErrorCodes.FILE_IO, message: `Writing '${rawPath}' failed: ${errorMessage(error)}` };
     // Answer at once: the orchestrator may be waiting for credit that will never come.
     answerError(failed);
   };

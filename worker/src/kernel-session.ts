@@ -1,6 +1,6 @@
 import { KernelAPI, KernelConnection, ServerConnection, type KernelMessage } from "@jupyterlab/services";
 import type { Logger } from "pino";
-import { ErrorCodes } from "@tether/shared";
+import { ErrorCodes, errorMessage, stringField } from "@tether/shared";
 import { WorkerError } from "./errors.js";
 import type { OutputGate } from "./output-gate.js";
 
@@ -109,7 +109,7 @@ export class KernelSession {
       }
       await this.replaceKernel();
     } catch (error) {
-      throw new WorkerError(ErrorCodes.KERNEL_RESTART_FAILED, `The kernel could not be restarted: ${(error as Error).message}`, { cause: error });
+      throw new WorkerError(ErrorCodes.KERNEL_RESTART_FAILED, `The kernel could not be restarted: ${errorMessage(error)}`, { cause: error });
     } finally {
       this.restartingByUs = false;
     }
@@ -233,7 +233,7 @@ export class KernelSession {
       if (msg.channel === "iopub" && msg.header.msg_type === "status" && !this.restartingByUs) {
         // The server announces a death with a parentless status: `restarting` when its restarter
         // replaces the kernel, `dead` when it gave up.
-        const state = (msg.content as { execution_state?: string }).execution_state;
+        const state = stringField(msg.content, "execution_state");
         if (state === "restarting" || state === "dead") {
           this.events.onDeath(state === "dead" ? "the kernel died and could not be restarted" : "the kernel process died", state === "dead");
           return;

@@ -2,10 +2,11 @@
 import { pino, destination, type Logger } from "pino";
 import { ErrorCodes, TetherError } from "@tether/shared";
 import { realpath } from "node:fs/promises";
-import { loadWorkerConfig, removeJoinTokenFile } from "./config.js";
+import { joinTokenOnStdin, loadWorkerConfig, removeJoinTokenFile } from "./config.js";
 import { kernelEnvironment, startJupyterServer } from "./jupyter-server.js";
 import { ExitCodes, type ExitCode } from "./errors.js";
 import { probePython } from "./python-probe.js";
+import { readFirstLine } from "./stdin-token.js";
 
 /** Entry point: `--probe-python [--python PATH]`, or run the worker from TETHER_* env (docs/internals.md). */
 async function main(argv: string[]): Promise<ExitCode> {
@@ -21,7 +22,9 @@ async function main(argv: string[]): Promise<ExitCode> {
   let logger: Logger = pino({ level: "info", base: { component: "worker" } }, destination({ fd: 2, sync: true }));
   let config;
   try {
-    config = loadWorkerConfig(process.env);
+    // The docker launcher hands the token over on stdin (never env or argv): read it before anything else starts.
+    const stdinToken = joinTokenOnStdin(process.env) ? await readFirstLine(process.stdin) : undefined;
+    config = loadWorkerConfig(process.env, process.cwd(), { stdinToken });
   } catch (error) {
     logger.error({ err: error }, "invalid worker configuration");
     return ExitCodes.failure;
@@ -90,7 +93,7 @@ function routeConsoleToLogger(logger: Logger): void {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    process.stderr.write(`tether worker: ${(error as Error).stack ?? String(error)}\n`);
+    process.stderr.write(`tether worker: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exit(ExitCodes.failure);
   },
 );

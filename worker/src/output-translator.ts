@@ -1,4 +1,4 @@
-import { stripAnsi, type ExecutionEvent } from "@tether/shared";
+import { isRecord, stringField, stripAnsi, type ExecutionEvent } from "@tether/shared";
 
 /** The parts of a Jupyter message the translator reads. */
 export interface IopubMessage {
@@ -14,19 +14,19 @@ type Bundle = Record<string, unknown>;
  * (execute_input, status: the runner handles status itself, comm traffic).
  */
 export function translateIopub(msg: IopubMessage, requestId: string): ExecutionEvent | undefined {
-  const content = msg.content as Record<string, unknown>;
+  const content = isRecord(msg.content) ? msg.content : {};
   switch (msg.header.msg_type) {
     case "stream":
       return { type: "stream", requestId, name: content.name === "stderr" ? "stderr" : "stdout", text: String(content.text ?? "") };
     case "display_data":
     case "update_display_data": {
-      const displayId = (content.transient as { display_id?: unknown } | undefined)?.display_id;
+      const displayId = stringField(content.transient, "display_id");
       return {
         type: "display",
         requestId,
-        data: (content.data ?? {}) as Bundle,
-        metadata: (content.metadata ?? {}) as Bundle,
-        ...(typeof displayId === "string" ? { displayId } : {}),
+        data: bundle(content.data),
+        metadata: bundle(content.metadata),
+        ...(displayId !== undefined ? { displayId } : {}),
         update: msg.header.msg_type === "update_display_data",
       };
     }
@@ -35,8 +35,8 @@ export function translateIopub(msg: IopubMessage, requestId: string): ExecutionE
         type: "result",
         requestId,
         executionCount: typeof content.execution_count === "number" ? content.execution_count : null,
-        data: (content.data ?? {}) as Bundle,
-        metadata: (content.metadata ?? {}) as Bundle,
+        data: bundle(content.data),
+        metadata: bundle(content.metadata),
       };
     case "error":
       return {
@@ -51,4 +51,9 @@ export function translateIopub(msg: IopubMessage, requestId: string): ExecutionE
     default:
       return undefined;
   }
+}
+
+/** A mime bundle or metadata object as Jupyter sent it; anything else (a broken kernel) becomes empty. */
+function bundle(value: unknown): Bundle {
+  return isRecord(value) ? value : {};
 }

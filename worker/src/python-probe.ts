@@ -1,11 +1,11 @@
 import { execFile } from "node:child_process";
+import { parsePythonVersions, type PythonProbeAnswer } from "@tether/shared";
 import { access, constants, realpath } from "node:fs/promises";
 import path from "node:path";
 
 /** What `--probe-python` prints (docs/internals.md). */
-export type ProbeResult =
-  | { ok: true; python: string; pythonVersion: string; jupyterServer: string; ipykernel: string }
-  | { ok: false; tried: { python: string; error: string }[]; hint: string };
+/** The answer `--probe-python` prints (its schema lives in shared: the orchestrator parses it). */
+export type ProbeResult = PythonProbeAnswer;
 
 export const PYTHON_RUNTIME_HINT =
   "Install Jupyter for Python: sudo apt-get install -y python3-ipykernel python3-jupyter-server python3-matplotlib python3-numpy python3-pandas " +
@@ -72,12 +72,8 @@ function probeOne(python: string): Promise<ProbeOutcome> {
         resolve({ ok: false, error: lastLine || error.message });
         return;
       }
-      try {
-        const info = JSON.parse(stdout.trim().split("\n").pop() ?? "") as { pythonVersion: string; jupyterServer: string; ipykernel: string };
-        resolve({ ok: true, info });
-      } catch {
-        resolve({ ok: false, error: `unexpected probe output: ${stdout.slice(0, 200)}` });
-      }
+      const info = parsePythonVersions(stdout);
+      resolve(info ? { ok: true, info } : { ok: false, error: `unexpected probe output: ${stdout.slice(0, 200)}` });
     });
   });
 }

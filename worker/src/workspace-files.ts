@@ -2,7 +2,7 @@ import { constants, createReadStream, type ReadStream } from "node:fs";
 import { lstat, mkdir, open, readdir, realpath, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
-import { ErrorCodes, FILE_CHUNK_BYTES, checkWorkspacePath, type FileEntry } from "@tether/shared";
+import { ErrorCodes, FILE_CHUNK_BYTES, checkWorkspacePath, errnoCode, errorMessage, type FileEntry } from "@tether/shared";
 import { WorkerError } from "./errors.js";
 
 /** files_list stops after this many files and says `truncated`. */
@@ -40,7 +40,7 @@ export class Workspace {
         break;
       } catch (error) {
         if (error instanceof WorkerError) throw error;
-        const code = (error as NodeJS.ErrnoException).code;
+        const code = errnoCode(error);
         if (code !== "ENOENT" && code !== "ENOTDIR") throw ioError(raw, error);
         // A dangling symlink has no realpath but is not "missing": refuse it rather than write through it.
         if (await isSymlink(existing)) {
@@ -164,7 +164,7 @@ async function isSymlink(p: string): Promise<boolean> {
 
 function fileError(raw: string, error: unknown): WorkerError {
   if (error instanceof WorkerError) return error;
-  switch ((error as NodeJS.ErrnoException).code) {
+  switch (errnoCode(error)) {
     case "ENOENT":
     case "ENOTDIR":
       return new WorkerError(ErrorCodes.FILE_NOT_FOUND, `No file '${raw}' in the session workspace.`, { cause: error });
@@ -178,5 +178,5 @@ function fileError(raw: string, error: unknown): WorkerError {
 }
 
 function ioError(raw: string, error: unknown): WorkerError {
-  return new WorkerError(ErrorCodes.FILE_IO, `File operation on '${raw}' failed: ${(error as Error).message}`, { cause: error });
+  return new WorkerError(ErrorCodes.FILE_IO, `File operation on '${raw}' failed: ${errorMessage(error)}`, { cause: error });
 }

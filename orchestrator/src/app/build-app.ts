@@ -13,7 +13,7 @@ import { registerPoolRoutes } from "../routes/pool.js";
 import { registerSessionTokenRoutes } from "../routes/session-tokens.js";
 import { registerSessionRoutes } from "../routes/sessions.js";
 import { WORKER_GATEWAY_PATH, registerWorkerGateway } from "../workers/worker-gateway.js";
-import Fastify from "fastify";
+import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from "fastify";
 import type { AppContext } from "../routes/route-context.js";
 import { compose, type CompositionOptions } from "./composition.js";
 import { installBodyParsing, installErrorHandling } from "./error-handler.js";
@@ -30,6 +30,27 @@ export interface BuildAppOptions extends CompositionOptions {
   auth?: AuthOptions;
   /** Where log lines go (default stdout); tests capture them. */
   logDestination?: DestinationStream;
+}
+
+/** Longest raw (percent-encoded) path parameter: a 1024-character path of 3-byte characters, encoded. */
+const MAX_PARAM_LENGTH = 10 * 1024;
+
+/** The router's own refusals, answered like every other error. */
+function refuseUnroutable(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const typed = tetherError(ErrorCodes.REQUEST_INVALID, routerErrorMessage(error.code), { hint: "Percent-encode the path (UTF-8), and keep file paths under 1024 characters." });
+  request.log.info({ code: typed.code, fastifyCode: error.code }, "request refused by the router");
+  void reply.code(400).send(typed.toBody());
+}
+
+function routerErrorMessage(code: string): string {
+  switch (code) {
+    case "FST_ERR_BAD_URL":
+      return "The URL is malformed (invalid percent-encoding).";
+    case "FST_ERR_MAX_PARAM_LENGTH":
+      return `A path parameter is longer than ${MAX_PARAM_LENGTH} characters.`;
+    default:
+      return `The request could not be routed (${code}).`;
+  }
 }
 
 /** Worker websocket frames carry file chunks and plots: well above anything a client may send. */
@@ -52,6 +73,10 @@ export function buildApp(config: OrchestratorConfig, options: BuildAppOptions = 
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: config.maxRequestBytes,
+    // A workspace path may be 1024 characters, percent-encoded up to ~9 KiB (fastify's default is 100).
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // The router's own refusals (bad percent-encoding, an over-long param) in our error shape too.
+    frameworkErrors: refuseUnroutable,
     // Strict bodies: unknown fields and wrong types are refused, not stripped or coerced.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();

@@ -1,5 +1,5 @@
 import cors from "@fastify/cors";
-import type { FastifyRequest } from "fastify";
+import { stringField } from "@tether/shared";
 import { ApiKeys } from "../auth/api-keys.js";
 import { Authenticator } from "../auth/authenticator.js";
 import { OidcVerifier } from "../auth/oidc.js";
@@ -68,7 +68,7 @@ export function installAuthentication(scope: RouteScope, parts: AuthParts): void
       method: request.method,
       url: request.routeOptions.url,
       denySessionTokens: config.denySessionTokens === true,
-      sessionId: sessionIdParam(request),
+      sessionId: stringField(request.params, "id"),
     });
     request.principal = principal;
     request.tenant = principal.tenant;
@@ -77,9 +77,3 @@ export function installAuthentication(scope: RouteScope, parts: AuthParts): void
   });
 }
 
-function sessionIdParam(request: FastifyRequest): string | undefined {
-  const params: unknown = request.params;
-  if (typeof params !== "object" || params === null) return undefined;
-  const id: unknown = Reflect.get(params, "id");
-  return typeof id === "string" ? id : undefined;
-}

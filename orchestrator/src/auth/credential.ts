@@ -1,4 +1,4 @@
-import { SESSION_TOKEN_PREFIX } from "@tether/shared";
+import { SESSION_TOKEN_PREFIX, isRecord } from "@tether/shared";
 import { ErrorCodes, tetherError } from "../errors.js";
 
 /** A secret presented by a request, and where it came from. */
@@ -35,14 +35,10 @@ export function readCredential(authorization: string | undefined, query: unknown
     });
   }
   if (!allowQueryToken) return undefined;
-  const token = queryField(query, "token");
+  const token = isRecord(query) ? query.token : undefined;
   if (token === undefined) return undefined;
   if (typeof token !== "string" || token === "") {
     throw tetherError(ErrorCodes.AUTH_INVALID, "The 'token' query parameter must appear once, with a value.", { hint: "Use '?token=<token>' once." });
   }
   return { value: token, source: "query" };
-}
-
-function queryField(query: unknown, name: string): unknown {
-  return typeof query === "object" && query !== null ? Reflect.get(query, name) : undefined;
 }

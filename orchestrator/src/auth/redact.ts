@@ -1,3 +1,5 @@
+import { isRecord, stringField } from "@tether/shared";
+
 /**
  * Log redaction of credentials in URLs. A query parameter is masked when its
  * name, once decoded the way a query parser decodes it, says "token"
@@ -29,20 +31,20 @@ export function redactUrl(url: string, parsedQuery?: unknown): string {
 
 /** The pino `req` serializer: method, URL (redacted) and peer address; no headers at all. */
 export function serializeRequest(request: unknown): { method?: string; url?: string; remoteAddress?: string } {
-  if (typeof request !== "object" || request === null) return {};
+  if (!isRecord(request)) return {};
   const method = stringField(request, "method");
   const url = stringField(request, "url");
   const remoteAddress = stringField(request, "ip");
   return {
     ...(method !== undefined ? { method } : {}),
-    ...(url !== undefined ? { url: redactUrl(url, Reflect.get(request, "query")) } : {}),
+    ...(url !== undefined ? { url: redactUrl(url, request.query) } : {}),
     ...(remoteAddress !== undefined ? { remoteAddress } : {}),
   };
 }
 
 function tokenValues(query: unknown): Set<string> {
   const values = new Set<string>();
-  if (typeof query !== "object" || query === null) return values;
+  if (!isRecord(query)) return values;
   for (const [name, value] of Object.entries(query)) {
     if (!SECRET_NAME.test(name)) continue;
     for (const item of Array.isArray(value) ? value : [value]) if (typeof item === "string" && item !== "") values.add(item);
@@ -58,9 +60,4 @@ function decodeQueryPart(raw: string): string {
   } catch {
     return text.replace(/%([0-9a-f]{2})/gi, (_match, hex: string) => String.fromCharCode(parseInt(hex, 16)));
   }
-}
-
-function stringField(value: object, name: string): string | undefined {
-  const field: unknown = Reflect.get(value, name);
-  return typeof field === "string" ? field : undefined;
 }

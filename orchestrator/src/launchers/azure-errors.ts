@@ -1,13 +1,7 @@
+import { isRecord } from "@tether/shared";
 import { ErrorCodes, tetherError, type TetherError } from "../errors.js";
 
 /** What an Azure SDK failure looks like: a RestError (HTTP) or a credential error (no token). */
-interface AzureFailure {
-  name?: unknown;
-  message?: unknown;
-  statusCode?: unknown;
-  code?: unknown;
-  response?: { headers?: { get(name: string): string | undefined } };
-}
 
 /** Where the failed call was aimed: named in messages so the fix is obvious. */
 export interface AzureTarget {
@@ -24,7 +18,7 @@ const CREDENTIAL_ERROR_NAMES = new Set(["CredentialUnavailableError", "Authentic
 
 /** The HTTP status of an Azure SDK error, if it has one. */
 export function azureStatusOf(error: unknown): number | undefined {
-  const status = (error as AzureFailure | undefined)?.statusCode;
+  const status = isRecord(error) ? error.statusCode : undefined;
   return typeof status === "number" ? status : undefined;
 }
 
@@ -35,7 +29,7 @@ export function azureStatusOf(error: unknown): number | undefined {
  * LAUNCH_QUOTA, anything else → LAUNCH_FAILED. `action` reads "start an execution of".
  */
 export function launchErrorFromAzure(error: unknown, action: string, target: AzureTarget): TetherError {
-  const failure = (typeof error === "object" && error !== null ? error : {}) as AzureFailure;
+  const failure = isRecord(error) ? error : {};
   const status = azureStatusOf(error);
   const azureCode = typeof failure.code === "string" ? failure.code : undefined;
   const azureMessage = typeof failure.message === "string" ? failure.message : String(error);
@@ -72,7 +66,7 @@ export function launchErrorFromAzure(error: unknown, action: string, target: Azu
         hint: "Check TETHER_AZURE_SUBSCRIPTION_ID, TETHER_AZURE_RESOURCE_GROUP and TETHER_AZURE_JOB_NAME; the job must exist with a manual trigger.",
       });
     case 429: {
-      const retryAfterS = retryAfterSeconds(failure.response?.headers?.get("retry-after"));
+      const retryAfterS = retryAfterSeconds(responseHeader(failure, "retry-after"));
       return tetherError(ErrorCodes.LAUNCH_THROTTLED, `Azure Resource Manager is throttling requests to ${action} ${job}: ${detail}`, {
         ...options,
         hint: retryAfterS === undefined ? "Retry later." : `Retry in ${retryAfterS} s.`,
@@ -94,4 +88,13 @@ export function retryAfterSeconds(raw: string | undefined): number | undefined {
   if (/^\d+$/.test(value)) return Math.max(1, Number(value));
   const at = Date.parse(value);
   return Number.isNaN(at) ? undefined : Math.max(1, Math.ceil((at - Date.now()) / 1000));
+}
+
+/** A response header of an Azure SDK RestError (`error.response.headers.get(name)`), if there is one. */
+function responseHeader(failure: Record<string, unknown>, name: string): string | undefined {
+  const response = failure.response;
+  const headers = isRecord(response) ? response.headers : undefined;
+  if (!isRecord(headers) || typeof headers.get !== "function") return undefined;
+  const value: unknown = headers.get(name);
+  return typeof value === "string" ? value : undefined;
 }

@@ -3,7 +3,7 @@ import { homedir } from "node:os";
 import path from "node:path";
 import type { BatchV1Api, CoreV1Api } from "@kubernetes/client-node";
 import type { KubernetesLauncherConfig } from "../config-kubernetes.js";
-import { ErrorCodes, tetherError } from "../errors.js";
+import { ErrorCodes, errorMessage, tetherError } from "../errors.js";
 
 /** Longest one API call may take (the client has no timeout of its own). */
 const CALL_TIMEOUT_MS = 30_000;
@@ -40,7 +40,7 @@ export async function connectKubernetes(config: KubernetesLauncherConfig): Promi
     if (config.kubeconfig) kubeconfig.loadFromFile(config.kubeconfig);
     else kubeconfig.loadFromDefault();
   } catch (error) {
-    throw tetherError(ErrorCodes.LAUNCH_UNAUTHENTICATED, `Could not load the Kubernetes credentials from ${source}: ${(error as Error).message}`, {
+    throw tetherError(ErrorCodes.LAUNCH_UNAUTHENTICATED, `Could not load the Kubernetes credentials from ${source}: ${errorMessage(error)}`, {
       cause: error,
       hint: "Check that the kubeconfig file exists and is valid YAML (kubectl --kubeconfig <file> config view).",
     });

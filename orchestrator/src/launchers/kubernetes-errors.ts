@@ -1,3 +1,6 @@
+import { Type, type Static } from "@sinclair/typebox";
+import { TypeCompiler } from "@sinclair/typebox/compiler";
+import { isRecord } from "@tether/shared";
 import { ErrorCodes, tetherError, type TetherError } from "../errors.js";
 import { retryAfterSeconds } from "./azure-errors.js";
 
@@ -6,21 +9,20 @@ import { retryAfterSeconds } from "./azure-errors.js";
  * the HTTP `code`, the raw response `body` (a JSON Status, as text) and the
  * response headers; or a node-fetch FetchError/AbortError (no answer at all).
  */
-interface KubernetesFailure {
-  name?: unknown;
-  message?: unknown;
-  code?: unknown;
-  body?: unknown;
-  headers?: unknown;
-}
-
+const KubernetesStatusSchema = Type.Object({
+  message: Type.Optional(Type.String()),
+  reason: Type.Optional(Type.String()),
+  code: Type.Optional(Type.Number()),
+  details: Type.Optional(
+    Type.Object({
+      retryAfterSeconds: Type.Optional(Type.Number()),
+      causes: Type.Optional(Type.Array(Type.Object({ message: Type.Optional(Type.String()), field: Type.Optional(Type.String()), reason: Type.Optional(Type.String()) }))),
+    }),
+  ),
+});
 /** The Status object the API server answers errors with (`{kind: "Status", status: "Failure", ...}`). */
-export interface KubernetesStatus {
-  message?: string;
-  reason?: string;
-  code?: number;
-  details?: { retryAfterSeconds?: number; causes?: { message?: string; field?: string; reason?: string }[] };
-}
+export type KubernetesStatus = Static<typeof KubernetesStatusSchema>;
+const statusCheck = TypeCompiler.Compile(KubernetesStatusSchema);
 
 /** Where the failed call was aimed: named in messages so the fix is obvious. */
 export interface KubernetesTarget {
@@ -34,21 +36,24 @@ const RBAC_HINT =
 
 /** The HTTP status of a client-node error, if the API server answered. */
 export function kubernetesStatusOf(error: unknown): number | undefined {
-  const failure = error as KubernetesFailure | undefined;
   // ApiException carries a numeric code; FetchError's `code` is a string (ECONNREFUSED).
-  return typeof failure?.code === "number" ? failure.code : undefined;
+  const code = isRecord(error) ? error.code : undefined;
+  return typeof code === "number" ? code : undefined;
 }
 
 /** The Status body of an ApiException, parsed; undefined when there is none (401s carry none). */
 export function kubernetesStatusBody(error: unknown): KubernetesStatus | undefined {
-  const body = (error as KubernetesFailure | undefined)?.body;
-  if (typeof body === "object" && body !== null) return body as KubernetesStatus;
-  if (typeof body !== "string" || !body.trim().startsWith("{")) return undefined;
-  try {
-    return JSON.parse(body) as KubernetesStatus;
-  } catch {
-    return undefined;
+  const body = isRecord(error) ? error.body : undefined;
+  let parsed: unknown = body;
+  if (typeof body === "string") {
+    if (!body.trim().startsWith("{")) return undefined;
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      return undefined;
+    }
   }
+  return statusCheck.Check(parsed) ? parsed : undefined;
 }
 
 /**
@@ -59,7 +64,7 @@ export function kubernetesStatusBody(error: unknown): KubernetesStatus | undefin
  * "create the worker Job".
  */
 export function launchErrorFromKubernetes(error: unknown, action: string, target: KubernetesTarget): TetherError {
-  const failure = (typeof error === "object" && error !== null ? error : {}) as KubernetesFailure;
+  const failure = isRecord(error) ? error : {};
   const status = kubernetesStatusOf(error);
   const body = kubernetesStatusBody(error);
   // ApiException's own message is "HTTP-Code: ...\nBody: ...\nHeaders: ...": the Status message says it better.
@@ -124,8 +129,8 @@ export function launchErrorFromKubernetes(error: unknown, action: string, target
 }
 
 function headerOf(headers: unknown, name: string): string | undefined {
-  if (typeof headers !== "object" || headers === null) return undefined;
-  for (const [key, value] of Object.entries(headers as Record<string, unknown>)) {
+  if (!isRecord(headers)) return undefined;
+  for (const [key, value] of Object.entries(headers)) {
     if (key.toLowerCase() === name && typeof value === "string") return value;
   }
   return undefined;

@@ -4,7 +4,7 @@ import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { checkWorkspacePath } from "@tether/shared";
-import { ErrorCodes, tetherError } from "../errors.js";
+import { ErrorCodes, errnoCode, tetherError } from "../errors.js";
 import type { SnapshotFile, SnapshotStore, SnapshotSummary } from "./snapshot-store.js";
 
 /** `<root>/<sessionId>/<workspace path>`; a save is written beside it and renamed into place. */
@@ -50,7 +50,7 @@ export class LocalDirectorySnapshotStore implements SnapshotStore {
       try {
         entries = await readdir(path.join(root, relative), { withFileTypes: true });
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+        if (errnoCode(error) === "ENOENT") return;
         throw error;
       }
       for (const entry of entries) {

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import WebSocket, { WebSocketServer } from "ws";
 import { encodeSequenced, splitSequenced, type OrchestratorMessage, type WorkerMessage } from "@tether/shared";
 import { ErrorCodes, type ErrorCode } from "../errors.js";
+import { ObservedArray, closedSocket } from "../../../test/helpers/signals.js";
 import { WorkerConnection, type WorkerSessionMessage } from "./worker-connection.js";
 
 const HEARTBEAT_MS = 100;
@@ -64,23 +65,19 @@ describe("a resumable worker connection", () => {
   async function connect() {
     const first = await pair();
     const connection = new WorkerConnection(first.serverSide, "wrk_1", "ses_1", HEARTBEAT_MS, logger, { resumable: true });
-    const delivered: WorkerSessionMessage[] = [];
+    const delivered = new ObservedArray<WorkerSessionMessage>();
     const raws: string[] = [];
-    let closed: { code: ErrorCode; reason: string } | undefined;
+    const closes = new ObservedArray<{ code: ErrorCode; reason: string }>();
     connection.setHandler({
       onMessage: (message, raw) => {
         delivered.push(message);
-        raws.push(raw.toString());
+        raws.push(Buffer.from(raw).toString());
       },
-      onClose: (code, reason) => (closed = { code, reason }),
+      onClose: (code, reason) => closes.push({ code, reason }),
     });
     const token = connection.issueResumeToken();
-    return { connection, worker: first.worker, delivered, raws, token, closed: () => closed };
+    return { connection, worker: first.worker, serverSide: first.serverSide, delivered, raws, token, closes, closed: () => closes[0] };
   }
-
-  const until = async (condition: () => boolean): Promise<void> => {
-    while (!condition()) await new Promise((resolve) => setTimeout(resolve, 5));
-  };
 
   it("delivers each worker seq once, relays the message without its seq, and acks cumulatively", async () => {
     const { worker, delivered, raws } = await connect();
@@ -96,14 +93,15 @@ describe("a resumable worker connection", () => {
   });
 
   it("holds a dropped link, queues what is sent meanwhile, and on resume retransmits exactly what each side missed", async () => {
-    const { connection, worker, delivered, token } = await connect();
+    const { connection, worker, serverSide, delivered, token } = await connect();
     worker.sendSequenced(1, stream("r", "one"));
     expect((await worker.next((message) => message.type === "ack")).message).toEqual({ type: "ack", seq: 1 });
     connection.send({ type: "input_reply", requestId: "r", value: "before" });
     await worker.next((message) => message.type === "input_reply");
 
     worker.ws.terminate();
-    await until(() => connection.linkState === "held");
+    await closedSocket(serverSide);
+    expect(connection.linkState).toBe("held");
     expect(connection.state).toBe("open");
     expect(connection.send({ type: "input_reply", requestId: "r", value: "during" })).toBe(true);
 
@@ -118,7 +116,7 @@ describe("a resumable worker connection", () => {
     expect(replayed).toEqual({ seq: 2, message: { type: "input_reply", requestId: "r", value: "during" } });
     second.worker.sendSequenced(1, stream("r", "one"));
     second.worker.sendSequenced(2, stream("r", "two"));
-    await until(() => delivered.length === 2);
+    await delivered.until((d) => d.length === 2);
     expect(delivered.map((message) => (message.type === "stream" ? message.text : ""))).toEqual(["one", "two"]);
     // The used token is spent: it cannot resume again.
     const third = await pair();
@@ -126,20 +124,21 @@ describe("a resumable worker connection", () => {
   });
 
   it("refuses a resume that claims frames never sent", async () => {
-    const { connection, worker, token } = await connect();
+    const { connection, worker, serverSide, token } = await connect();
     worker.ws.terminate();
-    await until(() => connection.linkState === "held");
+    await closedSocket(serverSide);
+    expect(connection.linkState).toBe("held");
     const second = await pair();
     expect(connection.resumeLink(second.serverSide, token, 5)).toMatchObject({ ok: false, code: ErrorCodes.WORKER_RESUME_REFUSED });
   });
 
   it("declares the worker lost once it stays away past 3 heartbeat intervals, and refuses it afterwards", async () => {
-    const { connection, worker, token, closed } = await connect();
+    const { connection, worker, token, closed, closes } = await connect();
     const pending = connection.call("files_list", {}, 0);
     pending.catch(() => undefined);
     const droppedAt = Date.now();
     worker.ws.terminate();
-    await until(() => closed() !== undefined);
+    await closes.until((c) => c.length > 0);
     expect(Date.now() - droppedAt).toBeGreaterThanOrEqual(3 * HEARTBEAT_MS - 10);
     expect(closed()).toMatchObject({ code: ErrorCodes.WORKER_LOST, reason: expect.stringContaining("did not reconnect") });
     expect(connection.state).toBe("closed");
@@ -149,9 +148,9 @@ describe("a resumable worker connection", () => {
   });
 
   it("does not hold a worker that closed its socket on purpose (shutdown)", async () => {
-    const { connection, worker, closed } = await connect();
+    const { connection, worker, closes } = await connect();
     worker.ws.close(4000, "stopping");
-    await until(() => closed() !== undefined);
+    await closes.until((c) => c.length > 0);
     expect(connection.state).toBe("closed");
   });
 });

@@ -15,13 +15,14 @@ import { buildApp } from "../app/build-app.js";
 import { loadConfig } from "../config.js";
 import { ErrorCodes } from "../errors.js";
 import type { LaunchExit, LaunchHandle, Launcher, LaunchRequest } from "../launchers/launcher.js";
+import { ObservedArray, sessionReaches } from "../../../test/helpers/signals.js";
 
 type Behaviour = (worker: FakeWorker, message: OrchestratorMessage) => void;
 
 /** A worker in-process: dials the gateway like the real one and answers per `behaviour`. */
 class FakeWorker {
   readonly socket: WebSocket;
-  readonly received: OrchestratorMessage[] = [];
+  readonly received = new ObservedArray<OrchestratorMessage>();
   readonly binary: Buffer[] = [];
   closeCode: number | undefined;
 
@@ -75,7 +76,7 @@ const healthy: Behaviour = (worker, message) => {
 
 class FakeLauncher implements Launcher {
   readonly kind = "fake";
-  readonly workers: FakeWorker[] = [];
+  readonly workers = new ObservedArray<FakeWorker>();
   /** Settles each launch's `exited`, as the real launcher does when the process ends. */
   readonly exits: ((value: LaunchExit) => void)[] = [];
   constructor(private readonly behaviour: Behaviour | undefined) {}
@@ -94,7 +95,7 @@ class FakeLauncher implements Launcher {
       },
     };
   }
-  readonly requests: LaunchRequest[] = [];
+  readonly requests = new ObservedArray<LaunchRequest>();
   async stopAll(): Promise<void> {}
 }
 
@@ -160,7 +161,8 @@ describe("the worker gateway and a session's worker", () => {
   it("refuses an expired token", async () => {
     const { call, launcher } = await start(undefined, { TETHER_JOIN_TOKEN_TTL_MS: "1", TETHER_START_TIMEOUT_MS: "2000" });
     const creating = call("POST", "/v1/sessions");
-    while (launcher.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    await launcher.requests.until((r) => r.length > 0);
+    // Let the 1 ms token expire.
     await new Promise((resolve) => setTimeout(resolve, 10));
     const refusal = await new Promise<OrchestratorMessage | undefined>((resolve) => {
       const worker = new FakeWorker(launcher.requests[0]!, () => {});
@@ -185,7 +187,8 @@ describe("the worker gateway and a session's worker", () => {
     const { body } = await call("POST", "/v1/sessions");
     const running = call("POST", `/v1/sessions/${body!.id}/execute`, { code: "hang" });
     const queued = call("POST", `/v1/sessions/${body!.id}/execute`, { code: "next" });
-    while (!launcher.workers[0]!.received.some((m) => m.type === "execute")) await new Promise((resolve) => setTimeout(resolve, 5));
+    await launcher.workers.until((w) => w.length > 0);
+    await launcher.workers[0]!.received.until((m) => m.some((x) => x.type === "execute"));
     launcher.workers[0]!.socket.terminate();
     for (const result of [await running, await queued]) {
       expect(result.body).toMatchObject({ status: "worker_lost", failure: { code: ErrorCodes.WORKER_LOST } });
@@ -203,11 +206,11 @@ describe("the worker gateway and a session's worker", () => {
     await app.listen({ host: "127.0.0.1", port: 0 });
     const session = app.tether.registry.create("alice", {});
     const starting = session.start();
-    while (launcher.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    await launcher.requests.until((r) => r.length > 0);
     const worker = new FakeWorker(launcher.requests[0]!, healthy, { autoPong: false });
     await starting;
     const startedAt = Date.now();
-    while (session.state !== "stopped") await new Promise((resolve) => setTimeout(resolve, 20));
+    await sessionReaches(session, "stopped");
     expect(Date.now() - startedAt).toBeLessThan(2000);
     expect(session.stopReason?.kind).toBe("worker_lost");
     worker.socket.terminate();
@@ -237,7 +240,7 @@ describe("the worker gateway and a session's worker", () => {
     tcp.pause();
     client.send(JSON.stringify({ type: "execute", requestId: "flood", code: "flood" }));
     const worker = launcher.workers[0]!;
-    while (!worker.received.some((m) => m.type === "execute")) await new Promise((resolve) => setTimeout(resolve, 5));
+    await worker.received.until((m) => m.some((x) => x.type === "execute"));
     // The worker queued everything at once; an orchestrator that keeps reading drains that in a few ms on loopback.
     // Some time later, the worker still holding most of it means the orchestrator stopped reading.
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -263,31 +266,40 @@ describe("the worker gateway and a session's worker", () => {
     // Reaches into privates: the serving worker's connection and its pausers.
     type Paused = { lifecycle: { worker?: { connection?: { pausers: Set<object> } } } };
     const pausers = () => (session as unknown as Paused).lifecycle.worker?.connection?.pausers.size ?? 0;
+    // The client stream holds the worker back through session.backpressure: wait for that call.
+    const backpressureApplied = new Promise<void>((resolve) => {
+      const pause = session.backpressure.pause.bind(session.backpressure);
+      session.backpressure.pause = (pauser) => {
+        pause(pauser);
+        resolve();
+      };
+    });
     const client = new WebSocket(`${base.replace("http", "ws")}/v1/sessions/${body!.id}/stream`, { headers: { authorization: "Bearer key-a" } });
-    const done = new Set<string>();
+    const done = new ObservedArray<string>();
     client.on("message", (data) => {
       const message = JSON.parse(data.toString()) as { type: string; requestId: string };
-      if (message.type === "done") done.add(message.requestId);
+      if (message.type === "done") done.push(message.requestId);
     });
     await new Promise((resolve) => client.once("open", resolve));
     const tcp = (client as unknown as { _socket: { pause(): void; resume(): void } })._socket;
     tcp.pause();
     client.send(JSON.stringify({ type: "execute", requestId: "first", code: "flood" }));
     // The slow client makes the session stop reading the first worker...
-    while (pausers() === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    await backpressureApplied;
     // ...whose process then dies while held back (the launcher reports the exit), and the session stops.
     launcher.workers[0]!.socket.terminate();
     launcher.exits[0]!({ code: null, signal: "SIGKILL", reason: "killed", stderrTail: [] });
-    while (session.state !== "stopped") await new Promise((resolve) => setTimeout(resolve, 10));
+    await sessionReaches(session, "stopped");
     client.send(JSON.stringify({ type: "execute", requestId: "second", code: "flood" }));
-    while (!launcher.workers[1]?.received.some((m) => m.type === "execute")) await new Promise((resolve) => setTimeout(resolve, 5));
+    await launcher.workers.until((w) => w.length > 1);
+    await launcher.workers[1]!.received.until((m) => m.some((x) => x.type === "execute"));
     // The client still reads nothing: its backpressure must hold the replacement worker back too.
     expect(pausers()).toBe(1);
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(launcher.workers[1]!.socket.bufferedAmount).toBeGreaterThanOrEqual(8 * 1024 * 1024);
     tcp.resume();
-    while (!done.has("second")) await new Promise((resolve) => setTimeout(resolve, 10));
-    expect(done.has("first")).toBe(true);
+    await done.until((d) => d.includes("second"));
+    expect(done.includes("first")).toBe(true);
     client.close();
   });
 
