@@ -1,8 +1,9 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { readAuthConfig, type AuthConfig } from "./config-auth.js";
 import { readDockerConfig, type DockerLauncherConfig } from "./config-docker.js";
 import { readKubernetesConfig, type KubernetesLauncherConfig } from "./config-kubernetes.js";
-import { MiB, readInteger, readString, type Env } from "./config-readers.js";
+import { MiB, isLocalHost, readInteger, readString, type Env } from "./config-readers.js";
 import { configInvalid } from "./errors.js";
 
 /** One tenant's API key. Sessions belong to the tenant whose key created them. */
@@ -67,6 +68,8 @@ export interface OrchestratorConfig {
   idleTimeoutS: number;
   /** TETHER_MAX_SESSION_LIFETIME_S, default 86400: longest a worker serves a session before it is stopped (snapshotted) too. */
   maxSessionLifetimeS: number;
+  /** Session tokens, CORS and OIDC (config-auth.ts). */
+  auth: AuthConfig;
 }
 
 /** Where and how the `azure` launcher starts Azure Container Apps Jobs executions. */
@@ -133,6 +136,7 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
     maxSessionsPerTenant: readInteger(env, "TETHER_MAX_SESSIONS_PER_TENANT", 100, 1),
     idleTimeoutS: readInteger(env, "TETHER_IDLE_TIMEOUT_S", 600, 1),
     maxSessionLifetimeS: readInteger(env, "TETHER_MAX_SESSION_LIFETIME_S", 86_400, 1),
+    auth: readAuthConfig(env),
   };
   if (config.defaultExecTimeoutMs > config.maxExecTimeoutMs) {
     throw configInvalid(
@@ -248,12 +252,6 @@ function readArmEndpoint(raw: string | undefined): string {
   // The SDK sends bearer tokens over TLS only.
   if (url.protocol !== "https:") throw configInvalid(`TETHER_AZURE_ARM_ENDPOINT must be an https:// URL, got '${value}'.`);
   return value.replace(/\/+$/, "");
-}
-
-/** Loopback and the names RFC 6761 reserves for local use and testing: never a real cloud. */
-function isLocalHost(hostname: string): boolean {
-  const host = hostname.toLowerCase();
-  return host === "localhost" || host === "127.0.0.1" || host === "[::1]" || host.endsWith(".localhost") || host.endsWith(".test");
 }
 
 function readLogLevel(raw: string | undefined): LogLevel {

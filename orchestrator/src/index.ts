@@ -19,3 +19,8 @@ export type { DockerLauncherOptions } from "./launchers/docker.js";
 export { JoinTokenStore } from "./workers/join-tokens.js";
 export { ExecutionResultFold } from "./sessions/execution-result.js";
 export type { LifecycleState, LifecycleStateName } from "./sessions/session-lifecycle.js";
+export type { AuthConfig, OidcConfig, OidcAlgorithm } from "./config-auth.js";
+export type { Principal, PrincipalKind } from "./auth/principal.js";
+export { MemorySessionTokenStore, TOMBSTONE_RETENTION_MS } from "./auth/session-token-store.js";
+export type { SessionTokenStore, SessionTokenRecord } from "./auth/session-token-store.js";
+export type { AuthOptions } from "./app/install-auth.js";

@@ -5,6 +5,18 @@
 export const ErrorCodes = {
   AUTH_MISSING: "TETHER_ERR_AUTH_MISSING",
   AUTH_INVALID: "TETHER_ERR_AUTH_INVALID",
+  /** A session token or an OIDC JWT past its expiry: get a new one. */
+  AUTH_EXPIRED: "TETHER_ERR_AUTH_EXPIRED",
+  /** A session token that was revoked (DELETE …/tokens, or its session was deleted). */
+  AUTH_REVOKED: "TETHER_ERR_AUTH_REVOKED",
+  /** A session token used outside its session, or on a route session tokens may not use. */
+  AUTH_SCOPE: "TETHER_ERR_AUTH_SCOPE",
+  /** A valid OIDC token without the required role or scope, or without the tenant claim. */
+  AUTH_FORBIDDEN: "TETHER_ERR_AUTH_FORBIDDEN",
+  /** The OIDC provider's signing keys (discovery document, JWKS) could not be fetched: retry later. */
+  AUTH_UNAVAILABLE: "TETHER_ERR_AUTH_UNAVAILABLE",
+  /** No session token with this id in this session (DELETE …/tokens/:tokenId). */
+  AUTH_TOKEN_NOT_FOUND: "TETHER_ERR_AUTH_TOKEN_NOT_FOUND",
 
   REQUEST_INVALID: "TETHER_ERR_REQUEST_INVALID",
   REQUEST_MALFORMED_JSON: "TETHER_ERR_REQUEST_MALFORMED_JSON",
@@ -13,6 +25,8 @@ export const ErrorCodes = {
   /** A text field (code, stdin, an input reply) holds a NUL byte or a lone surrogate, which a kernel cannot take. */
   REQUEST_INVALID_TEXT: "TETHER_ERR_REQUEST_INVALID_TEXT",
   ROUTE_NOT_FOUND: "TETHER_ERR_ROUTE_NOT_FOUND",
+  /** A websocket upgrade whose Origin header is not in TETHER_CORS_ORIGINS. */
+  REQUEST_ORIGIN_NOT_ALLOWED: "TETHER_ERR_REQUEST_ORIGIN_NOT_ALLOWED",
 
   SESSION_NOT_FOUND: "TETHER_ERR_SESSION_NOT_FOUND",
   SESSION_NOT_READY: "TETHER_ERR_SESSION_NOT_READY",

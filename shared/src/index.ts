@@ -12,6 +12,7 @@ export * from "./execution.js";
 export * from "./worker-protocol.js";
 export * from "./client-protocol.js";
 export * from "./rest.js";
+export * from "./session-tokens.js";
 export { SEQ_PREFIX, ACK_DELAY_MS, ACK_EVERY_FRAMES, encodeSequenced, splitSequenced, ReplayBuffer, InboundSequence } from "./reliable-link.js";
 export type { InboundVerdict } from "./reliable-link.js";
 export { ResumableLink, realTimers } from "./resumable-link.js";

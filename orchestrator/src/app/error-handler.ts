@@ -1,6 +1,6 @@
 import type { FastifyError } from "fastify";
 import type { TetherApp } from "./tether-app.js";
-import { redactUrl } from "../auth.js";
+import { redactUrl } from "../auth/redact.js";
 import type { OrchestratorConfig } from "../config.js";
 import { ErrorCodes, TetherError, tetherError } from "../errors.js";
 
@@ -14,7 +14,7 @@ export function installErrorHandling(app: TetherApp): void {
     return reply.code(tether.statusCode).send(tether.toBody());
   });
   app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send(tetherError(ErrorCodes.ROUTE_NOT_FOUND, `No route ${request.method} ${redactUrl(request.url)}.`).toBody()),
+    reply.code(404).send(tetherError(ErrorCodes.ROUTE_NOT_FOUND, `No route ${request.method} ${redactUrl(request.url, request.query)}.`).toBody()),
   );
 }
 
