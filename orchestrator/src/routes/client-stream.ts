@@ -93,9 +93,9 @@ class ClientStream implements SessionObserver {
     if (this.state !== "open" || !this.pausedWorker) return;
     this.logger.warn({ bufferedBytes: this.socket.bufferedAmount, timeoutMs: this.context.config.slowClientTimeoutMs }, "disconnecting a client that stopped reading");
     // Its buffered frames are lost to it; the session's event log (?after=) is how it catches up.
+    // The close frame waits behind what is buffered: a client that reads again sees 1013 and its reason;
+    // one that never does is cut by ws's close timeout (30 s). Either way it no longer holds anyone back.
     this.socket.close(1013, `${ErrorCodes.CLIENT_TOO_SLOW}: not reading for ${this.context.config.slowClientTimeoutMs} ms`);
-    // A peer that does not read will not answer the close handshake either.
-    setTimeout(() => this.socket.terminate(), 1000).unref();
     this.onClose();
   }
 
