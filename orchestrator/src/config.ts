@@ -53,6 +53,10 @@ export interface OrchestratorConfig {
   maxRequestBytes: number;
   /** Largest client websocket frame the app accepts; bigger frames get protocol_error (over twice this, the socket closes 1009). */
   maxClientFrameBytes: number;
+  /** TETHER_EVENT_LOG_MAX_BYTES, default 32 MiB: a session's numbered messages kept for `?after=` replay (and its execution records). */
+  eventLogMaxBytes: number;
+  /** TETHER_EXECUTION_RETENTION_S, default 3600: how long an ended execution's record and messages are kept. */
+  executionRetentionS: number;
   /** TETHER_SLOW_CLIENT_TIMEOUT_MS, default 15000: a websocket client backed up this long is disconnected (1013) so it stops holding the worker back. */
   slowClientTimeoutMs: number;
   logLevel: LogLevel;
@@ -129,6 +133,8 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
     maxRequestBytes: readInteger(env, "TETHER_MAX_REQUEST_BYTES", 8 * MiB, 1),
     maxClientFrameBytes: readInteger(env, "TETHER_MAX_CLIENT_FRAME_BYTES", MiB, 1),
     slowClientTimeoutMs: readInteger(env, "TETHER_SLOW_CLIENT_TIMEOUT_MS", 15_000, 100),
+    eventLogMaxBytes: readInteger(env, "TETHER_EVENT_LOG_MAX_BYTES", 32 * MiB, 64 * 1024),
+    executionRetentionS: readInteger(env, "TETHER_EXECUTION_RETENTION_S", 3600, 1),
     logLevel: readLogLevel(env.TETHER_LOG_LEVEL),
     poolSize: readInteger(env, "TETHER_POOL_SIZE", 0, 0, 1000),
     poolPreload: env.TETHER_POOL_PRELOAD?.trim() ? env.TETHER_POOL_PRELOAD : undefined,

@@ -68,6 +68,8 @@ const statusByCode: Record<ErrorCode, number> = {
   [ErrorCodes.EXEC_NO_REPLY]: 502,
   [ErrorCodes.OUTPUT_TOO_LARGE]: 413,
   [ErrorCodes.CLIENT_TOO_SLOW]: 429,
+  [ErrorCodes.EVENTS_EXPIRED]: 410,
+  [ErrorCodes.EXECUTION_EXPIRED]: 410,
   [ErrorCodes.KERNEL_DIED]: 502,
   [ErrorCodes.KERNEL_UNAVAILABLE]: 503,
   [ErrorCodes.KERNEL_RESTART_FAILED]: 502,

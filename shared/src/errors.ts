@@ -78,6 +78,10 @@ export const ErrorCodes = {
   EXEC_NO_REPLY: "TETHER_ERR_EXEC_NO_REPLY",
   /** One rich output (a display or result) was larger than MAX_RICH_OUTPUT_BYTES and was replaced by a notice. */
   OUTPUT_TOO_LARGE: "TETHER_ERR_OUTPUT_TOO_LARGE",
+  /** `?after=` names a seq older than the oldest message the session still keeps (retention: time, bytes). */
+  EVENTS_EXPIRED: "TETHER_ERR_EVENTS_EXPIRED",
+  /** The execution ended long enough ago (or the session ran enough since) that its record was dropped. */
+  EXECUTION_EXPIRED: "TETHER_ERR_EXECUTION_EXPIRED",
   /** A websocket client stayed backed up past TETHER_SLOW_CLIENT_TIMEOUT_MS and was disconnected (close 1013); reconnect with ?after=. */
   CLIENT_TOO_SLOW: "TETHER_ERR_CLIENT_TOO_SLOW",
 

@@ -8,6 +8,7 @@ import type { OrchestratorConfig } from "../config.js";
 import { ErrorCodes, tetherError } from "../errors.js";
 import { registerClientStream } from "../routes/client-stream.js";
 import { registerExecuteRoutes } from "../routes/execute.js";
+import { registerExecutionRoutes } from "../routes/executions.js";
 import { registerFileRoutes } from "../routes/files.js";
 import { registerHealthRoutes } from "../routes/health.js";
 import { registerPoolRoutes } from "../routes/pool.js";
@@ -117,6 +118,7 @@ export function buildApp(config: OrchestratorConfig, options: BuildAppOptions = 
       registerSessionRoutes(api, context);
       registerSessionTokenRoutes(api, context);
       registerExecuteRoutes(api, context);
+      registerExecutionRoutes(api, context);
       registerClientStream(api, context);
       registerPoolRoutes(api, context);
       await api.register(async (files) => registerFileRoutes(files.withTypeProvider<TypeBoxTypeProvider>(), context));

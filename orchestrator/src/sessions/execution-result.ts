@@ -82,6 +82,11 @@ export class ExecutionResultFold {
     this.resumed = true;
   }
 
+  /** Bytes of output held (stream text and rich outputs). */
+  get retainedBytes(): number {
+    return this.stdoutBytes + this.stderrBytes + this.outputBytes;
+  }
+
   get finished(): boolean {
     return this.done !== undefined;
   }
