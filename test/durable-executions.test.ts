@@ -23,7 +23,7 @@ describe("executions as resources with a replayable event log", () => {
   it("lets a client that dropped mid-execution reconnect with ?after= and see every line exactly once", { timeout: 90_000 }, async () => {
     const session = await orchestrator.alice.createSession();
     const seen: Numbered[] = [];
-    let first = await StreamClient.open(orchestrator.url, session.id, orchestrator.keys.alice);
+    const first = await StreamClient.open(orchestrator.url, session.id, orchestrator.keys.alice);
     first.socket.on("message", (data) => seen.push(JSON.parse(data.toString()) as Numbered));
     first.send({ type: "execute", requestId: "lines", code: PRINT_LINES });
     // Drop the connection once some output has arrived, without a close handshake.
