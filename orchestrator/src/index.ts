@@ -24,3 +24,8 @@ export type { Principal, PrincipalKind } from "./auth/principal.js";
 export { MemorySessionTokenStore, TOMBSTONE_RETENTION_MS } from "./auth/session-token-store.js";
 export type { SessionTokenStore, SessionTokenRecord } from "./auth/session-token-store.js";
 export type { AuthOptions } from "./app/install-auth.js";
+export { MemoryClusterStore } from "./store/memory-store.js";
+export { RedisClusterStore } from "./store/redis-store.js";
+export { FencedError } from "./store/cluster-store.js";
+export type { ClusterStore, SessionRecord, Lease, ReplicaInfo, StoredEvent, StoredExecution, WorkerRecord } from "./store/cluster-store.js";
+export { ErrorCodes } from "./errors.js";

@@ -102,6 +102,10 @@ export const ErrorCodes = {
   /** The cloud refused or failed the launch for another reason; the message carries it. */
   LAUNCH_FAILED: "TETHER_ERR_LAUNCH_FAILED",
 
+  /** The session store (Redis, TETHER_REDIS_URL) is unreachable; retry after Retry-After. */
+  STORE_UNAVAILABLE: "TETHER_ERR_STORE_UNAVAILABLE",
+  /** The session belongs to another replica that cannot be reached right now (it may be failing over); retry after Retry-After. */
+  SESSION_OWNER_UNAVAILABLE: "TETHER_ERR_SESSION_OWNER_UNAVAILABLE",
   RUNTIME_PYTHON_NOT_FOUND: "TETHER_ERR_RUNTIME_PYTHON_NOT_FOUND",
   CONFIG_INVALID: "TETHER_ERR_CONFIG_INVALID",
   INTERNAL: "TETHER_ERR_INTERNAL",
