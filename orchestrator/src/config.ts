@@ -1,6 +1,7 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { readKubernetesConfig, type KubernetesLauncherConfig } from "./config-kubernetes.js";
+import { readSandboxConfig, type SandboxSetting } from "./config-sandbox.js";
 import { configInvalid } from "./errors.js";
 
 /** One tenant's API key. Sessions belong to the tenant whose key created them. */
@@ -30,6 +31,8 @@ export interface OrchestratorConfig {
   azure?: AzureLauncherConfig;
   /** TETHER_K8S_*: set (and validated) only when the launcher is `kubernetes`. */
   kubernetes?: KubernetesLauncherConfig;
+  /** TETHER_SANDBOX*: how the `local` launcher confines each worker (bubblewrap, on by default); other launchers ignore it. */
+  sandbox: SandboxSetting;
   /** TETHER_WORKER_COMMAND split into argv; default `node <repo>/worker/dist/main.js`. */
   workerCommand: readonly string[];
   /** TETHER_PYTHON; undefined = probe once at start. */
@@ -109,6 +112,7 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
     dataDir: path.resolve(readString(env, "TETHER_DATA_DIR", ".tether")),
     publicUrl: readPublicUrl(env.TETHER_PUBLIC_URL),
     launcher,
+    sandbox: launcher === "local" ? readSandboxConfig(env) : { mode: "off" },
     workerCommand: env.TETHER_WORKER_COMMAND?.trim() ? splitCommand(env.TETHER_WORKER_COMMAND) : defaultWorkerCommand(),
     python: env.TETHER_PYTHON?.trim() || undefined,
     defaultExecTimeoutMs: readInteger(env, "TETHER_DEFAULT_EXEC_TIMEOUT_MS", 60_000, 1),

@@ -67,6 +67,7 @@ const statusByCode: Record<ErrorCode, number> = {
   [ErrorCodes.LAUNCH_QUOTA]: 503,
   [ErrorCodes.LAUNCH_FAILED]: 502,
   [ErrorCodes.RUNTIME_PYTHON_NOT_FOUND]: 500,
+  [ErrorCodes.RUNTIME_SANDBOX_UNAVAILABLE]: 500,
   [ErrorCodes.CONFIG_INVALID]: 500,
   [ErrorCodes.INTERNAL]: 500,
 };

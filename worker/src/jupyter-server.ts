@@ -62,6 +62,12 @@ class PortInUseError extends Error {}
  * (~40 ms on Linux): a trivial execute took ~47 ms, ~4 ms with this. No
  * config flag does it in jupyter_server 1.x; if the handler class moved
  * (2.x), the server starts unpatched.
+ *
+ * It also adds `tether_exit: {pid, returncode}` to the `restarting`/`dead`
+ * status the server sends when a kernel dies: only the server, the kernel's
+ * parent, knows how it ended (SIGKILL from a memory limit, SIGXCPU from the
+ * CPU limit), and the status message is ordered with the kernel's output,
+ * which a log line on stderr would not be. Unpatched, deaths say less.
  */
 export const JUPYTER_BOOTSTRAP = [
   "import sys",
@@ -78,6 +84,35 @@ export const JUPYTER_BOOTSTRAP = [
   "        pass",
   "_nodelay('jupyter_server.services.kernels.handlers', 'ZMQChannelsHandler')",
   "_nodelay('jupyter_server.services.kernels.websocket', 'KernelWebsocketHandler')",
+  "def _exit_status(path, name):",
+  "    try:",
+  "        module = __import__(path, fromlist=[name])",
+  "        cls = getattr(module, name)",
+  "        original = cls._send_status_message",
+  "        def send(self, status):",
+  "            ended = None",
+  "            if status in ('restarting', 'dead'):",
+  "                try:",
+  "                    process = self.kernel_manager.get_kernel(self.kernel_id).provisioner.process",
+  "                    ended = {'pid': process.pid, 'returncode': process.poll()}",
+  "                except Exception:",
+  "                    ended = None",
+  "            if ended is None:",
+  "                return original(self, status)",
+  "            session_msg = self.session.msg",
+  "            def msg(msg_type, content=None, *args, **kwargs):",
+  "                if msg_type == 'status' and isinstance(content, dict):",
+  "                    content = dict(content, tether_exit=ended)",
+  "                return session_msg(msg_type, content, *args, **kwargs)",
+  "            self.session.msg = msg",
+  "            try:",
+  "                return original(self, status)",
+  "            finally:",
+  "                del self.session.msg",
+  "        cls._send_status_message = send",
+  "    except Exception:",
+  "        pass",
+  "_exit_status('jupyter_server.services.kernels.handlers', 'ZMQChannelsHandler')",
   "from jupyter_server.serverapp import main",
   "sys.argv[0] = 'jupyter-server'",
   "sys.exit(main())",
