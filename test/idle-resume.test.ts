@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCodes, type SessionInfo } from "@tether/shared";
 import { startTestOrchestrator, type TestOrchestrator } from "./helpers/orchestrator.js";
-import { describeProcesses, processesWithEnvMarker, waitUntilNoProcesses } from "./helpers/processes.js";
+import { KERNEL_PID_CODE, describeProcesses, hostPidOf, processesWithEnvMarker, waitUntilNoProcesses } from "./helpers/processes.js";
 import { expectStatus } from "./helpers/rest.js";
 import { StreamClient } from "./helpers/ws.js";
 
@@ -32,8 +32,8 @@ describe("scale to zero and resume", () => {
   }
 
   async function kernelLaunchId(sessionId: string): Promise<string> {
-    const res = await orchestrator.alice.execute(sessionId, { code: "import os\nprint(os.getpid())" });
-    return launchIdOfKernel(Number(res.stdout.trim()));
+    const res = await orchestrator.alice.execute(sessionId, { code: KERNEL_PID_CODE });
+    return launchIdOfKernel(await hostPidOf(res.stdout));
   }
 
   beforeAll(async () => {

@@ -1,6 +1,6 @@
 import path from "node:path";
 import { configInvalid } from "./errors.js";
-import { isSecretVariableName } from "./launchers/worker-environment.js";
+import { isSecretVariableName } from "./secret-names.js";
 
 type Env = Readonly<Record<string, string | undefined>>;
 

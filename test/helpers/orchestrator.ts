@@ -37,6 +37,9 @@ export async function startTestOrchestrator(overrides: Record<string, string> = 
     TETHER_API_KEYS: `alice:${KEYS.alice},bob:${KEYS.bob}`,
     TETHER_DATA_DIR: dataDir,
     TETHER_LOG_LEVEL: "silent",
+    // Sandboxed workers get an allowlisted environment: this lets the run marker through, so the
+    // global teardown can still find any process a test left behind (see global-setup.ts).
+    TETHER_SANDBOX_PASS_ENV: "TETHER_TEST_RUN_ID",
     ...(process.env.TETHER_PYTHON ? { TETHER_PYTHON: process.env.TETHER_PYTHON } : {}),
     ...overrides,
   };

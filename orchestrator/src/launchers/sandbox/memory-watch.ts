@@ -1,10 +1,13 @@
 import { readdirSync, readFileSync, readlinkSync, renameSync, writeFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import type { Logger } from "pino";
 
 /** How often the sandboxes' memory is summed. A scan of /proc takes ~1 ms with a hundred host processes. */
 export const MEMORY_WATCH_INTERVAL_MS = 100;
 /** After a kill, the sandbox is left alone this long so the memory can be freed before the next sum. */
 const COOLDOWN_MS = 1000;
+/** After a PSS sum that found the sandbox under its limit (its RSS sum was over: forked children), the next PSS sum waits this long. */
+const PSS_RECHECK_MS = 1000;
 const PAGE_BYTES = 4096;
 const MiB = 1024 * 1024;
 
@@ -30,16 +33,24 @@ interface Watched {
   recordPath: string;
   logger: Logger;
   quietUntil: number;
+  /** A PSS sum is running (it reads smaps_rollup off the event loop). */
+  measuring: boolean;
 }
 
 /**
- * Enforces each sandbox's memory limit on the sum of its processes' resident
- * anonymous memory (what cgroup v2's memory.max would count, which this
+ * Enforces each sandbox's memory limit on the sum of its processes' anonymous
+ * memory (close to what cgroup v2's memory.max would count, which this
  * machine kind has no writable controller for): every 100 ms it groups host
  * processes by PID namespace (a process cannot leave its sandbox's, whatever
  * it does to its environment) and, over the limit, SIGKILLs the largest one,
  * normally the kernel, after leaving a record saying why. It runs in the
  * orchestrator, out of reach of code in the sandbox.
+ *
+ * Resident pages are counted proportionally (PSS): forked children share
+ * their parent's pages copy-on-write, and summing each one's RSS counted a
+ * kernel that forked 40 sleepers as 2 GB and killed Jupyter Server. PSS costs a
+ * page-table walk (smaps_rollup), so it is read only when the cheap RSS sum
+ * (always at least the PSS sum) is over the limit.
  */
 export class MemoryWatch {
   private readonly watched = new Map<string, Watched>();
@@ -54,7 +65,7 @@ export class MemoryWatch {
       options.logger.warn({ err: error, pid: options.initPid }, "cannot watch the sandbox's memory: its first process is gone");
       return () => undefined;
     }
-    const entry: Watched = { ...options, pidNamespace, quietUntil: 0 };
+    const entry: Watched = { ...options, pidNamespace, quietUntil: 0, measuring: false };
     this.watched.set(options.launchId, entry);
     this.timer ??= setInterval(() => this.tick(), MEMORY_WATCH_INTERVAL_MS).unref();
     return () => {
@@ -70,22 +81,37 @@ export class MemoryWatch {
   /** One scan: sums every watched sandbox and kills over the limit. Exposed for tests. */
   tick(now = Date.now()): void {
     const byNamespace = new Map<string, Watched>();
-    for (const entry of this.watched.values()) if (entry.quietUntil <= now) byNamespace.set(entry.pidNamespace, entry);
+    for (const entry of this.watched.values()) if (entry.quietUntil <= now && !entry.measuring) byNamespace.set(entry.pidNamespace, entry);
     if (byNamespace.size === 0) return;
-    const usage = new Map<Watched, { totalBytes: number; largest?: { pid: number; bytes: number } }>();
+    const members = new Map<Watched, string[]>();
+    const rss = new Map<Watched, number>();
     for (const name of listPids()) {
       const entry = byNamespace.get(readNamespace(name) ?? "");
       if (!entry) continue;
-      const bytes = anonymousResidentBytes(name);
-      const sum = usage.get(entry) ?? { totalBytes: 0 };
-      sum.totalBytes += bytes;
-      if (!sum.largest || bytes > sum.largest.bytes) sum.largest = { pid: Number(name), bytes };
-      usage.set(entry, sum);
+      members.set(entry, [...(members.get(entry) ?? []), name]);
+      rss.set(entry, (rss.get(entry) ?? 0) + anonymousResidentBytes(name));
     }
-    for (const [entry, sum] of usage) {
-      if (sum.totalBytes <= entry.limitMb * MiB || !sum.largest) continue;
+    for (const [entry, pids] of members) {
+      if ((rss.get(entry) ?? 0) > entry.limitMb * MiB) void this.measure(entry, pids);
+    }
+  }
+
+  /** The precise (PSS) sum, read off the event loop (~20 ms per GiB mapped); kills when it is over too. */
+  private async measure(entry: Watched, pids: readonly string[]): Promise<void> {
+    entry.measuring = true;
+    try {
+      const sizes = await Promise.all(pids.map(async (name) => ({ pid: Number(name), bytes: await proportionalAnonymousBytes(name) })));
+      const totalBytes = sizes.reduce((sum, size) => sum + size.bytes, 0);
+      const largest = sizes.reduce<{ pid: number; bytes: number } | undefined>((max, size) => (!max || size.bytes > max.bytes ? size : max), undefined);
+      const now = Date.now();
+      if (totalBytes <= entry.limitMb * MiB || !largest) {
+        entry.quietUntil = now + PSS_RECHECK_MS;
+        return;
+      }
       entry.quietUntil = now + COOLDOWN_MS;
-      this.kill(entry, sum.largest.pid, Math.round(sum.totalBytes / MiB), now);
+      if (this.watched.get(entry.launchId) === entry) this.kill(entry, largest.pid, Math.round(totalBytes / MiB), now);
+    } finally {
+      entry.measuring = false;
     }
   }
 
@@ -130,7 +156,18 @@ function readNamespace(pid: string): string | undefined {
   }
 }
 
-/** statm: resident minus shared (file-backed and shmem) pages: the process's own memory. */
+/** smaps_rollup's Pss_Anon (Linux 5.9+; Pss before): anonymous pages, shared ones divided among their sharers. */
+export async function proportionalAnonymousBytes(pid: string): Promise<number> {
+  try {
+    const text = await readFile(`/proc/${pid}/smaps_rollup`, "latin1");
+    const kb = /^Pss_Anon:\s+(\d+) kB/m.exec(text)?.[1] ?? /^Pss:\s+(\d+) kB/m.exec(text)?.[1] ?? "0";
+    return Number(kb) * 1024;
+  } catch {
+    return 0;
+  }
+}
+
+/** statm: resident minus shared (file-backed and shmem) pages; pages shared copy-on-write after a fork count in each process. */
 export function anonymousResidentBytes(pid: string): number {
   try {
     const [, resident = "0", shared = "0"] = readFileSync(`/proc/${pid}/statm`, "latin1").split(" ");

@@ -12,12 +12,20 @@ export interface CommandResult {
 /** Runs a command once (a start-up probe); SIGKILLed after `timeoutMs`. Never rejects: a spawn error is in `stderr`. */
 export function runCommand(spec: CommandSpec, timeoutMs: number): Promise<CommandResult> {
   return new Promise((resolve) => {
-    const child = spawn(spec.command, spec.args, {
-      stdio: ["ignore", "pipe", "pipe", ...(spec.fd3 ? (["pipe"] as const) : [])],
-      ...(spec.env ? { env: spec.env } : {}),
-      ...(spec.uid !== undefined ? { uid: spec.uid } : {}),
-      ...(spec.gid !== undefined ? { gid: spec.gid } : {}),
-    });
+    let child;
+    try {
+      child = spawn(spec.command, spec.args, {
+        stdio: ["ignore", "pipe", "pipe", ...(spec.fd3 ? (["pipe"] as const) : [])],
+        ...(spec.env ? { env: spec.env } : {}),
+        ...(spec.uid !== undefined ? { uid: spec.uid } : {}),
+        ...(spec.gid !== undefined ? { gid: spec.gid } : {}),
+      });
+    } catch (error) {
+      // Thrown, not emitted, for some arguments (a uid this user namespace does not map: EINVAL).
+      const as = spec.uid !== undefined ? ` as uid ${spec.uid}` : "";
+      resolve({ code: null, signal: null, stdout: "", stderr: `could not run ${spec.command}${as}: ${(error as Error).message}` });
+      return;
+    }
     let stdout = "";
     let stderr = "";
     child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));

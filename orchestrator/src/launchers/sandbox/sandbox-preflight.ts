@@ -44,7 +44,10 @@ export async function preflightSandbox(context: SandboxContext, dataDir: string)
 }
 
 function namespaceHint(why: string): string {
-  if (/user namespace|uid map|setting up uid|No permissions|Operation not permitted|Permission denied/i.test(why)) {
+  if (/could not run .* as uid/.test(why)) {
+    return `the orchestrator runs as root, so sandboxes run as uid 65534 (nobody), which this machine (a user namespace?) does not map: run the orchestrator as an ordinary user, ${OFF_HINT}.`;
+  }
+  if (/namespace|uid map|No permissions|Operation not permitted|Permission denied/i.test(why)) {
     return (
       "enable unprivileged user namespaces (sudo sysctl -w kernel.unprivileged_userns_clone=1 and user.max_user_namespaces > 0; " +
       `on Ubuntu 23.10+ also kernel.apparmor_restrict_unprivileged_userns=0 or an AppArmor profile for bwrap; in a container: allow unshare in its seccomp profile), ${OFF_HINT}.`

@@ -1,0 +1,10 @@
+/**
+ * Names of environment variables that look like secrets (TETHER_API_KEYS,
+ * AZURE_CLIENT_SECRET, a *_TOKEN, ...): kernels run user code with their
+ * environment, so these never reach a worker.
+ */
+const SECRET_NAME = /SECRET|PASSWORD|PASSWD|TOKEN|API_?KEYS?|CREDENTIAL|PRIVATE_KEY|CONNECTION_STRING/i;
+
+export function isSecretVariableName(name: string): boolean {
+  return SECRET_NAME.test(name);
+}
