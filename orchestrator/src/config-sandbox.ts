@@ -77,5 +77,5 @@ function readBinds(raw: string | undefined): string[] {
   for (const p of paths) {
     if (!path.isAbsolute(p)) throw configInvalid(`TETHER_SANDBOX_RO_BINDS: '${p}' is not an absolute path.`);
   }
-  return paths.map((p) => path.normalize(p));
+  return paths.map((p) => path.normalize(p).replace(/(.)\/+$/, "$1"));
 }
