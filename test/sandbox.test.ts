@@ -348,3 +348,34 @@ describe("the sandbox's CPU time limit", () => {
     await orchestrator.alice.deleteSession(session.id);
   });
 });
+
+describe("TETHER_SANDBOX=off", () => {
+  let orchestrator: TestOrchestrator;
+
+  beforeAll(async () => {
+    orchestrator = await startTestOrchestrator({ TETHER_SANDBOX: "off" });
+  });
+
+  afterAll(async () => {
+    await orchestrator?.close();
+  });
+
+  it("runs the worker as a plain child process that got its join token in a file it removed, not in its environment", async () => {
+    const session = await orchestrator.alice.createSession();
+    const seen = await probe<{ cwd: string; launchId: string; tokenVar: boolean; tokenFile: string; fileExists: boolean; pid1: string }>(
+      orchestrator,
+      session.id,
+      [
+        "print(json.dumps({'cwd': os.getcwd(), 'launchId': os.environ['TETHER_LAUNCH_ID'], 'tokenVar': 'TETHER_JOIN_TOKEN' in os.environ,",
+        "    'tokenFile': os.environ.get('TETHER_JOIN_TOKEN_FILE', ''), 'fileExists': os.path.exists(os.environ.get('TETHER_JOIN_TOKEN_FILE', '/nonexistent')),",
+        "    'pid1': open('/proc/1/cmdline').read().split('\\0')[0]}))",
+      ].join("\n"),
+    );
+    // The host's view: the real workspace path, the host's PID 1.
+    expect(seen.cwd).toBe(`${orchestrator.dataDir}/workspaces/${seen.launchId}`);
+    expect(seen.pid1).not.toMatch(/bwrap/);
+    expect(seen).toMatchObject({ tokenVar: false, tokenFile: `${orchestrator.dataDir}/run/${seen.launchId}/join-token`, fileExists: false });
+    await orchestrator.alice.deleteSession(session.id);
+    expect(existsSync(`${orchestrator.dataDir}/run/${seen.launchId}`)).toBe(false);
+  });
+});
