@@ -109,7 +109,11 @@ export class GatewayRelay {
     const secure = this.upstream.protocol === "wss:";
     const port = Number(this.upstream.port) || (secure ? 443 : 80);
     const host = this.upstream.hostname.replace(/^\[(.*)\]$/, "$1");
+    // noDelay: Nagle on this hop held each small frame after the first of an execution for the
+    // peer's delayed ACK (trivial execute p50 52 ms instead of 32 ms on a loaded machine); ws
+    // turns it off on the sockets it owns, and this one it does not see.
     const upstream = secure ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host }) : net.connect({ host, port });
+    upstream.setNoDelay(true);
     this.track(upstream);
     const target = `${this.upstream.pathname}${this.upstream.search}`;
     const hostHeader = `Host: ${this.upstream.host}`;
