@@ -95,7 +95,8 @@ describe("scale to zero and resume", () => {
   it("ends the running execution with worker_lost when the worker is killed, then resumes on the next execute", async () => {
     const session = await create(600);
     const launchId = await kernelLaunchId(session.id);
-    const workers = (await processesWithEnvMarker("TETHER_LAUNCH_ID", launchId)).filter((p) => p.cmdline.includes("worker/dist/main.js"));
+    // The worker itself, not the bwrap processes around it (whose command line names it too).
+    const workers = (await processesWithEnvMarker("TETHER_LAUNCH_ID", launchId)).filter((p) => p.cmdline.includes("worker/dist/main.js") && !/\bbwrap\b/.test(p.cmdline));
     expect(workers).toHaveLength(1);
 
     const stream = await StreamClient.open(orchestrator.url, session.id, orchestrator.keys.alice);

@@ -68,6 +68,14 @@ class PortInUseError extends Error {}
  * parent, knows how it ended (SIGKILL from a memory limit, SIGXCPU from the
  * CPU limit), and the status message is ordered with the kernel's output,
  * which a log line on stderr would not be. Unpatched, deaths say less.
+ *
+ * And it keeps each kernel websocket's subprotocol as negotiated at open:
+ * jupyter_server 1.x reads it from the tornado connection, which is gone
+ * once the socket is closing, and then parses a message still arriving in the
+ * v1 binary format as the legacy one, whose first 4 bytes it takes for the
+ * number of buffers: a v1 header `06 00 00 00 ...` built a struct format of
+ * 100 million `I`s, 3.2 GB (seen under load, when the worker replaces a
+ * silent kernel socket after a restart). Unpatched, such a message costs that.
  */
 export const JUPYTER_BOOTSTRAP = [
   "import sys",
@@ -113,6 +121,22 @@ export const JUPYTER_BOOTSTRAP = [
   "    except Exception:",
   "        pass",
   "_exit_status('jupyter_server.services.kernels.handlers', 'ZMQChannelsHandler')",
+  "def _stable_subprotocol(path, name):",
+  "    try:",
+  "        module = __import__(path, fromlist=[name])",
+  "        cls = getattr(module, name)",
+  "        original = cls.open",
+  "        def open(self, *args, **kwargs):",
+  "            try:",
+  "                self._tether_subprotocol = self.selected_subprotocol",
+  "            except Exception:",
+  "                self._tether_subprotocol = None",
+  "            return original(self, *args, **kwargs)",
+  "        cls.open = open",
+  "        cls.subprotocol = property(lambda self: getattr(self, '_tether_subprotocol', None))",
+  "    except Exception:",
+  "        pass",
+  "_stable_subprotocol('jupyter_server.services.kernels.handlers', 'ZMQChannelsHandler')",
   "from jupyter_server.serverapp import main",
   "sys.argv[0] = 'jupyter-server'",
   "sys.exit(main())",

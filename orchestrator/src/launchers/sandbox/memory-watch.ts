@@ -109,13 +109,14 @@ export class MemoryWatch {
         return;
       }
       entry.quietUntil = now + COOLDOWN_MS;
-      if (this.watched.get(entry.launchId) === entry) this.kill(entry, largest.pid, Math.round(totalBytes / MiB), now);
+      const top = [...sizes].sort((a, b) => b.bytes - a.bytes).slice(0, 4).map((size) => ({ pid: size.pid, mb: Math.round(size.bytes / MiB), command: commandOf(size.pid) }));
+      if (this.watched.get(entry.launchId) === entry) this.kill(entry, largest.pid, Math.round(totalBytes / MiB), now, top);
     } finally {
       entry.measuring = false;
     }
   }
 
-  private kill(entry: Watched, hostPid: number, usedMb: number, now: number): void {
+  private kill(entry: Watched, hostPid: number, usedMb: number, now: number, top: readonly { pid: number; mb: number; command: string }[]): void {
     const record: LimitKillRecord = {
       at: now,
       limit: "memory",
@@ -133,7 +134,7 @@ export class MemoryWatch {
     }
     try {
       process.kill(hostPid, "SIGKILL");
-      entry.logger.warn({ pid: hostPid, sandboxPid: record.pid, usedMb, limitMb: entry.limitMb }, "sandbox over its memory limit: killed its largest process");
+      entry.logger.warn({ pid: hostPid, sandboxPid: record.pid, usedMb, limitMb: entry.limitMb, largest: top }, "sandbox over its memory limit: killed its largest process");
     } catch {
       // It exited on its own meanwhile.
     }
@@ -174,6 +175,15 @@ export function anonymousResidentBytes(pid: string): number {
     return Math.max(0, Number(resident) - Number(shared)) * PAGE_BYTES;
   } catch {
     return 0;
+  }
+}
+
+/** The start of a process's command line, for the log. */
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "latin1").replaceAll("\0", " ").slice(0, 80);
+  } catch {
+    return "";
   }
 }
 
