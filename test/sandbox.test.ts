@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCodes, type ExecuteResponse, type SessionInfo } from "@tether/shared";
@@ -18,6 +18,17 @@ const MEMORY_MB = 768;
 const MAX_PROCESSES = 64;
 /** Not a real key: what the data dir's key file holds in this test, to look for from inside. */
 const KEY_FILE_MARKER = "tk_sandbox_test_must_not_leak";
+
+/** Polls GET /v1/sessions/:id (it has no push) until `done` holds. */
+async function waitForSession(orchestrator: TestOrchestrator, id: string, done: (info: SessionInfo) => boolean, timeoutMs = 30_000): Promise<SessionInfo> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const info = await orchestrator.alice.getSession(id);
+    if (done(info)) return info;
+    if (Date.now() > deadline) throw new Error(`Session ${id} did not get there; last: ${JSON.stringify(info)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
 
 /** Runs `code` and returns the JSON its last stdout line printed. */
 async function probe<T>(orchestrator: TestOrchestrator, sessionId: string, code: string): Promise<T> {
@@ -294,6 +305,21 @@ describe("the local launcher's sandbox, seen from kernel code", () => {
       ].join("\n"),
     );
     expect(seen).toEqual({ sessions: "HTTP/1.1 403 Forbidden", healthz: "HTTP/1.1 403 Forbidden", plain: "HTTP/1.1 403 Forbidden", smuggled: "HTTP/1.1 403 Forbidden" });
+  });
+
+  it("ends the worker when its Jupyter Server is killed (a limit may pick it), and the next execute resumes on a new worker", async () => {
+    const session = await orchestrator.alice.createSession();
+    await orchestrator.alice.execute(session.id, { code: "kept = 1" });
+    // Jupyter Server is the kernel's parent: its host pid is the kernel's PPid.
+    const kernel = await hostPidOf((await orchestrator.alice.execute(session.id, { code: KERNEL_PID_CODE })).stdout);
+    const server = Number(/^PPid:\s*(\d+)$/m.exec(await readFile(`/proc/${kernel}/status`, "utf8"))?.[1]);
+    expect((await readFile(`/proc/${server}/cmdline`, "utf8")).replaceAll("\0", " ")).toContain("jupyter_server.serverapp");
+    process.kill(server, "SIGKILL");
+    const stopped = await waitForSession(orchestrator, session.id, (info) => info.status === "stopped");
+    expect(stopped.stopReason).toMatchObject({ kind: "worker_lost" });
+    const resumed = await orchestrator.alice.execute(session.id, { code: "print('kept' in globals())" });
+    expect(resumed).toMatchObject({ status: "ok", stdout: "False\n", resumed: true, stateLost: true });
+    await orchestrator.alice.deleteSession(session.id);
   });
 
   it("leaves nothing behind when the session is deleted, not even a process that left its group and cleared its environment", async () => {

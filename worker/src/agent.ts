@@ -96,6 +96,11 @@ export class WorkerAgent {
     this.runner = new ExecutionRunner(this.kernel, (msg) => this.send(msg), { interruptGraceMs: config.interruptGraceMs, logger: this.log });
     const timings = { processStartMs: round(performance.now()), jupyterReadyMs: 0, kernelReadyMs: 0 };
     const kernelReady = this.server.then(async (server) => {
+      // Without its server the kernel is unreachable for good (a sandbox limit may have killed it): end the worker, so the
+      // orchestrator sees it gone and the session resumes on a new one, instead of every call failing.
+      void server.exited.then((how) => {
+        if (!this.isStopping()) void this.stop(`Jupyter Server exited unexpectedly (${how})`, ExitCodes.failure);
+      });
       timings.jupyterReadyMs = round(performance.now());
       const info = await this.kernel.start(server);
       timings.kernelReadyMs = round(performance.now());

@@ -21,6 +21,8 @@ export interface JupyterServer {
   wsUrl: string;
   token: string;
   pid: number | undefined;
+  /** Resolves with how the server process ended (e.g. `killed by SIGKILL`), whoever ended it. */
+  exited: Promise<string>;
   /** SIGTERM, then SIGKILL after 3 s; resolves once the process has exited. Idempotent. */
   stop(): Promise<void>;
 }
@@ -207,6 +209,7 @@ async function startOnce(options: JupyterServerOptions, port: number): Promise<J
     wsUrl: `ws://127.0.0.1:${port}/`,
     token,
     pid: child.pid,
+    exited: exitPromise.then(() => (exited?.signal ? `killed by ${exited.signal}` : `exit code ${String(exited?.code)}`)),
     stop: once(() => stopProcess(child, () => exited !== undefined, exitPromise)),
   };
 
