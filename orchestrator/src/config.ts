@@ -2,7 +2,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { readAuthConfig, type AuthConfig } from "./config-auth.js";
 import { readDockerConfig, type DockerLauncherConfig } from "./config-docker.js";
-import { readKubernetesConfig, type KubernetesLauncherConfig } from "./config-kubernetes.js";
+import { checkKubernetesProfiles, readKubernetesConfig, type KubernetesLauncherConfig } from "./config-kubernetes.js";
+import { readProfiles, type WorkerProfile } from "./config-profiles.js";
 import { MiB, isLocalHost, readInteger, readString, type Env } from "./config-readers.js";
 import { configInvalid } from "./errors.js";
 
@@ -74,6 +75,10 @@ export interface OrchestratorConfig {
   maxSessionLifetimeS: number;
   /** Session tokens, CORS and OIDC (config-auth.ts). */
   auth: AuthConfig;
+  /** TETHER_PROFILES or TETHER_PROFILES_FILE: worker profiles by name; always has `default` (empty: the launcher's own settings). */
+  profiles: ReadonlyMap<string, WorkerProfile>;
+  /** TETHER_METRICS_TOKEN: bearer token `/metrics` requires; undefined: `/metrics` answers loopback clients only. */
+  metricsToken: string | undefined;
 }
 
 /** Where and how the `azure` launcher starts Azure Container Apps Jobs executions. */
@@ -143,6 +148,8 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
     idleTimeoutS: readInteger(env, "TETHER_IDLE_TIMEOUT_S", 600, 1),
     maxSessionLifetimeS: readInteger(env, "TETHER_MAX_SESSION_LIFETIME_S", 86_400, 1),
     auth: readAuthConfig(env),
+    profiles: readProfiles(env, launcher),
+    metricsToken: readMetricsToken(env.TETHER_METRICS_TOKEN),
   };
   if (config.defaultExecTimeoutMs > config.maxExecTimeoutMs) {
     throw configInvalid(
@@ -150,7 +157,10 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
     );
   }
   if (config.launcher === "azure") config.azure = readAzureConfig(env, config.publicUrl);
-  if (config.launcher === "kubernetes") config.kubernetes = readKubernetesConfig(env, config.publicUrl);
+  if (config.launcher === "kubernetes") {
+    config.kubernetes = readKubernetesConfig(env, config.publicUrl);
+    checkKubernetesProfiles(config.profiles.values());
+  }
   if (config.launcher === "docker") config.docker = readDockerConfig(env, config.dataDir);
   return config;
 }
@@ -258,6 +268,17 @@ function readArmEndpoint(raw: string | undefined): string {
   // The SDK sends bearer tokens over TLS only.
   if (url.protocol !== "https:") throw configInvalid(`TETHER_AZURE_ARM_ENDPOINT must be an https:// URL, got '${value}'.`);
   return value.replace(/\/+$/, "");
+}
+
+/** A secret a scraper sends as `Authorization: Bearer <token>`: long enough to be one. */
+function readMetricsToken(raw: string | undefined): string | undefined {
+  const value = raw?.trim();
+  if (!value) return undefined;
+  // Never echo it: config errors end up in logs.
+  if (value.length < 16 || /\s/.test(value)) {
+    throw configInvalid("TETHER_METRICS_TOKEN must be at least 16 characters without whitespace.", "Generate one: openssl rand -hex 24");
+  }
+  return value;
 }
 
 function readLogLevel(raw: string | undefined): LogLevel {

@@ -8,6 +8,8 @@ import type { Principal } from "../auth/principal.js";
 import type { SessionTokens } from "../auth/session-tokens.js";
 import type { OrchestratorConfig } from "../config.js";
 import type { Launcher } from "../launchers/launcher.js";
+import type { MetricsHooks } from "../metrics/hooks.js";
+import type { Readiness } from "../metrics/readiness.js";
 import type { Session } from "../sessions/session.js";
 import type { SessionRegistry } from "../sessions/session-registry.js";
 import type { SnapshotStore } from "../snapshots/snapshot-store.js";
@@ -27,6 +29,10 @@ export interface AppContext {
   sessionTokens: SessionTokens;
   /** TETHER_CORS_ORIGINS: CORS on REST routes, the Origin check on websocket upgrades. */
   origins: OriginPolicy;
+  /** What `/readyz` answers; startOrchestrator marks the reconcile done. */
+  readiness: Readiness;
+  /** The app's metrics hooks (routes report relayed frames and slow clients). */
+  metrics?: MetricsHooks;
 }
 
 declare module "fastify" {

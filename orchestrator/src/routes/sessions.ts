@@ -1,5 +1,6 @@
 import { Type } from "@sinclair/typebox";
 import { CreateSessionBody, ErrorResponse, SessionInfo, SessionList } from "@tether/shared";
+import { profileNamed } from "../config-profiles.js";
 import { SessionParams, sessionOf, type AppContext, type RouteScope } from "./route-context.js";
 
 const errors = { "4xx": ErrorResponse, "5xx": ErrorResponse };
@@ -17,9 +18,10 @@ export function registerSessionRoutes(scope: RouteScope, context: AppContext): v
     },
     async (request, reply) => {
       const body = request.body ?? {};
+      const profile = profileNamed(context.config.profiles, body.profile);
       // Quota and start limit are checked here, synchronously: over either, 429 with Retry-After.
-      const session = context.registry.create(request.tenant, body.metadata ?? {}, body.idleTimeoutS !== undefined ? { idleTimeoutS: body.idleTimeoutS } : {});
-      request.log.info({ sessionId: session.id, wait: body.wait !== false }, "creating session");
+      const session = context.registry.create(request.tenant, body.metadata ?? {}, { ...(body.idleTimeoutS !== undefined ? { idleTimeoutS: body.idleTimeoutS } : {}), profile });
+      request.log.info({ sessionId: session.id, wait: body.wait !== false, profile: profile.name }, "creating session");
       if (body.wait === false) {
         // The client follows the phases on the websocket or GET; a failed start stays visible as `failed`.
         session.start({ keepOnFailure: true }).catch(() => undefined);

@@ -1,8 +1,13 @@
 import { randomUUID } from "node:crypto";
+import type { SessionStatus } from "@tether/shared";
+import { DEFAULT_PROFILE, type WorkerProfile } from "../config-profiles.js";
 import { ErrorCodes, sessionNotFound, tetherError } from "../errors.js";
+import type { WorkerHandle } from "../workers/worker-handle.js";
 import { Session, type SessionDeps } from "./session.js";
 
-export interface SessionRegistryDeps extends Omit<SessionDeps, "onDisposed" | "idleTimeoutS"> {
+export interface SessionRegistryDeps extends Omit<SessionDeps, "onDisposed" | "idleTimeoutS" | "createWorker" | "profile"> {
+  /** A new, unstarted worker launched for `sessionId` with the session's profile (absent: default). */
+  createWorker(sessionId: string, profile?: WorkerProfile): WorkerHandle;
   /** TETHER_IDLE_TIMEOUT_S: the default of sessions created without `idleTimeoutS`. */
   defaultIdleTimeoutS: number;
   /** TETHER_MAX_SESSIONS_PER_TENANT. */
@@ -12,6 +17,8 @@ export interface SessionRegistryDeps extends Omit<SessionDeps, "onDisposed" | "i
 export interface CreateSessionOptions {
   /** Overrides TETHER_IDLE_TIMEOUT_S for this session. */
   idleTimeoutS?: number;
+  /** The worker profile (already resolved by name); absent: default. */
+  profile?: WorkerProfile;
 }
 
 /** A tenant over quota is told to retry this much later (sessions go away only when deleted). */
@@ -42,9 +49,15 @@ export class SessionRegistry {
       });
     }
     const id = `ses_${randomUUID().replaceAll("-", "")}`;
-    const { defaultIdleTimeoutS, maxSessionsPerTenant: _max, ...deps } = this.deps;
+    const { defaultIdleTimeoutS, maxSessionsPerTenant: _max, createWorker, ...deps } = this.deps;
+    const profile = options.profile;
+    const pooled = profile === undefined || profile.name === DEFAULT_PROFILE;
     const session = new Session(id, tenant, metadata, {
       ...deps,
+      // The warm pool holds default-profile workers only: another profile always starts cold.
+      pool: pooled ? deps.pool : undefined,
+      createWorker: (sessionId) => createWorker(sessionId, profile),
+      profile: profile?.name ?? DEFAULT_PROFILE,
       idleTimeoutS: options.idleTimeoutS ?? defaultIdleTimeoutS,
       onDisposed: (s) => this.remove(s),
     });
@@ -76,6 +89,13 @@ export class SessionRegistry {
 
   get size(): number {
     return this.sessions.size;
+  }
+
+  /** Sessions per client-visible status, every tenant's (metrics read it at each scrape). */
+  countByStatus(): Map<SessionStatus, number> {
+    const counts = new Map<SessionStatus, number>();
+    for (const session of this.sessions.values()) counts.set(session.state, (counts.get(session.state) ?? 0) + 1);
+    return counts;
   }
 
   /** Calls `listener` for each session that goes away: deleted, or failed with nobody holding its id (session tokens die with it). */
