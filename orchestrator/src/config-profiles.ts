@@ -28,7 +28,7 @@ export const WorkerProfileSpec = Type.Object(
     /** Nodes the worker pod may run on (kubernetes only). */
     nodeSelector: Type.Optional(Type.Record(Type.String(), Type.String(), { maxProperties: 32 })),
     /** Extra environment for the worker (every launcher), e.g. TETHER_PYTHON for an image whose Python lives elsewhere. */
-    env: Type.Optional(Type.Record(Type.String({ pattern: ENV_NAME }), Type.String({ maxLength: 32 * 1024 }), { maxProperties: 64 })),
+    env: Type.Optional(Type.Record(Type.String({ pattern: ENV_NAME }), Type.String({ maxLength: 32 * 1024 }), { maxProperties: 64, additionalProperties: false })),
   },
   { additionalProperties: false },
 );
@@ -73,17 +73,7 @@ export function readProfiles(env: Env, launcher: keyof typeof PROFILE_FIELDS_BY_
   } catch (error) {
     throw configInvalid(`${source} is not valid JSON: ${error instanceof Error ? error.message : String(error)}.`, PROFILES_EXAMPLE);
   }
-  if (!checkProfiles.Check(parsed)) {
-    const first = checkProfiles.Errors(parsed).First();
-    const where = first?.path ? first.path.slice(1).replaceAll("/", ".") : "";
-    const got = first ? JSON.stringify(first.value) : "";
-    // A bad profile name fails the record's key pattern: say so in words.
-    const badName = first && typeof parsed === "object" && parsed !== null && !first.path.includes("/", 1) && !new RegExp(PROFILE_NAME).test(first.path.slice(1));
-    const message = badName
-      ? `${source}: profile name '${first.path.slice(1)}' must be lowercase letters, digits, '-' or '_' (at most 63).`
-      : `${source}: ${where ? `'${where}'` : "the value"} ${first?.message.toLowerCase() ?? "is invalid"}${got ? `, got ${got.slice(0, 80)}` : ""}.`;
-    throw configInvalid(message, PROFILES_EXAMPLE);
-  }
+  if (!checkProfiles.Check(parsed)) throw configInvalid(describeFirstError(source, parsed), PROFILES_EXAMPLE);
   const allowed = PROFILE_FIELDS_BY_LAUNCHER[launcher];
   for (const [name, spec] of Object.entries(parsed)) {
     for (const field of Object.keys(spec)) {
@@ -100,6 +90,22 @@ export function readProfiles(env: Env, launcher: keyof typeof PROFILE_FIELDS_BY_
     profiles.set(name, { ...spec, name });
   }
   return profiles;
+}
+
+/** The first schema violation in words, naming the profile and field (`gpu.memoryMb`). */
+function describeFirstError(source: string, value: unknown): string {
+  const first = checkProfiles.Errors(value).First();
+  const segments = (first?.path ?? "").split("/").slice(1);
+  const [name = "", field] = segments;
+  if (!first || segments.length === 0) return `${source} must be a JSON object mapping profile names to profiles.`;
+  if (segments.length === 1 && !new RegExp(PROFILE_NAME).test(name)) {
+    return `${source}: profile name '${name}' must be lowercase letters, digits, '-' or '_', start and end with a letter or digit (at most 63).`;
+  }
+  const where = segments.join(".");
+  const unexpected = /^unexpected property/i.test(first.message);
+  if (unexpected && segments.length === 2) return `${source}: '${where}' is not a profile field; the fields are ${Object.keys(WorkerProfileSpec.properties).join(", ")}.`;
+  if (unexpected && field === "env") return `${source}: '${where}' is not an environment variable name.`;
+  return `${source}: '${where}' ${first.message.toLowerCase()}, got ${JSON.stringify(first.value)?.slice(0, 80) ?? "nothing"}.`;
 }
 
 const PROFILES_EXAMPLE = `Example: TETHER_PROFILES='{"default":{"cpu":1,"memoryMb":2048},"gpu":{"image":"registry/tether-worker:cuda","cpu":4,"memoryMb":16384,"gpu":1,"nodeSelector":{"tether.dev/pool":"gpu"}}}'`;

@@ -18,9 +18,17 @@ export interface ReadinessDeps {
   launcherHealth: (() => Promise<LauncherHealth>) | undefined;
   /** With the local launcher: the interpreter workers get (probed at start); undefined when not probed. Null: workers run their image's Python. */
   python: string | null | undefined;
+  /** Default HEALTH_CACHE_MS. */
+  healthCacheMs?: number;
+  /** Default HEALTH_TIMEOUT_MS. */
+  healthTimeoutMs?: number;
 }
 
-/** A launcher check is reused this long: a probe storm must not become an API storm. */
+/**
+ * A passed launcher check is reused this long: a probe storm must not become
+ * an API storm. A failed one is not: recovery shows at the next probe (and a
+ * failing engine answers fast; a hung one is bounded by the timeout).
+ */
 export const HEALTH_CACHE_MS = 2000;
 /** A launcher that has not answered within this is not ready. */
 export const HEALTH_TIMEOUT_MS = 3000;
@@ -34,7 +42,8 @@ export const HEALTH_TIMEOUT_MS = 3000;
 export class Readiness {
   private reconcile: ReadinessCheck = { ok: false, detail: "workers not reconciled yet (the orchestrator is starting)" };
   private closing = false;
-  private cached: { at: number; health: Promise<LauncherHealth> } | undefined;
+  /** The check in flight (shared by concurrent probes), or the last one that passed. */
+  private cached: { at: number | undefined; health: Promise<LauncherHealth> } | undefined;
 
   constructor(private readonly deps: ReadinessDeps) {}
 
@@ -65,18 +74,25 @@ export class Readiness {
   }
 
   private launcherHealth(check: () => Promise<LauncherHealth>): Promise<LauncherHealth> {
-    const now = Date.now();
-    if (this.cached && now - this.cached.at < HEALTH_CACHE_MS) return this.cached.health;
+    const cached = this.cached;
+    if (cached && (cached.at === undefined || Date.now() - cached.at < (this.deps.healthCacheMs ?? HEALTH_CACHE_MS))) return cached.health;
+    const timeoutMs = this.deps.healthTimeoutMs ?? HEALTH_TIMEOUT_MS;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<LauncherHealth>((resolve) => {
-      timer = setTimeout(() => resolve({ ok: false, reason: `the launcher did not answer its health check within ${HEALTH_TIMEOUT_MS} ms` }), HEALTH_TIMEOUT_MS);
+      timer = setTimeout(() => resolve({ ok: false, reason: `the launcher did not answer its health check within ${timeoutMs} ms` }), timeoutMs);
       timer.unref();
     });
     const health = Promise.race([
       check().catch((error: unknown): LauncherHealth => ({ ok: false, reason: error instanceof Error ? error.message : String(error) })),
       timeout,
     ]).finally(() => clearTimeout(timer));
-    this.cached = { at: now, health };
+    const entry: { at: number | undefined; health: Promise<LauncherHealth> } = { at: undefined, health };
+    this.cached = entry;
+    void health.then((result) => {
+      if (this.cached !== entry) return;
+      if (result.ok) entry.at = Date.now();
+      else this.cached = undefined;
+    });
     return health;
   }
 }
