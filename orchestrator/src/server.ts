@@ -36,8 +36,9 @@ async function main(): Promise<void> {
       },
     );
   };
-  process.on("SIGTERM", stop);
-  process.on("SIGINT", stop);
+  // Node passes the signal's number as a second argument: not a reason.
+  process.on("SIGTERM", (signal) => stop(signal));
+  process.on("SIGINT", (signal) => stop(signal));
   if (process.env.npm_lifecycle_event) {
     watchParent(() => {
       // Already stopping (npm forwarded a signal, then died): let that finish.
