@@ -4,7 +4,7 @@ import { readAuthConfig, type AuthConfig } from "./config-auth.js";
 import { readDockerConfig, type DockerLauncherConfig } from "./config-docker.js";
 import { checkKubernetesProfiles, readKubernetesConfig, type KubernetesLauncherConfig } from "./config-kubernetes.js";
 import { readProfiles, type WorkerProfile } from "./config-profiles.js";
-import { MiB, isLocalHost, readInteger, readString, type Env } from "./config-readers.js";
+import { MiB, isLocalHost, readInteger, readMetricsToken, readString, type Env } from "./config-readers.js";
 import { configInvalid } from "./errors.js";
 
 /** One tenant's API key. Sessions belong to the tenant whose key created them. */
@@ -268,17 +268,6 @@ function readArmEndpoint(raw: string | undefined): string {
   // The SDK sends bearer tokens over TLS only.
   if (url.protocol !== "https:") throw configInvalid(`TETHER_AZURE_ARM_ENDPOINT must be an https:// URL, got '${value}'.`);
   return value.replace(/\/+$/, "");
-}
-
-/** A secret a scraper sends as `Authorization: Bearer <token>`: long enough to be one. */
-function readMetricsToken(raw: string | undefined): string | undefined {
-  const value = raw?.trim();
-  if (!value) return undefined;
-  // Never echo it: config errors end up in logs.
-  if (value.length < 16 || /\s/.test(value)) {
-    throw configInvalid("TETHER_METRICS_TOKEN must be at least 16 characters without whitespace.", "Generate one: openssl rand -hex 24");
-  }
-  return value;
 }
 
 function readLogLevel(raw: string | undefined): LogLevel {
