@@ -104,7 +104,7 @@ function portAnswers(port: number): Promise<boolean> {
 
 /** npm has exited, the server process is gone, its port refuses connections, and nothing carrying the marker is left. */
 async function expectAllStopped(run: NpmStart): Promise<void> {
-  const exit = await Promise.race([run.npmExit, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), STOP_TIMEOUT_MS))]);
+  const exit = await Promise.race([run.npmExit, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), STOP_TIMEOUT_MS).unref())]);
   expect(exit, `npm start was still running ${STOP_TIMEOUT_MS} ms after the signal`).toBeDefined();
   expect(await waitForExit(run.server.pid, STOP_TIMEOUT_MS)).toBe(true);
   expect(await portAnswers(run.port)).toBe(false);
