@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { mkdtemp, realpath, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, realpath, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -63,6 +63,9 @@ export async function startTestCluster(options: ClusterOptions = {}): Promise<Te
   const marker = randomUUID();
   const redis = await startTestRedis({ persistent: true });
   const root = await realpath(await mkdtemp(join(tmpdir(), "tether-cluster-")));
+  // Replica logs outlive the run (test-results/ is ignored by git): a failure is read there.
+  const logDir = join(repoRoot, "test-results", "cluster", `${new Date().toISOString().replaceAll(":", "-")}-${marker.slice(0, 8)}`);
+  await mkdir(logDir, { recursive: true });
   const ports = await Promise.all(Array.from({ length: options.replicas ?? 3 }, () => freePort()));
   const balancerPort = await freePort();
   const balancer = await startBalancer({ port: balancerPort, backends: ports.map((port) => ({ host: "127.0.0.1", port })) });
@@ -71,7 +74,7 @@ export async function startTestCluster(options: ClusterOptions = {}): Promise<Te
   workerWire.upstreamPort = balancer.port;
 
   const launch = async (index: number, port: number): Promise<Replica> => {
-    const logFile = join(root, `replica-${index}-${Date.now()}.log`);
+    const logFile = join(logDir, `replica-${index}-${Date.now()}.log`);
     const log = createWriteStream(logFile);
     const child = spawn(process.execPath, [join(repoRoot, "orchestrator/dist/server.js")], {
       stdio: ["ignore", "pipe", "pipe"],
