@@ -1,5 +1,6 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { readAgentAdaptersConfig, type AgentAdaptersConfig } from "./config-agents.js";
 import { readDockerConfig, type DockerLauncherConfig } from "./config-docker.js";
 import { readKubernetesConfig, type KubernetesLauncherConfig } from "./config-kubernetes.js";
 import { MiB, readInteger, readString, type Env } from "./config-readers.js";
@@ -65,6 +66,8 @@ export interface OrchestratorConfig {
   idleTimeoutS: number;
   /** TETHER_MAX_SESSION_LIFETIME_S, default 86400: longest a worker serves a session before it is stopped (snapshotted) too. */
   maxSessionLifetimeS: number;
+  /** TETHER_MCP_*, TETHER_DYNAMIC_SESSIONS_*: the agent adapters (config-agents.ts). */
+  agents: AgentAdaptersConfig;
 }
 
 /** Where and how the `azure` launcher starts Azure Container Apps Jobs executions. */
@@ -130,6 +133,7 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
     maxSessionsPerTenant: readInteger(env, "TETHER_MAX_SESSIONS_PER_TENANT", 100, 1),
     idleTimeoutS: readInteger(env, "TETHER_IDLE_TIMEOUT_S", 600, 1),
     maxSessionLifetimeS: readInteger(env, "TETHER_MAX_SESSION_LIFETIME_S", 86_400, 1),
+    agents: readAgentAdaptersConfig(env),
   };
   if (config.defaultExecTimeoutMs > config.maxExecTimeoutMs) {
     throw configInvalid(

@@ -20,6 +20,7 @@ const statusByCode: Record<ErrorCode, number> = {
   [ErrorCodes.REQUEST_TOO_LARGE]: 413,
   [ErrorCodes.REQUEST_UNSUPPORTED_MEDIA_TYPE]: 415,
   [ErrorCodes.ROUTE_NOT_FOUND]: 404,
+  [ErrorCodes.REQUEST_ORIGIN_NOT_ALLOWED]: 403,
   [ErrorCodes.SESSION_NOT_FOUND]: 404,
   [ErrorCodes.SESSION_NOT_READY]: 409,
   [ErrorCodes.SESSION_FAILED]: 409,

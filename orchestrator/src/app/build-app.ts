@@ -4,7 +4,9 @@ import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { pino } from "pino";
 import { ApiKeyAuthenticator, redactUrl } from "../auth.js";
 import type { OrchestratorConfig } from "../config.js";
+import { errorBody } from "../error-hints.js";
 import { ErrorCodes, tetherError } from "../errors.js";
+import { registerAgentAdapters } from "../adapters/agent-adapters.js";
 import { registerClientStream } from "../routes/client-stream.js";
 import { registerExecuteRoutes } from "../routes/execute.js";
 import { registerFileRoutes } from "../routes/files.js";
@@ -16,6 +18,7 @@ import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } fr
 import type { AppContext } from "../routes/route-context.js";
 import { compose, type CompositionOptions } from "./composition.js";
 import { installBodyParsing, installErrorHandling } from "./error-handler.js";
+import { installOpenApi } from "./openapi.js";
 import { installShutdown } from "./shutdown.js";
 import type { TetherApp } from "./tether-app.js";
 
@@ -33,7 +36,7 @@ const MAX_PARAM_LENGTH = 10 * 1024;
 function refuseUnroutable(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const typed = tetherError(ErrorCodes.REQUEST_INVALID, routerErrorMessage(error.code), { hint: "Percent-encode the path (UTF-8), and keep file paths under 1024 characters." });
   request.log.info({ code: typed.code, fastifyCode: error.code }, "request refused by the router");
-  void reply.code(400).send(typed.toBody());
+  void reply.code(400).send(errorBody(typed));
 }
 
 function routerErrorMessage(code: string): string {
@@ -46,6 +49,9 @@ function routerErrorMessage(code: string): string {
       return `The request could not be routed (${code}).`;
   }
 }
+
+/** The version the OpenAPI document states. */
+const API_VERSION = "0.1.0";
 
 /** Worker websocket frames carry file chunks and plots: well above anything a client may send. */
 const MIN_WS_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
@@ -91,6 +97,8 @@ export function buildApp(config: OrchestratorConfig, options: BuildAppOptions = 
   app.addHook("onListen", async () => parts.pool?.start());
   installBodyParsing(app, config);
   installErrorHandling(app);
+  // Before any route: the OpenAPI document collects the routes registered after it.
+  installOpenApi(app, API_VERSION);
 
   void app.register(websocket, { options: { maxPayload: Math.max(MIN_WS_MAX_PAYLOAD_BYTES, config.maxClientFrameBytes * 4) } });
   void app.register(async (plugin) => {
@@ -108,6 +116,7 @@ export function buildApp(config: OrchestratorConfig, options: BuildAppOptions = 
       registerClientStream(api, context);
       registerPoolRoutes(api, context);
       await api.register(async (files) => registerFileRoutes(files.withTypeProvider<TypeBoxTypeProvider>(), context));
+      await api.register(async (agents) => registerAgentAdapters(agents.withTypeProvider<TypeBoxTypeProvider>(), context));
     });
   });
   return app;

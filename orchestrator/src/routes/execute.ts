@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { CallAck, ErrorResponse, ExecuteBody, ExecuteResponse } from "@tether/shared";
 import { SessionParams, sessionOf, type AppContext, type RouteScope } from "./route-context.js";
 import { effectiveExecTimeoutMs } from "../config.js";
+import { explainExecution } from "../sessions/execution-hints.js";
 import { ExecutionResultFold } from "../sessions/execution-result.js";
 
 const errors = { "4xx": ErrorResponse, "5xx": ErrorResponse };
@@ -36,7 +37,12 @@ export function registerExecuteRoutes(scope: RouteScope, context: AppContext): v
           },
         );
       });
-      return fold.toResponse();
+      return explainExecution(fold.toResponse(), {
+        requestedTimeoutMs: body.timeoutMs,
+        defaultTimeoutMs: context.config.defaultExecTimeoutMs,
+        maxTimeoutMs: context.config.maxExecTimeoutMs,
+        stdinName: 'the `stdin` field: a list of lines, one per input() call (e.g. "stdin": ["42"])',
+      });
     },
   );
 
