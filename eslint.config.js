@@ -53,7 +53,7 @@ export default tseslint.config(
   },
   {
     // Entry points and scripts may print to the terminal.
-    files: ["**/*.mjs", "**/server.ts", "**/main.ts", "test/**/*.ts", "bench/**"],
+    files: ["**/*.mjs", "**/server.ts", "**/main.ts", "**/mcp-stdio.ts", "test/**/*.ts", "bench/**"],
     rules: { "no-console": "off" },
   },
   {

@@ -24,12 +24,14 @@ export async function connectMcp(baseUrl: string, key: string, options: { elicit
   return {
     client,
     transport,
-    call: (name, args, callOptions = {}) =>
-      client.callTool({ name, arguments: args }, CallToolResultSchema, {
-        timeout: 120_000,
-        ...(callOptions.onprogress ? { onprogress: callOptions.onprogress } : {}),
-        ...(callOptions.signal ? { signal: callOptions.signal } : {}),
-      }),
+    call: async (name, args, callOptions = {}) =>
+      CallToolResultSchema.parse(
+        await client.callTool({ name, arguments: args }, CallToolResultSchema, {
+          timeout: 120_000,
+          ...(callOptions.onprogress ? { onprogress: callOptions.onprogress } : {}),
+          ...(callOptions.signal ? { signal: callOptions.signal } : {}),
+        }),
+      ),
     close: async () => {
       await client.close();
     },
@@ -39,4 +41,35 @@ export async function connectMcp(baseUrl: string, key: string, options: { elicit
 /** The text blocks of a tool result, joined. */
 export function textOf(result: CallToolResult): string {
   return result.content.flatMap((block) => (block.type === "text" ? [block.text] : [])).join("\n");
+}
+
+/**
+ * A raw HTTP request to /mcp (POST by default) as a browser or a bare client
+ * would send it: `key` undefined sends no Authorization, `sessionId` the
+ * Mcp-Session-Id header, `origin` an Origin header.
+ */
+export function rawMcpPost(
+  baseUrl: string,
+  key: string | undefined,
+  body: unknown,
+  options: { sessionId?: string; origin?: string; method?: string; signal?: AbortSignal } = {},
+): Promise<Response> {
+  const headers: Record<string, string> = { accept: "application/json, text/event-stream", "content-type": "application/json" };
+  if (key !== undefined) headers.authorization = `Bearer ${key}`;
+  if (options.sessionId !== undefined) headers["mcp-session-id"] = options.sessionId;
+  if (options.origin !== undefined) headers.origin = options.origin;
+  return fetch(`${baseUrl}/mcp`, {
+    method: options.method ?? "POST",
+    headers,
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+}
+
+/** `error.code` of a Tether error body. */
+export async function errorCodeOf(response: Response): Promise<string | undefined> {
+  const body: unknown = await response.json();
+  if (typeof body !== "object" || body === null || !("error" in body)) return undefined;
+  const error: unknown = body.error;
+  return typeof error === "object" && error !== null && "code" in error && typeof error.code === "string" ? error.code : undefined;
 }

@@ -43,9 +43,11 @@ export class SessionSlot {
   /** A session ready for calls, started on first use (and again when the previous one is gone). */
   acquire(): Promise<AcquiredSession> {
     if (this.released) return Promise.reject(ended());
+    // Callers that arrive while a start runs wait for it, in order: their executions queue in call order.
+    if (this.starting) return this.starting;
     const current = this.peek();
     if (current && current.state !== "failed") return Promise.resolve({ session: current, started: false, replaced: false });
-    this.starting ??= this.start(current).finally(() => (this.starting = undefined));
+    this.starting = this.start(current).finally(() => (this.starting = undefined));
     return this.starting;
   }
 

@@ -8,9 +8,8 @@ import { runCode, runCodeInput } from "./run-code-tool.js";
 import { MAX_READ_BYTES, type ToolContext } from "./tool-context.js";
 import { toolTexts } from "./tool-descriptions.js";
 import { toolError } from "./tool-result.js";
+import { MCP_SERVER_VERSION } from "./version.js";
 
-/** The version MCP clients see in serverInfo. */
-export const MCP_SERVER_VERSION = "0.1.0";
 
 /**
  * One MCP server for one MCP session (an McpServer connects to one transport

@@ -54,7 +54,7 @@ export async function runCode(context: ToolContext, args: { code: string; timeou
     extra.signal.addEventListener("abort", onAbort, { once: true });
     // Ends elicitations still open when the execution ends (a timeout while the user types).
     const ended = new AbortController();
-    const ask = { signal: AbortSignal.any([extra.signal, ended.signal]), relatedRequestId: extra.requestId, timeoutMs, notes: sessionNotes(acquired), interrupt };
+    const ask: Ask = { signal: AbortSignal.any([extra.signal, ended.signal]), relatedRequestId: extra.requestId, timeoutMs, notes: sessionNotes(acquired), unanswered: false, interrupt };
     try {
       const response = await runExecution(session, {
         requestId,
@@ -74,7 +74,7 @@ export async function runCode(context: ToolContext, args: { code: string; timeou
         maxTimeoutMs: context.config.maxExecTimeoutMs,
         stdinName: STDIN_NAME,
       });
-      return executionToToolResult(explained, ask.notes);
+      return executionToToolResult(explained, ask.notes, { briefError: ask.unanswered });
     } finally {
       ended.abort();
       progress?.close();
@@ -110,10 +110,12 @@ async function askUser(context: ToolContext, session: Session, event: InputReque
       session.inputReply(event.requestId, value);
       return;
     }
+    ask.unanswered = true;
     context.logger.info({ requestId: event.requestId, action: result.action }, "input() not answered; interrupting");
     ask.notes.push(`The user did not answer input(${prompt ? JSON.stringify(prompt) : ""}) (${result.action}), so the code was interrupted. Pass stdin, or put the value in the code.`);
   } catch (error) {
     if (ask.signal.aborted) return;
+    ask.unanswered = true;
     context.logger.info({ requestId: event.requestId, err: errorMessage(error) }, "elicitation for input() failed; interrupting");
     ask.notes.push(`Asking the user for input() failed (${errorMessage(error)}), so the code was interrupted. Pass stdin, or put the value in the code.`);
   }
@@ -126,5 +128,7 @@ interface Ask {
   timeoutMs: number;
   /** Notes for the tool result (a declined prompt). */
   notes: string[];
+  /** A prompt went unanswered and the code was interrupted for it. */
+  unanswered: boolean;
   interrupt(): void;
 }

@@ -11,7 +11,7 @@ type Content = CallToolResult["content"][number];
  * ended. `isError` is set for anything but a clean run, so the model sees a
  * failure as one.
  */
-export function executionToToolResult(response: ExecuteResponse, notes: readonly string[] = []): CallToolResult {
+export function executionToToolResult(response: ExecuteResponse, notes: readonly string[] = [], options: { briefError?: boolean } = {}): CallToolResult {
   const content: Content[] = [];
   const text = (value: string): void => {
     content.push({ type: "text", text: value });
@@ -24,7 +24,7 @@ export function executionToToolResult(response: ExecuteResponse, notes: readonly
     if (rendered.kind === "image") content.push({ type: "image", data: rendered.base64, mimeType: rendered.mimeType });
     else text(output.type === "execute_result" ? `Result:\n${rendered.text}` : rendered.text);
   }
-  if (response.error) text(tracebackText(response));
+  if (response.error) text(tracebackText(response, options.briefError === true));
   if (response.failure) text(`[${response.status}] ${response.failure.message}`);
   else if (response.status !== "ok" && response.status !== "error") text(`[${response.status}]`);
   if (response.truncated) text("[output truncated: stdout/stderr past TETHER_MAX_OUTPUT_BYTES were dropped; write large output to a file instead]");
@@ -42,12 +42,16 @@ export function toolError(message: string): CallToolResult {
   return { content: [{ type: "text", text: message }], isError: true };
 }
 
-/** The exception's plain traceback; for input() without stdin only its last line (the frames are IPython's, not the user's). */
-function tracebackText(response: ExecuteResponse): string {
+/**
+ * The exception's plain traceback; only its last line for input() without
+ * stdin and for an unanswered prompt (`brief`): those frames are IPython's,
+ * not the user's.
+ */
+function tracebackText(response: ExecuteResponse, brief: boolean): string {
   const error = response.error;
   if (!error) return "";
   const summary = `${error.name}: ${error.value}`;
-  if (error.name === NO_STDIN_ERROR && response.failure) return summary;
+  if (brief || (error.name === NO_STDIN_ERROR && response.failure)) return summary;
   return stripAnsi(error.traceback.join("\n")) || summary;
 }
 
