@@ -21,6 +21,11 @@ export function isInternalRoute(url: string): boolean {
  * Register before any route.
  */
 export function installOpenApi(app: TetherApp, version: string): void {
+  // @fastify/websocket hides websocket routes from the document (OpenAPI cannot describe the stream); list each upgrade as a GET.
+  const websockets: string[] = [];
+  app.addHook("onRoute", (route) => {
+    if (route.websocket === true && !isInternalRoute(route.url) && route.method === "GET") websockets.push(route.url);
+  });
   void app.register(swagger, {
     openapi: {
       openapi: "3.1.0",
@@ -40,7 +45,27 @@ export function installOpenApi(app: TetherApp, version: string): void {
       if (url === HEALTH_PATH) return { schema: { ...schema, security: [] }, url };
       return { schema, url };
     },
+    transformObject: (document) => {
+      if (!("openapiObject" in document)) return document.swaggerObject;
+      const added: Record<string, unknown> = {};
+      for (const url of websockets) added[url.replace(/:([A-Za-z0-9_]+)/g, "{$1}")] = websocketOperation(url);
+      document.openapiObject.paths = Object.assign(document.openapiObject.paths ?? {}, added);
+      return document.openapiObject;
+    },
   });
   void app.register(swaggerUi, { routePrefix: DOCS_PATH, uiConfig: { validatorUrl: null }, logLevel: "warn" });
   app.get(OPENAPI_PATH, { schema: { hide: true } }, async () => app.swagger());
+}
+
+/** A websocket upgrade as an OpenAPI GET: its path parameters and the 101 answer; the messages are in docs/api.md. */
+function websocketOperation(url: string): unknown {
+  const parameters = [...url.matchAll(/:([A-Za-z0-9_]+)/g)].map((match) => ({ name: match[1], in: "path", required: true, schema: { type: "string" } }));
+  return {
+    get: {
+      summary: "Websocket stream (upgrade): execute with live output, input(), interrupt, session phases",
+      description: "Send 'Upgrade: websocket'. Browsers may pass the API key as ?token=<key>. The message types are in docs/api.md (The websocket stream).",
+      parameters: [...parameters, { name: "token", in: "query", required: false, schema: { type: "string" }, description: "The API key, for browsers (which cannot set headers on a websocket)." }],
+      responses: { "101": { description: "Switching Protocols: the stream is open." } },
+    },
+  };
 }

@@ -35,38 +35,51 @@ export const LegacyExecuteBody = Type.Object({
 });
 export type LegacyExecuteBody = Static<typeof LegacyExecuteBody>;
 
+/**
+ * The service is .NET: its bodies carry `$id` reference ids ("1", "2", ...),
+ * which some clients' fixtures keep. They are sent but not declared here (a
+ * property named `$id` reads as a schema id to JSON Schema tools), so these
+ * objects allow additional properties.
+ */
+const dotnetIds = { additionalProperties: true };
+
 export const LegacyExecuteProperties = Type.Object({
-  $id: Type.String(),
   status: Type.Union([Type.Literal("Success"), Type.Literal("Failure")]),
   stdout: Type.String(),
   stderr: Type.String(),
   result: Type.Unknown({ description: "The last expression as JSON (numbers, strings, booleans), else its text/plain; {type:'image',format,base64_data} for a plot; '' when none" }),
   executionTimeInMilliseconds: Type.Integer(),
-});
-export type LegacyExecuteProperties = Static<typeof LegacyExecuteProperties>;
+}, dotnetIds);
+export type LegacyExecuteProperties = Static<typeof LegacyExecuteProperties> & { $id: string };
 
 export const LegacyExecuteResponse = Type.Object({
-  $id: Type.String(),
   properties: LegacyExecuteProperties,
   /** `python/execute` clients read these at the top level. */
   status: Type.Optional(Type.String()),
   stdout: Type.Optional(Type.String()),
   stderr: Type.Optional(Type.String()),
   result: Type.Optional(Type.Unknown()),
-});
+}, dotnetIds);
 
-export const LegacyFileEntry = Type.Object({
-  $id: Type.String(),
-  properties: Type.Object({
-    $id: Type.String(),
-    /** Workspace-relative; the client's full path is /mnt/data/<filename>. */
-    filename: Type.String(),
-    size: Type.Integer(),
-    lastModifiedTime: Type.String(),
-  }),
-});
-export const LegacyFileList = Type.Object({ $id: Type.String(), value: Type.Array(LegacyFileEntry) });
-export type LegacyFileList = Static<typeof LegacyFileList>;
+export const LegacyFileEntry = Type.Object(
+  {
+    properties: Type.Object(
+      {
+        /** Workspace-relative; the client's full path is /mnt/data/<filename>. */
+        filename: Type.String(),
+        size: Type.Integer(),
+        lastModifiedTime: Type.String(),
+      },
+      dotnetIds,
+    ),
+  },
+  dotnetIds,
+);
+export const LegacyFileList = Type.Object({ value: Type.Array(LegacyFileEntry) }, dotnetIds);
+export interface LegacyFileList {
+  $id: string;
+  value: { $id: string; properties: { $id: string; filename: string; size: number; lastModifiedTime: string } }[];
+}
 
 /** 2024-10-02-preview and later `executions`: code, or a shell command (run with /bin/sh in the session). */
 export const ExecutionBody = Type.Object({
