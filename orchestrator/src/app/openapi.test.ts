@@ -30,7 +30,7 @@ describe("the OpenAPI document and the /docs page", () => {
   it("is a valid OpenAPI 3.1 document, served without an API key", async () => {
     const response = await app.inject({ method: "GET", url: "/openapi.json" });
     expect(response.statusCode).toBe(200);
-    const document: unknown = response.json();
+    const document = response.json<Record<string, unknown>>();
     const validator = new Validator();
     const result = await validator.validate(document);
     expect(result.errors ?? []).toEqual([]);
