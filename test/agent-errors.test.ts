@@ -26,7 +26,10 @@ describe("errors an agent can fix by itself", () => {
   });
 
   it("input() without stdin fails at once and names the `stdin` field", async () => {
-    const res = await orchestrator.alice.execute(session.id, { code: "name = input('name? ')" });
+    const startedAt = Date.now();
+    // An explicit timeout: this orchestrator's default (800 ms) is for the timeout test, too short for a loaded machine.
+    const res = await orchestrator.alice.execute(session.id, { code: "name = input('name? ')", timeoutMs: 30_000 });
+    expect(Date.now() - startedAt).toBeLessThan(10_000);
     expect(res.status).toBe("error");
     expect(res.failure?.code).toBe(ErrorCodes.EXEC_STDIN_EXHAUSTED);
     expect(res.failure?.message).toContain("the `stdin` field");

@@ -16,7 +16,8 @@ export interface ApiKeyFile {
  */
 export async function ensureApiKeyFile(dataDir: string): Promise<ApiKeyFile> {
   const file = path.join(dataDir, "api-key");
-  await mkdir(dataDir, { recursive: true });
+  // Private: the key, workspaces and snapshots live here.
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
   try {
     const key = (await readFile(file, "utf8")).trim();
     if (key) {

@@ -29,3 +29,9 @@ export function readByteSize(env: Env, name: string, fallback: string, min: numb
   if (value < min) throw configInvalid(`${name} must be at least ${min} bytes, got '${raw}'.`);
   return value;
 }
+
+/** Loopback and the names RFC 6761 reserves for local use and testing: never a real cloud. */
+export function isLocalHost(hostname: string): boolean {
+  const host = hostname.toLowerCase();
+  return host === "localhost" || host === "127.0.0.1" || host === "[::1]" || host.endsWith(".localhost") || host.endsWith(".test");
+}

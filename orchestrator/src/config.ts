@@ -1,9 +1,10 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { readAgentAdaptersConfig, type AgentAdaptersConfig } from "./config-agents.js";
+import { readAuthConfig, type AuthConfig } from "./config-auth.js";
 import { readDockerConfig, type DockerLauncherConfig } from "./config-docker.js";
 import { readKubernetesConfig, type KubernetesLauncherConfig } from "./config-kubernetes.js";
-import { MiB, readInteger, readString, type Env } from "./config-readers.js";
+import { MiB, isLocalHost, readInteger, readString, type Env } from "./config-readers.js";
 import { configInvalid } from "./errors.js";
 
 /** One tenant's API key. Sessions belong to the tenant whose key created them. */
@@ -51,8 +52,14 @@ export interface OrchestratorConfig {
   maxUploadBytes: number;
   /** JSON body limit. */
   maxRequestBytes: number;
-  /** Largest client websocket frame the app accepts; bigger frames get protocol_error. */
+  /** Largest client websocket frame the app accepts; bigger frames get protocol_error (over twice this, the socket closes 1009). */
   maxClientFrameBytes: number;
+  /** TETHER_EVENT_LOG_MAX_BYTES, default 32 MiB: a session's numbered messages kept for `?after=` replay (and its execution records). */
+  eventLogMaxBytes: number;
+  /** TETHER_EXECUTION_RETENTION_S, default 3600: how long an ended execution's record and messages are kept. */
+  executionRetentionS: number;
+  /** TETHER_SLOW_CLIENT_TIMEOUT_MS, default 15000: a websocket client backed up this long is disconnected (1013) so it stops holding the worker back. */
+  slowClientTimeoutMs: number;
   logLevel: LogLevel;
   /** TETHER_POOL_SIZE, default 0: workers kept dialed in with a ready kernel, claimed by POST /v1/sessions. */
   poolSize: number;
@@ -66,6 +73,8 @@ export interface OrchestratorConfig {
   idleTimeoutS: number;
   /** TETHER_MAX_SESSION_LIFETIME_S, default 86400: longest a worker serves a session before it is stopped (snapshotted) too. */
   maxSessionLifetimeS: number;
+  /** Session tokens, CORS and OIDC (config-auth.ts). */
+  auth: AuthConfig;
   /** TETHER_MCP_*, TETHER_DYNAMIC_SESSIONS_*: the agent adapters (config-agents.ts). */
   agents: AgentAdaptersConfig;
 }
@@ -126,6 +135,9 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
     maxUploadBytes: readInteger(env, "TETHER_MAX_UPLOAD_BYTES", 1024 * MiB, 0),
     maxRequestBytes: readInteger(env, "TETHER_MAX_REQUEST_BYTES", 8 * MiB, 1),
     maxClientFrameBytes: readInteger(env, "TETHER_MAX_CLIENT_FRAME_BYTES", MiB, 1),
+    slowClientTimeoutMs: readInteger(env, "TETHER_SLOW_CLIENT_TIMEOUT_MS", 15_000, 100),
+    eventLogMaxBytes: readInteger(env, "TETHER_EVENT_LOG_MAX_BYTES", 32 * MiB, 64 * 1024),
+    executionRetentionS: readInteger(env, "TETHER_EXECUTION_RETENTION_S", 3600, 1),
     logLevel: readLogLevel(env.TETHER_LOG_LEVEL),
     poolSize: readInteger(env, "TETHER_POOL_SIZE", 0, 0, 1000),
     poolPreload: env.TETHER_POOL_PRELOAD?.trim() ? env.TETHER_POOL_PRELOAD : undefined,
@@ -133,6 +145,7 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
     maxSessionsPerTenant: readInteger(env, "TETHER_MAX_SESSIONS_PER_TENANT", 100, 1),
     idleTimeoutS: readInteger(env, "TETHER_IDLE_TIMEOUT_S", 600, 1),
     maxSessionLifetimeS: readInteger(env, "TETHER_MAX_SESSION_LIFETIME_S", 86_400, 1),
+    auth: readAuthConfig(env),
     agents: readAgentAdaptersConfig(env),
   };
   if (config.defaultExecTimeoutMs > config.maxExecTimeoutMs) {
@@ -249,12 +262,6 @@ function readArmEndpoint(raw: string | undefined): string {
   // The SDK sends bearer tokens over TLS only.
   if (url.protocol !== "https:") throw configInvalid(`TETHER_AZURE_ARM_ENDPOINT must be an https:// URL, got '${value}'.`);
   return value.replace(/\/+$/, "");
-}
-
-/** Loopback and the names RFC 6761 reserves for local use and testing: never a real cloud. */
-function isLocalHost(hostname: string): boolean {
-  const host = hostname.toLowerCase();
-  return host === "localhost" || host === "127.0.0.1" || host === "[::1]" || host.endsWith(".localhost") || host.endsWith(".test");
 }
 
 function readLogLevel(raw: string | undefined): LogLevel {

@@ -1,4 +1,4 @@
-import { ErrorCodes, TetherError, errnoCode, errorMessage, isErrorCode, type ErrorCode } from "@tether/shared";
+import { ErrorCodes, TetherError, errnoCode, errorMessage, findInvalidText, isErrorCode, type ErrorCode } from "@tether/shared";
 
 /**
  * The orchestrator's one error registry: every error it raises on purpose is a
@@ -15,10 +15,18 @@ export type { ErrorCode };
 const statusByCode: Record<ErrorCode, number> = {
   [ErrorCodes.AUTH_MISSING]: 401,
   [ErrorCodes.AUTH_INVALID]: 401,
+  [ErrorCodes.AUTH_EXPIRED]: 401,
+  [ErrorCodes.AUTH_REVOKED]: 401,
+  [ErrorCodes.AUTH_SCOPE]: 403,
+  [ErrorCodes.AUTH_FORBIDDEN]: 403,
+  // The identity provider is the orchestrator's upstream: the token may well be valid.
+  [ErrorCodes.AUTH_UNAVAILABLE]: 503,
+  [ErrorCodes.AUTH_TOKEN_NOT_FOUND]: 404,
   [ErrorCodes.REQUEST_INVALID]: 400,
   [ErrorCodes.REQUEST_MALFORMED_JSON]: 400,
   [ErrorCodes.REQUEST_TOO_LARGE]: 413,
   [ErrorCodes.REQUEST_UNSUPPORTED_MEDIA_TYPE]: 415,
+  [ErrorCodes.REQUEST_INVALID_TEXT]: 400,
   [ErrorCodes.ROUTE_NOT_FOUND]: 404,
   [ErrorCodes.REQUEST_ORIGIN_NOT_ALLOWED]: 403,
   [ErrorCodes.SESSION_NOT_FOUND]: 404,
@@ -57,6 +65,11 @@ const statusByCode: Record<ErrorCode, number> = {
   [ErrorCodes.EXEC_ABORTED]: 409,
   [ErrorCodes.EXEC_TIMEOUT]: 504,
   [ErrorCodes.EXEC_CANCELLED]: 409,
+  [ErrorCodes.EXEC_NO_REPLY]: 502,
+  [ErrorCodes.OUTPUT_TOO_LARGE]: 413,
+  [ErrorCodes.CLIENT_TOO_SLOW]: 429,
+  [ErrorCodes.EVENTS_EXPIRED]: 410,
+  [ErrorCodes.EXECUTION_EXPIRED]: 410,
   [ErrorCodes.KERNEL_DIED]: 502,
   [ErrorCodes.KERNEL_UNAVAILABLE]: 503,
   [ErrorCodes.KERNEL_RESTART_FAILED]: 502,
@@ -67,6 +80,8 @@ const statusByCode: Record<ErrorCode, number> = {
   [ErrorCodes.LAUNCH_THROTTLED]: 429,
   [ErrorCodes.LAUNCH_QUOTA]: 503,
   [ErrorCodes.LAUNCH_FAILED]: 502,
+  [ErrorCodes.STORE_UNAVAILABLE]: 503,
+  [ErrorCodes.SESSION_OWNER_UNAVAILABLE]: 503,
   [ErrorCodes.RUNTIME_PYTHON_NOT_FOUND]: 500,
   [ErrorCodes.CONFIG_INVALID]: 500,
   [ErrorCodes.INTERNAL]: 500,
@@ -101,5 +116,14 @@ export function configInvalid(message: string, hint?: string): TetherError {
 export function uploadTooLarge(maxBytes: number): TetherError {
   return tetherError(ErrorCodes.FILE_TOO_LARGE, `The upload is larger than the limit of ${maxBytes} bytes.`, {
     hint: "Raise TETHER_MAX_UPLOAD_BYTES on the orchestrator.",
+  });
+}
+
+/** 400 REQUEST_INVALID_TEXT for a text field a kernel cannot take (a NUL byte, a lone surrogate); undefined when it is fine. */
+export function invalidTextError(field: string, text: string): TetherError | undefined {
+  const invalid = findInvalidText(text);
+  if (!invalid) return undefined;
+  return tetherError(ErrorCodes.REQUEST_INVALID_TEXT, `\`${field}\` contains ${invalid.what} at character ${invalid.index}.`, {
+    hint: "Jupyter kernels cannot take NUL bytes or unpaired UTF-16 surrogates: remove the character, or build it inside the code (e.g. chr(0)).",
   });
 }

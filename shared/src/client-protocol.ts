@@ -44,6 +44,12 @@ export const ServerHello = Type.Object({
   /** The session's status and phase when the socket opened; later changes come as session_status. */
   status: Type.Optional(SessionStatus),
   phase: Type.Optional(SessionPhase),
+  /**
+   * The seq of the session's last message before this connection (0: none yet).
+   * Every later message but protocol_error carries a larger `seq`; reconnect with
+   * `?after=<the last seq you saw>` to get every message you missed, exactly once.
+   */
+  lastSeq: Type.Optional(Type.Integer({ minimum: 0 })),
 });
 
 /**

@@ -5,13 +5,27 @@
 export const ErrorCodes = {
   AUTH_MISSING: "TETHER_ERR_AUTH_MISSING",
   AUTH_INVALID: "TETHER_ERR_AUTH_INVALID",
+  /** A session token or an OIDC JWT past its expiry: get a new one. */
+  AUTH_EXPIRED: "TETHER_ERR_AUTH_EXPIRED",
+  /** A session token that was revoked (DELETE …/tokens, or its session was deleted). */
+  AUTH_REVOKED: "TETHER_ERR_AUTH_REVOKED",
+  /** A session token used outside its session, or on a route session tokens may not use. */
+  AUTH_SCOPE: "TETHER_ERR_AUTH_SCOPE",
+  /** A valid OIDC token without the required role or scope, or without the tenant claim. */
+  AUTH_FORBIDDEN: "TETHER_ERR_AUTH_FORBIDDEN",
+  /** The OIDC provider's signing keys (discovery document, JWKS) could not be fetched: retry later. */
+  AUTH_UNAVAILABLE: "TETHER_ERR_AUTH_UNAVAILABLE",
+  /** No session token with this id in this session (DELETE …/tokens/:tokenId). */
+  AUTH_TOKEN_NOT_FOUND: "TETHER_ERR_AUTH_TOKEN_NOT_FOUND",
 
   REQUEST_INVALID: "TETHER_ERR_REQUEST_INVALID",
   REQUEST_MALFORMED_JSON: "TETHER_ERR_REQUEST_MALFORMED_JSON",
   REQUEST_TOO_LARGE: "TETHER_ERR_REQUEST_TOO_LARGE",
   REQUEST_UNSUPPORTED_MEDIA_TYPE: "TETHER_ERR_REQUEST_UNSUPPORTED_MEDIA_TYPE",
+  /** A text field (code, stdin, an input reply) holds a NUL byte or a lone surrogate, which a kernel cannot take. */
+  REQUEST_INVALID_TEXT: "TETHER_ERR_REQUEST_INVALID_TEXT",
   ROUTE_NOT_FOUND: "TETHER_ERR_ROUTE_NOT_FOUND",
-  /** A browser Origin the route does not accept (/mcp: not the orchestrator's own, not in TETHER_MCP_ALLOWED_ORIGINS). */
+  /** A browser Origin a route does not accept: a websocket upgrade whose Origin is not in TETHER_CORS_ORIGINS, or /mcp called from an origin that is neither the orchestrator's own nor in TETHER_MCP_ALLOWED_ORIGINS. */
   REQUEST_ORIGIN_NOT_ALLOWED: "TETHER_ERR_REQUEST_ORIGIN_NOT_ALLOWED",
 
   SESSION_NOT_FOUND: "TETHER_ERR_SESSION_NOT_FOUND",
@@ -60,6 +74,16 @@ export const ErrorCodes = {
   EXEC_TIMEOUT: "TETHER_ERR_EXEC_TIMEOUT",
   /** The execution was ended by a kernel restart someone asked for. */
   EXEC_CANCELLED: "TETHER_ERR_EXEC_CANCELLED",
+  /** The kernel went idle without answering the execution (it refused or lost the request). */
+  EXEC_NO_REPLY: "TETHER_ERR_EXEC_NO_REPLY",
+  /** One rich output (a display or result) was larger than MAX_RICH_OUTPUT_BYTES and was replaced by a notice. */
+  OUTPUT_TOO_LARGE: "TETHER_ERR_OUTPUT_TOO_LARGE",
+  /** `?after=` names a seq older than the oldest message the session still keeps (retention: time, bytes). */
+  EVENTS_EXPIRED: "TETHER_ERR_EVENTS_EXPIRED",
+  /** The execution ended long enough ago (or the session ran enough since) that its record was dropped. */
+  EXECUTION_EXPIRED: "TETHER_ERR_EXECUTION_EXPIRED",
+  /** A websocket client stayed backed up past TETHER_SLOW_CLIENT_TIMEOUT_MS and was disconnected (close 1013); reconnect with ?after=. */
+  CLIENT_TOO_SLOW: "TETHER_ERR_CLIENT_TOO_SLOW",
 
   KERNEL_DIED: "TETHER_ERR_KERNEL_DIED",
   KERNEL_UNAVAILABLE: "TETHER_ERR_KERNEL_UNAVAILABLE",
@@ -78,6 +102,10 @@ export const ErrorCodes = {
   /** The cloud refused or failed the launch for another reason; the message carries it. */
   LAUNCH_FAILED: "TETHER_ERR_LAUNCH_FAILED",
 
+  /** The session store (Redis, TETHER_REDIS_URL) is unreachable; retry after Retry-After. */
+  STORE_UNAVAILABLE: "TETHER_ERR_STORE_UNAVAILABLE",
+  /** The session belongs to another replica that cannot be reached right now (it may be failing over); retry after Retry-After. */
+  SESSION_OWNER_UNAVAILABLE: "TETHER_ERR_SESSION_OWNER_UNAVAILABLE",
   RUNTIME_PYTHON_NOT_FOUND: "TETHER_ERR_RUNTIME_PYTHON_NOT_FOUND",
   CONFIG_INVALID: "TETHER_ERR_CONFIG_INVALID",
   INTERNAL: "TETHER_ERR_INTERNAL",

@@ -1,4 +1,5 @@
 import { ErrorCodes, type ErrorCode } from "./errors.js";
+import { findInvalidText } from "./text-check.js";
 
 /** Longest workspace-relative path accepted, in bytes of UTF-16 code units. */
 export const MAX_WORKSPACE_PATH_LENGTH = 1024;
@@ -18,7 +19,8 @@ export function checkWorkspacePath(raw: string): WorkspacePathCheck {
   if (raw.length > MAX_WORKSPACE_PATH_LENGTH) {
     return { ok: false, code: ErrorCodes.PATH_INVALID, message: `The file path is longer than ${MAX_WORKSPACE_PATH_LENGTH} characters.` };
   }
-  if (raw.includes("\u0000")) return { ok: false, code: ErrorCodes.PATH_INVALID, message: "The file path contains a NUL byte." };
+  const invalid = findInvalidText(raw);
+  if (invalid) return { ok: false, code: ErrorCodes.PATH_INVALID, message: `The file path contains ${invalid.what} at character ${invalid.index}.` };
   if (raw.includes("\\")) {
     return { ok: false, code: ErrorCodes.PATH_INVALID, message: "The file path contains a backslash; use '/' between directories." };
   }

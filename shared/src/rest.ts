@@ -1,5 +1,5 @@
 import { Type, type Static } from "@sinclair/typebox";
-import { ExecutionFailure, ExecutionStatus, Metadata, MimeBundle } from "./execution.js";
+import { ExecutionFailure, ExecutionStatus, Metadata, MimeBundle, RequestId } from "./execution.js";
 import { FileEntry } from "./worker-protocol.js";
 
 /** REST bodies of the client API (`/v1`). */
@@ -96,6 +96,17 @@ export const ExecuteBody = Type.Object(
     timeoutMs: Type.Optional(Type.Integer({ minimum: 1 })),
     /** Lines answering input() prompts in order. Without it, input() fails at once. */
     stdin: Type.Optional(Type.Array(Type.String())),
+    /**
+     * false: answer 202 at once with the requestId, and follow the execution with
+     * GET /v1/sessions/:id/executions/:requestId (or the stream). Default true:
+     * answer when it is done.
+     */
+    wait: Type.Optional(Type.Boolean()),
+    /**
+     * Your own id for this execution (default: one is made up), so that a client whose
+     * request dropped can ask for its result: GET /v1/sessions/:id/executions/:requestId.
+     */
+    requestId: Type.Optional(RequestId),
   },
   { additionalProperties: false },
 );
@@ -131,6 +142,37 @@ export const ExecuteResponse = Type.Object({
   resumed: Type.Boolean(),
 });
 export type ExecuteResponse = Static<typeof ExecuteResponse>;
+
+/** An execution's state: waiting its turn, running, or ended (a done status). */
+export const ExecutionState = Type.Union([Type.Literal("queued"), Type.Literal("running"), ExecutionStatus]);
+export type ExecutionState = Static<typeof ExecutionState>;
+
+/**
+ * `GET /v1/sessions/:id/executions/:requestId`: the body a synchronous execute
+ * answers with, with `status` `queued` or `running` until it ends.
+ */
+export const ExecutionView = Type.Composite([Type.Omit(ExecuteResponse, ["status"]), Type.Object({ status: ExecutionState })]);
+export type ExecutionView = Static<typeof ExecutionView>;
+
+/** `POST .../execute` with `"wait": false`: accepted (202). */
+export const ExecutionAccepted = Type.Object({
+  requestId: Type.String(),
+  status: ExecutionState,
+});
+export type ExecutionAccepted = Static<typeof ExecutionAccepted>;
+
+export const ExecutionSummary = Type.Object({
+  requestId: Type.String(),
+  status: ExecutionState,
+  createdAt: Type.String(),
+  startedAt: Type.Optional(Type.String()),
+  doneAt: Type.Optional(Type.String()),
+});
+export type ExecutionSummary = Static<typeof ExecutionSummary>;
+
+/** `GET /v1/sessions/:id/executions`: recent executions, newest first. */
+export const ExecutionList = Type.Object({ executions: Type.Array(ExecutionSummary) });
+export type ExecutionList = Static<typeof ExecutionList>;
 
 /** `GET /v1/pool`: the warm pool of workers dialed in with a kernel, not yet bound to a session. */
 export const PoolStatus = Type.Object({

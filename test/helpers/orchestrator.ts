@@ -1,7 +1,7 @@
 import { mkdtemp, realpath, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadConfig, startOrchestrator, type OrchestratorConfig, type StartOptions } from "@tether/orchestrator";
+import { loadConfig, startOrchestrator, type RunningOrchestrator, type OrchestratorConfig, type StartOptions } from "@tether/orchestrator";
 import { describeProcesses, killProcesses, processesUsingDirectory, waitUntilNoProcesses } from "./processes.js";
 import { RestClient } from "./rest.js";
 
@@ -13,6 +13,8 @@ export interface TestOrchestrator {
   url: string;
   keys: typeof KEYS;
   dataDir: string;
+  /** The in-process app, for tests that look inside (a session's event log). */
+  app: RunningOrchestrator["app"];
   /** REST clients for each tenant. */
   alice: RestClient;
   bob: RestClient;
@@ -58,6 +60,7 @@ export async function startTestOrchestrator(
     url: server.url,
     keys: KEYS,
     dataDir,
+    app: server.app,
     alice: new RestClient(server.url, KEYS.alice),
     bob: new RestClient(server.url, KEYS.bob),
     async close() {

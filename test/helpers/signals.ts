@@ -39,11 +39,10 @@ export class ObservedArray<T> extends Array<T> {
 /** What a session offers for waiting on it: its status and its observers. */
 interface ObservableSession {
   readonly state: SessionStatus;
-  readonly observers: { add(observer: SessionNoticeObserver): void; remove(observer: SessionNoticeObserver): void };
+  readonly events: { observers: { add(observer: SessionFrameObserver): void; remove(observer: SessionFrameObserver): void } };
 }
-interface SessionNoticeObserver {
-  deliverSessionEvent(): void;
-  deliverNotice(notice: { type: string; status?: SessionStatus }): void;
+interface SessionFrameObserver {
+  deliver(event: { frame: Uint8Array }): void;
   sessionEnded(): void;
 }
 
@@ -52,20 +51,19 @@ export function sessionReaches(session: ObservableSession, status: SessionStatus
   if (session.state === status) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
-      session.observers.remove(observer);
+      session.events.observers.remove(observer);
       reject(new Error(`The session did not become ${status} within ${timeoutMs} ms (it is ${session.state}).`));
     }, timeoutMs);
-    const observer: SessionNoticeObserver = {
-      deliverSessionEvent: () => undefined,
-      deliverNotice: (notice) => {
-        if (notice.type !== "session_status" || session.state !== status) return;
+    const observer: SessionFrameObserver = {
+      deliver: () => {
+        if (session.state !== status) return;
         clearTimeout(timer);
-        session.observers.remove(observer);
+        session.events.observers.remove(observer);
         resolve();
       },
       sessionEnded: () => undefined,
     };
-    session.observers.add(observer);
+    session.events.observers.add(observer);
   });
 }
 

@@ -121,6 +121,14 @@ export class StreamClient extends JsonSocket<ServerMessage> {
     return client;
   }
 
+  /** Connects to a full stream URL (e.g. with `?after=`) with a Bearer header; the hello stays queued. */
+  static async openUrl(url: string, key: string): Promise<StreamClient> {
+    const socket = new WebSocket(url, { headers: { authorization: `Bearer ${key}` }, maxPayload: 64 * 1024 * 1024 });
+    const client = new StreamClient(socket);
+    await waitForOpen(socket);
+    return client;
+  }
+
   /** Sends an execute and returns every message of that request, ending with its done. */
   async run(requestId: string, code: string, timeoutMs?: number): Promise<ExecutionTrace> {
     this.send({ type: "execute", requestId, code, ...(timeoutMs === undefined ? {} : { timeoutMs }) });

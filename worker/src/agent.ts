@@ -8,9 +8,10 @@ import type { WorkerConfig } from "./config.js";
 import { ExitCodes, toErrorDetail, type ExitCode } from "./errors.js";
 import { ExecutionRunner } from "./execution-runner.js";
 import { startDownload, startUpload, type TransferContext } from "./file-transfers.js";
-import { kernelEnvironment, startJupyterServer, type JupyterServer } from "./jupyter-server.js";
+import { JUPYTER_INSTANCE_VARIABLE, kernelEnvironment, startJupyterServer, type JupyterServer } from "./jupyter-server.js";
 import { KernelSession, type KernelInfo } from "./kernel-session.js";
 import { OutputGate } from "./output-gate.js";
+import { killProcessesMarked } from "./process-sweep.js";
 import { SyntheticKernel, syntheticJupyterServer, type SyntheticKernelOptions } from "./synthetic-kernel.js";
 import { Workspace } from "./workspace-files.js";
 
@@ -88,7 +89,8 @@ export class WorkerAgent {
       : (this.options.jupyterServer ?? startJupyterServer({ python: this.options.python, workspace: this.workspace.root, env: kernelEnvironment(process.env), logger: this.log }));
     this.server.catch(() => undefined); // handled through kernelReady below
     const kernelEvents = { onMessage: (msg: KernelMessage.IMessage) => this.runner.onKernelMessage(msg), onDeath: (reason: string, failed: boolean) => this.runner.onKernelDeath(reason, failed) };
-    this.kernel = synthetic ? new SyntheticKernel(kernelEvents, this.gate, synthetic) : new KernelSession(kernelEvents, this.log, this.gate);
+    this.kernel = synthetic ? new SyntheticKernel(kernelEvents, this.gate, synthetic) : new KernelSession(kernelEvents, this.log, this.gate, () => this.replaceServer());
+    void this.server.then((server) => this.watchServer(server), () => undefined);
     this.runner = new ExecutionRunner(this.kernel, (msg) => this.send(msg), { interruptGraceMs: config.interruptGraceMs, logger: this.log });
     const timings = { processStartMs: round(performance.now()), jupyterReadyMs: 0, kernelReadyMs: 0 };
     const kernelReady = this.server.then(async (server) => {
@@ -128,6 +130,29 @@ export class WorkerAgent {
 
     void this.reportReady(kernelReady, timings);
     return this.exited;
+  }
+
+  /**
+   * A Jupyter Server that dies under us (killed by user code, the OOM killer)
+   * would leave the session answering KERNEL_UNAVAILABLE forever: report it
+   * like a kernel death, and let the recovery start a new server.
+   */
+  private watchServer(server: JupyterServer): void {
+    void server.exited.then((exit) => {
+      if (!exit.unexpected || this.isStopping()) return;
+      const how = exit.signal ? `killed by ${exit.signal}` : `exited with code ${String(exit.code)}`;
+      this.log.error({ code: exit.code, signal: exit.signal }, "Jupyter Server died; starting a new one");
+      // Its kernels run in their own session and survive it: they hold memory and the old ports.
+      void killProcessesMarked(JUPYTER_INSTANCE_VARIABLE, exit.instance).then((killed) => killed > 0 && this.log.info({ killed }, "killed the dead server's kernels"));
+      if (this.kernel instanceof KernelSession) this.kernel.serverDied(`the Jupyter Server process died (${how}); a new one and a new kernel are starting, variables and imports are gone`);
+    });
+  }
+
+  private async replaceServer(): Promise<JupyterServer> {
+    const server = await startJupyterServer({ python: this.options.python, workspace: this.workspace.root, env: kernelEnvironment(process.env), logger: this.log });
+    this.server = Promise.resolve(server);
+    this.watchServer(server);
+    return server;
   }
 
   /** SIGTERM, SIGINT, shutdown, socket loss. Idempotent. */

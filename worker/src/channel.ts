@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import {
   ErrorCodes,
   LivenessWatch,
+  MAX_LINK_FRAME_BYTES,
   MessageCodec,
   OrchestratorMessage,
   PROTOCOL_VERSION,
@@ -108,7 +109,14 @@ export class OrchestratorChannel {
    * otherwise a message sent while the socket is closed is dropped.
    */
   send(msg: WorkerMessage): void {
-    if (this.state === "closed" || (!this.link.sequenced && !this.isOpen) || !this.link.send(JSON.stringify(msg))) {
+    let json = JSON.stringify(msg);
+    // A frame over the agreed limit would be refused and, on a resumable link, retransmitted forever.
+    if (json.length > MAX_LINK_FRAME_BYTES / 4 && Buffer.byteLength(json) > MAX_LINK_FRAME_BYTES) {
+      this.logger.error({ type: msg.type, bytes: Buffer.byteLength(json) }, "a message over the link's frame limit was not sent");
+      const requestId = "requestId" in msg && typeof msg.requestId === "string" ? msg.requestId : null;
+      json = JSON.stringify({ type: "protocol_error", requestId, code: ErrorCodes.OUTPUT_TOO_LARGE, message: `A '${msg.type}' message over ${MAX_LINK_FRAME_BYTES} bytes was not sent.` } satisfies WorkerMessage);
+    }
+    if (this.state === "closed" || (!this.link.sequenced && !this.isOpen) || !this.link.send(json)) {
       this.logger.debug({ type: msg.type }, "dropping a message: the orchestrator channel is closed");
       return;
     }

@@ -199,3 +199,28 @@ describe("the execution runner over a fake kernel", () => {
     expect(() => execute("a")).toThrow(expect.objectContaining({ code: ErrorCodes.EXEC_DUPLICATE_REQUEST_ID }));
   });
 });
+
+describe("the execution runner when the kernel never replies", () => {
+  afterEach(() => vi.useRealTimers());
+
+  it("ends an execution whose kernel went idle without an execute_reply, instead of waiting for its timeout", () => {
+    vi.useFakeTimers();
+    const kernel = new FakeKernel();
+    const sent: WorkerMessage[] = [];
+    const runner = new ExecutionRunner(kernel, (msg) => sent.push(msg), { interruptGraceMs: 100, logger });
+    kernel.runner = runner;
+    runner.enqueue({ type: "execute", requestId: "a", code: "x", timeoutMs: 60_000, stdin: { mode: "none" } });
+    runner.onKernelMessage({
+      channel: "iopub",
+      header: { msg_id: "s", msg_type: "status", session: "s", username: "", date: "", version: "5.3" },
+      parent_header: { msg_id: "m1" },
+      metadata: {},
+      content: { execution_state: "idle" },
+      buffers: [],
+    } as unknown as KernelMessage.IMessage);
+    vi.advanceTimersByTime(2999);
+    expect(sent.filter((m) => m.type === "done")).toHaveLength(0);
+    vi.advanceTimersByTime(1);
+    expect(sent.filter((m) => m.type === "done")).toMatchObject([{ requestId: "a", status: "error", failure: { code: ErrorCodes.EXEC_NO_REPLY } }]);
+  });
+});

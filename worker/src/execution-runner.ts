@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import { ErrorCodes, numberField, stringField, type ExecutionStatus, type WorkerExecute, type WorkerMessage } from "@tether/shared";
 import { WorkerError, toErrorDetail } from "./errors.js";
 import type { KernelSession } from "./kernel-session.js";
+import { boundedEvents } from "./output-limits.js";
 import { translateIopub } from "./output-translator.js";
 import { StdinHandler } from "./stdin-handler.js";
 
@@ -17,6 +18,9 @@ export interface ExecutionRunnerOptions {
 }
 
 type Send = (msg: WorkerMessage) => void;
+
+/** After idle, how long the execute_reply may still take before the execution is ended without it. */
+const NO_REPLY_GRACE_MS = 3000;
 
 interface Running {
   requestId: string;
@@ -188,6 +192,9 @@ export class ExecutionRunner {
       if (stringField(msg.content, "execution_state") === "idle") {
         run.gotIdle = true;
         this.maybeFinish(run);
+        // The reply travels on another channel and may trail idle a little; one that never comes
+        // (a request the kernel refused) must not hold the execution until its timeout.
+        if (!run.gotReply) run.timers.push(setTimeout(() => this.onNoReply(run), NO_REPLY_GRACE_MS));
       }
       return;
     }
@@ -198,7 +205,7 @@ export class ExecutionRunner {
       this.send({ type: "error", requestId: run.requestId, name: "StdinExhausted", value: run.stdinExhausted, traceback: [] });
       return;
     }
-    this.send(event);
+    for (const piece of boundedEvents(event)) this.send(piece);
   }
 
   private onInputRequest(run: Running, msg: KernelMessage.IInputRequestMsg): void {
@@ -267,6 +274,12 @@ export class ExecutionRunner {
     };
     this.current = run;
     run.timers.push(setTimeout(() => this.onTimeout(run, request.timeoutMs), request.timeoutMs));
+  }
+
+  private onNoReply(run: Running): void {
+    if (this.current !== run || run.ending || run.gotReply) return;
+    run.log.warn("the kernel went idle without answering the execution");
+    this.finish(run, { status: "error", failure: { code: ErrorCodes.EXEC_NO_REPLY, message: "The kernel went idle without answering this execution (it refused or lost the request); run it again." } });
   }
 
   private onTimeout(run: Running, timeoutMs: number): void {

@@ -21,11 +21,24 @@ export interface JupyterServer {
   wsUrl: string;
   token: string;
   pid: number | undefined;
+  /** Settles when the process ends, however (stop() or a crash): what `unexpected` says. */
+  readonly exited: Promise<JupyterServerExit>;
   /** SIGTERM, then SIGKILL after 3 s; resolves once the process has exited. Idempotent. */
   stop(): Promise<void>;
 }
 
+export interface JupyterServerExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** False when stop() ended it. */
+  unexpected: boolean;
+  /** A marker every process of that server carries in its environment (its kernels too), to find what it left behind. */
+  instance: string;
+}
+
 const READY_POLL_MS = 20;
+/** Environment variable naming the Jupyter Server instance a process belongs to (kernels inherit it). */
+export const JUPYTER_INSTANCE_VARIABLE = "TETHER_JUPYTER_INSTANCE";
 const STOP_GRACE_MS = 3000;
 const STDERR_TAIL_LINES = 30;
 const BIND_ATTEMPTS = 3;
@@ -78,22 +91,29 @@ export const JUPYTER_BOOTSTRAP = [
   "        pass",
   "_nodelay('jupyter_server.services.kernels.handlers', 'ZMQChannelsHandler')",
   "_nodelay('jupyter_server.services.kernels.websocket', 'KernelWebsocketHandler')",
+  // The token comes in the environment, not argv (where every user of the machine reads it with `ps`),
+  // and leaves it before any kernel is spawned: kernels inherit this process's os.environ.
+  "import os",
+  "_token = os.environ.pop('TETHER_JUPYTER_TOKEN', '')",
+  "if not _token: sys.exit('TETHER_JUPYTER_TOKEN is required: an empty token would turn authentication off')",
+  "sys.argv.append('--ServerApp.token=' + _token)",
   "from jupyter_server.serverapp import main",
   "sys.argv[0] = 'jupyter-server'",
   "sys.exit(main())",
 ].join("\n");
 
-/** Interpreter arguments that start Jupyter Server; exported for tests and for the benchmark notes. */
-export function jupyterServerArgs(port: number, token: string, workspace: string, isRoot: boolean): string[] {
+/** Interpreter arguments that start Jupyter Server (the token travels in TETHER_JUPYTER_TOKEN); exported for tests and the benchmark notes. */
+export function jupyterServerArgs(port: number, workspace: string, isRoot: boolean): string[] {
   return [
     "-c",
     JUPYTER_BOOTSTRAP,
     "--ServerApp.ip=127.0.0.1",
     `--ServerApp.port=${port}`,
     "--ServerApp.port_retries=0",
-    `--ServerApp.token=${token}`,
     `--ServerApp.root_dir=${workspace}`,
     "--ServerApp.open_browser=False",
+    // Kernels only: a terminal is a shell nobody asked for.
+    "--ServerApp.terminals_enabled=False",
     // 0 disables the rate limits: output is never dropped, the worker applies backpressure instead.
     "--ServerApp.iopub_msg_rate_limit=0",
     "--ServerApp.iopub_data_rate_limit=0",
@@ -107,11 +127,12 @@ export function jupyterServerArgs(port: number, token: string, workspace: string
 
 async function startOnce(options: JupyterServerOptions, port: number): Promise<JupyterServer> {
   const token = randomBytes(24).toString("hex");
+  const instance = randomBytes(8).toString("hex");
   const isRoot = process.getuid?.() === 0;
   const log = options.logger.child({ component: "jupyter-server" });
-  const child = spawn(options.python, jupyterServerArgs(port, token, options.workspace, isRoot), {
+  const child = spawn(options.python, jupyterServerArgs(port, options.workspace, isRoot), {
     cwd: options.workspace,
-    env: options.env,
+    env: { ...options.env, TETHER_JUPYTER_TOKEN: token, [JUPYTER_INSTANCE_VARIABLE]: instance },
     stdio: ["ignore", "ignore", "pipe"],
     // Its own process group, so stop() reaches any helper it forks (kernels start their own session anyway).
     detached: true,
@@ -129,6 +150,7 @@ async function startOnce(options: JupyterServerOptions, port: number): Promise<J
     }
   });
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  let stopping = false;
   const exitPromise = new Promise<void>((resolve) => {
     child.once("exit", (code, signal) => {
       exited = { code, signal };
@@ -148,7 +170,11 @@ async function startOnce(options: JupyterServerOptions, port: number): Promise<J
     wsUrl: `ws://127.0.0.1:${port}/`,
     token,
     pid: child.pid,
-    stop: once(() => stopProcess(child, () => exited !== undefined, exitPromise)),
+    exited: exitPromise.then(() => ({ code: exited?.code ?? null, signal: exited?.signal ?? null, unexpected: !stopping, instance })),
+    stop: once(() => {
+      stopping = true;
+      return stopProcess(child, () => exited !== undefined, exitPromise);
+    }),
   };
 
   const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);

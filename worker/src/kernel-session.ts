@@ -17,6 +17,13 @@ export interface KernelSessionEvents {
   onDeath(reason: string, restartFailed: boolean): void;
 }
 
+/** Where a Jupyter Server answers, and its token. */
+export interface ServerAddress {
+  baseUrl: string;
+  wsUrl: string;
+  token: string;
+}
+
 export type KernelState = "starting" | "idle" | "busy" | "restarting" | "dead" | "stopped";
 
 const KERNEL_NAME = "python3";
@@ -40,16 +47,42 @@ export class KernelSession {
   private settings: ServerConnection.ISettings | undefined;
   private restartingByUs = false;
   private stopped = false;
+  /** Jupyter Server itself died: the next recovery starts a new one before a new kernel. */
+  private serverDead = false;
 
   constructor(
     private readonly events: KernelSessionEvents,
     private readonly logger: Logger,
     /** The agent's output gate: its WebSocket class is what reaches the kernel. */
     private readonly gate: OutputGate,
+    /** Starts a new Jupyter Server (same workspace) when the current one died. */
+    private readonly restartServer?: () => Promise<ServerAddress>,
   ) {}
 
   /** Starts the kernel on this server and resolves once it is idle, with what worker_ready reports. */
-  async start(server: { baseUrl: string; wsUrl: string; token: string }): Promise<KernelInfo> {
+  async start(server: ServerAddress): Promise<KernelInfo> {
+    this.useServer(server);
+    await this.connectNew();
+    const connection = this.requireConnection();
+    const reply = await connection.info;
+    await this.waitIdle(KERNEL_RECOVERY_TIMEOUT_MS);
+    return { name: connection.name, language: reply.language_info.name, languageVersion: reply.language_info.version ?? "" };
+  }
+
+  /**
+   * The Jupyter Server process died (killed, OOM): its kernel is gone with it.
+   * Reported like a kernel death whose restart failed; the recovery starts a
+   * new server and kernel in the same workspace (files stay, variables do not).
+   */
+  serverDied(reason: string): void {
+    if (this.stopped || this.serverDead) return;
+    this.serverDead = true;
+    this.connection?.dispose();
+    this.connection = undefined;
+    this.events.onDeath(reason, true);
+  }
+
+  private useServer(server: ServerAddress): void {
     this.settings = ServerConnection.makeSettings({
       baseUrl: server.baseUrl,
       wsUrl: server.wsUrl,
@@ -61,11 +94,6 @@ export class KernelSession {
       Request: globalThis.Request,
       Headers: globalThis.Headers,
     });
-    await this.connectNew();
-    const connection = this.requireConnection();
-    const reply = await connection.info;
-    await this.waitIdle(KERNEL_RECOVERY_TIMEOUT_MS);
-    return { name: connection.name, language: reply.language_info.name, languageVersion: reply.language_info.version ?? "" };
   }
 
   /** Sends execute_request; the caller follows it through onMessage by its msg_id. */
@@ -205,6 +233,11 @@ export class KernelSession {
   }
 
   private async replaceKernel(): Promise<void> {
+    if (this.serverDead) {
+      if (!this.restartServer) throw new WorkerError(ErrorCodes.KERNEL_UNAVAILABLE, "Jupyter Server died and cannot be restarted here.");
+      this.useServer(await this.restartServer());
+      this.serverDead = false;
+    }
     const old = this.connection;
     this.connection = undefined;
     if (old) {

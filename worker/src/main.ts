@@ -18,6 +18,8 @@ async function main(argv: string[]): Promise<ExitCode> {
     return result.ok ? ExitCodes.ok : ExitCodes.noPython;
   }
 
+  // Everything the worker, Jupyter and the kernel create is private to this user (files 0600, directories 0700).
+  process.umask(0o077);
   // At info until the config is read: TETHER_LOG_LEVEL is validated there, and an invalid one must not crash pino first.
   let logger: Logger = pino({ level: "info", base: { component: "worker" } }, destination({ fd: 2, sync: true }));
   let config;

@@ -1,5 +1,8 @@
 import WebSocket from "ws";
 
+/** Largest kernel message the worker reads (one Jupyter message; see output-limits.ts for what it sends on). */
+const KERNEL_MAX_PAYLOAD_BYTES = 2 * 1024 * 1024 * 1024 - 1;
+
 /**
  * Holds one agent's kernel output back while its orchestrator link is
  * backed up: the kernel websockets stop being read, and the kernel's output
@@ -17,7 +20,9 @@ export class OutputGate {
     const track = (socket: WebSocket): void => this.track(socket);
     this.WebSocket = class GatedWebSocket extends WebSocket {
       constructor(address: string | URL, protocols?: string | string[]) {
-        super(address, protocols);
+        // ipykernel batches unflushed prints into one message: 100 x 1 MiB arrives as a 100 MiB frame,
+        // over ws's default limit (100 MiB), which would drop the kernel socket. The worker splits it afterwards.
+        super(address, protocols, { maxPayload: KERNEL_MAX_PAYLOAD_BYTES });
         track(this);
       }
     };

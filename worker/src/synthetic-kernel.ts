@@ -134,5 +134,5 @@ export class SyntheticKernel {
 
 /** Stands in for the Jupyter Server process a synthetic worker does not start. */
 export function syntheticJupyterServer(): JupyterServer {
-  return { baseUrl: "http://synthetic.invalid/", wsUrl: "ws://synthetic.invalid/", token: "", pid: undefined, stop: async () => {} };
+  return { baseUrl: "http://synthetic.invalid/", wsUrl: "ws://synthetic.invalid/", token: "", pid: undefined, exited: new Promise(() => undefined), stop: async () => {} };
 }

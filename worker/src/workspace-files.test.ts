@@ -93,3 +93,44 @@ describe("workspace files", () => {
     expect(await readFile(path.join(workspace.root, "deep", "er", "out.txt"), "utf8")).toBe("payload");
   });
 });
+
+describe("workspace file edge cases (each once a 500)", () => {
+  async function write(raw: string, text: string): Promise<void> {
+    const target = await workspace.openWrite(raw);
+    await target.handle.write(text);
+    await target.commit();
+  }
+
+  it("refuses a symbolic link loop with PATH_INVALID, not an I/O error", async () => {
+    await symlink("loop-b", path.join(workspace.root, "loop-a"));
+    await symlink("loop-a", path.join(workspace.root, "loop-b"));
+    expect(await codeOf(workspace.openRead("loop-a"))).toBe(ErrorCodes.PATH_INVALID);
+    expect(await codeOf(workspace.openWrite("loop-a/x"))).toBe(ErrorCodes.PATH_INVALID);
+  });
+
+  it("refuses to write under a path whose directory part is a file", async () => {
+    await write("a.txt", "plain");
+    expect(await codeOf(workspace.openWrite("a.txt/x"))).toBe(ErrorCodes.PATH_INVALID);
+    expect(await readFile(path.join(workspace.root, "a.txt"), "utf8")).toBe("plain");
+  });
+
+  it("uploads legal names up to 255 bytes and refuses a 256-byte one with PATH_INVALID", async () => {
+    for (const length of [229, 240, 255]) {
+      const name = "n".repeat(length);
+      await write(name, `len ${length}`);
+      expect(await readFile(path.join(workspace.root, name), "utf8")).toBe(`len ${length}`);
+    }
+    expect(await codeOf(workspace.openWrite("n".repeat(256)))).toBe(ErrorCodes.PATH_INVALID);
+  });
+
+  it("deletes a symlink that points outside the workspace, never its target", async () => {
+    await symlink(path.join(base, "outside", "secret.txt"), path.join(workspace.root, "escape"));
+    await workspace.delete("escape");
+    await expect(readFile(path.join(workspace.root, "escape"))).rejects.toMatchObject({ code: "ENOENT" });
+    expect(await readFile(path.join(base, "outside", "secret.txt"), "utf8")).toBe("secret");
+    // A directory symlink outside still cannot be used to delete what is behind it.
+    await symlink(path.join(base, "outside"), path.join(workspace.root, "out-dir"));
+    expect(await codeOf(workspace.delete("out-dir/secret.txt"))).toBe(ErrorCodes.PATH_ESCAPES_WORKSPACE);
+    expect(await readFile(path.join(base, "outside", "secret.txt"), "utf8")).toBe("secret");
+  });
+});

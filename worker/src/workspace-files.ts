@@ -41,7 +41,7 @@ export class Workspace {
       } catch (error) {
         if (error instanceof WorkerError) throw error;
         const code = errnoCode(error);
-        if (code !== "ENOENT" && code !== "ENOTDIR") throw ioError(raw, error);
+        if (code !== "ENOENT" && code !== "ENOTDIR") throw fileError(raw, error);
         // A dangling symlink has no realpath but is not "missing": refuse it rather than write through it.
         if (await isSymlink(existing)) {
           throw new WorkerError(ErrorCodes.PATH_ESCAPES_WORKSPACE, `The file path '${raw}' goes through a dangling symbolic link.`);
@@ -85,11 +85,15 @@ export class Workspace {
   }
 
   async delete(raw: string): Promise<void> {
-    const absolute = await this.resolve(raw);
+    // The directory holding it must stay inside; the entry itself may be a symlink pointing anywhere:
+    // unlink removes the link, never its target.
+    const check = checkWorkspacePath(raw);
+    if (!check.ok) throw new WorkerError(check.code, check.message);
+    const parent = check.segments.length > 1 ? await this.resolve(check.segments.slice(0, -1).join("/")) : this.root;
+    const absolute = path.join(parent, check.segments.at(-1) ?? "");
     try {
       const info = await lstat(absolute);
       if (info.isDirectory()) throw new WorkerError(ErrorCodes.FILE_IS_DIRECTORY, `'${raw}' is a directory.`);
-      // unlink removes a symlink itself, never its target.
       await unlink(absolute);
     } catch (error) {
       throw fileError(raw, error);
@@ -124,15 +128,22 @@ export class Workspace {
     const absolute = await this.resolve(raw);
     const dir = path.dirname(absolute);
     try {
-      await mkdir(dir, { recursive: true });
+      await mkdir(dir, { recursive: true }).catch((error: unknown) => {
+        const code = errnoCode(error);
+        if (code === "EEXIST" || code === "ENOTDIR") {
+          throw new WorkerError(ErrorCodes.PATH_INVALID, `A part of '${raw}' is a file, not a directory.`, { hint: "Delete that file first, or choose another path." });
+        }
+        throw error;
+      });
       // mkdir may have raced with a symlink swap: check the directory again.
       if (!this.contains(await realpath(dir))) {
         throw new WorkerError(ErrorCodes.PATH_ESCAPES_WORKSPACE, `The file path '${raw}' leads outside the session workspace through a symbolic link.`);
       }
       const existing = await lstat(absolute).catch(() => undefined);
       if (existing?.isDirectory()) throw new WorkerError(ErrorCodes.FILE_IS_DIRECTORY, `'${raw}' is a directory.`);
-      const temp = path.join(dir, `.${path.basename(absolute)}.tether-upload-${randomBytes(6).toString("hex")}`);
-      const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+      // A short name of its own: the target's name plus a suffix would pass NAME_MAX for a legal 230-255 byte name.
+      const temp = path.join(dir, `.tether-upload-${randomBytes(6).toString("hex")}`);
+      const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
       return {
         handle,
         commit: async () => {
@@ -171,7 +182,9 @@ function fileError(raw: string, error: unknown): WorkerError {
     case "EISDIR":
       return new WorkerError(ErrorCodes.FILE_IS_DIRECTORY, `'${raw}' is a directory.`, { cause: error });
     case "ELOOP":
-      return new WorkerError(ErrorCodes.PATH_INVALID, `'${raw}' is a symbolic link; give the path of the file itself.`, { cause: error });
+      return new WorkerError(ErrorCodes.PATH_INVALID, `'${raw}' is a symbolic link (or a loop of them); give the path of the file itself.`, { cause: error });
+    case "ENAMETOOLONG":
+      return new WorkerError(ErrorCodes.PATH_INVALID, `'${raw}' has a name longer than the file system allows (255 bytes per name).`, { cause: error });
     default:
       return ioError(raw, error);
   }

@@ -1,23 +1,27 @@
 import type { AddressInfo } from "node:net";
 import websocket from "@fastify/websocket";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import { pino } from "pino";
-import { ApiKeyAuthenticator, redactUrl } from "../auth.js";
+import { pino, type DestinationStream } from "pino";
+import { WORKER_MAX_PAYLOAD_BYTES } from "@tether/shared";
+import { serializeRequest } from "../auth/redact.js";
 import type { OrchestratorConfig } from "../config.js";
 import { errorBody } from "../error-hints.js";
 import { ErrorCodes, tetherError } from "../errors.js";
 import { registerAgentAdapters } from "../adapters/agent-adapters.js";
 import { registerClientStream } from "../routes/client-stream.js";
 import { registerExecuteRoutes } from "../routes/execute.js";
+import { registerExecutionRoutes } from "../routes/executions.js";
 import { registerFileRoutes } from "../routes/files.js";
 import { registerHealthRoutes } from "../routes/health.js";
 import { registerPoolRoutes } from "../routes/pool.js";
+import { registerSessionTokenRoutes } from "../routes/session-tokens.js";
 import { registerSessionRoutes } from "../routes/sessions.js";
 import { WORKER_GATEWAY_PATH, registerWorkerGateway } from "../workers/worker-gateway.js";
 import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from "fastify";
 import type { AppContext } from "../routes/route-context.js";
 import { compose, type CompositionOptions } from "./composition.js";
 import { installBodyParsing, installErrorHandling } from "./error-handler.js";
+import { createAuth, installAuthentication, installCors, type AuthOptions } from "./install-auth.js";
 import { installOpenApi } from "./openapi.js";
 import { installShutdown } from "./shutdown.js";
 import type { TetherApp } from "./tether-app.js";
@@ -27,6 +31,10 @@ export type { TetherApp } from "./tether-app.js";
 export interface BuildAppOptions extends CompositionOptions {
   /** How long after close begins any socket still open is destroyed (default SHUTDOWN_SOCKET_GRACE_MS). */
   shutdownSocketGraceMs?: number;
+  /** Session token store and clock (default: memory, Date.now). */
+  auth?: AuthOptions;
+  /** Where log lines go (default stdout); tests capture them. */
+  logDestination?: DestinationStream;
 }
 
 /** Longest raw (percent-encoded) path parameter: a 1024-character path of 3-byte characters, encoded. */
@@ -53,23 +61,20 @@ function routerErrorMessage(code: string): string {
 /** The version the OpenAPI document states. */
 const API_VERSION = "0.1.0";
 
-/** Worker websocket frames carry file chunks and plots: well above anything a client may send. */
-const MIN_WS_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
-
 /**
  * Builds the orchestrator's fastify app without listening: usable with
  * inject(). Workers are launched only when a session is created, and dial
  * the address the app listens on (or TETHER_PUBLIC_URL).
  */
 export function buildApp(config: OrchestratorConfig, options: BuildAppOptions = {}): TetherApp {
-  const logger = pino({
+  const loggerOptions = {
     level: config.logLevel,
-    // Keys and tokens never reach the log: not in headers, not in `?token=`.
+    // Keys and tokens never reach the log: requests are logged without headers, and
+    // query parameters the app reads as `token` (however encoded) are masked.
     redact: ["req.headers.authorization"],
-    serializers: {
-      req: (request: { method: string; url: string; ip?: string }) => ({ method: request.method, url: redactUrl(request.url), remoteAddress: request.ip }),
-    },
-  });
+    serializers: { req: serializeRequest },
+  };
+  const logger = options.logDestination ? pino(loggerOptions, options.logDestination) : pino(loggerOptions);
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: config.maxRequestBytes,
@@ -88,10 +93,15 @@ export function buildApp(config: OrchestratorConfig, options: BuildAppOptions = 
     launcher: parts.launcher,
     pool: parts.pool,
     snapshots: parts.snapshots,
-    auth: new ApiKeyAuthenticator(options.apiKeys ?? config.apiKeys),
+    ...createAuth(config, options.apiKeys ?? config.apiKeys, options.auth ?? {}),
   };
+  // Session tokens die with their session.
+  parts.registry.onRemoved((session) => {
+    context.sessionTokens.revokeSession(session.id).catch((error: unknown) => logger.warn({ err: error, sessionId: session.id }, "could not revoke the session's tokens"));
+  });
   app.decorate("tether", context);
   app.decorateRequest("tenant", "");
+  app.decorateRequest("principal", null);
   installShutdown(app, parts, options.shutdownSocketGraceMs);
   // Pool workers dial the address the app listens on.
   app.addHook("onListen", async () => parts.pool?.start());
@@ -100,19 +110,22 @@ export function buildApp(config: OrchestratorConfig, options: BuildAppOptions = 
   // Before any route: the OpenAPI document collects the routes registered after it.
   installOpenApi(app, API_VERSION);
 
-  void app.register(websocket, { options: { maxPayload: Math.max(MIN_WS_MAX_PAYLOAD_BYTES, config.maxClientFrameBytes * 4) } });
+  installCors(app, context.origins);
+  // The server-wide ceiling; each socket gets its own limit at once (ws-limits.ts): a client stream its
+  // frame limit, a worker 64 KiB until its hello is verified.
+  void app.register(websocket, { options: { maxPayload: Math.max(WORKER_MAX_PAYLOAD_BYTES, config.maxClientFrameBytes * 2) } });
   void app.register(async (plugin) => {
     const root = plugin.withTypeProvider<TypeBoxTypeProvider>();
     registerHealthRoutes(root);
     registerWorkerGateway(root, { joinTokens: parts.joinTokens, launches: parts.launches, heartbeatIntervalMs: config.heartbeatIntervalMs, logger });
-    // Everything else under /v1 needs an API key.
+    // Everything else under /v1 needs a credential: an API key, a session token or an OIDC token.
     await root.register(async (scope) => {
       const api = scope.withTypeProvider<TypeBoxTypeProvider>();
-      api.addHook("onRequest", async (request) => {
-        request.tenant = context.auth.authenticate(request, request.routeOptions.config.allowQueryToken === true);
-      });
+      installAuthentication(api, context);
       registerSessionRoutes(api, context);
+      registerSessionTokenRoutes(api, context);
       registerExecuteRoutes(api, context);
+      registerExecutionRoutes(api, context);
       registerClientStream(api, context);
       registerPoolRoutes(api, context);
       await api.register(async (files) => registerFileRoutes(files.withTypeProvider<TypeBoxTypeProvider>(), context));

@@ -75,6 +75,7 @@ export function compose(config: OrchestratorConfig, options: CompositionOptions,
   const registry = new SessionRegistry({
     logger,
     interruptGraceMs: config.interruptGraceMs,
+    events: { maxBytes: config.eventLogMaxBytes, retentionMs: config.executionRetentionS * 1000, maxOutputBytes: config.maxOutputBytes },
     limiter,
     pool,
     snapshots,

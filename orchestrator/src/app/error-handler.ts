@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyRequest } from "fastify";
 import type { TetherApp } from "./tether-app.js";
-import { redactUrl } from "../auth.js";
+import { redactUrl } from "../auth/redact.js";
 import type { OrchestratorConfig } from "../config.js";
 import { errorBody } from "../error-hints.js";
 import { ErrorCodes, TetherError, tetherError } from "../errors.js";
@@ -16,7 +16,7 @@ export function installErrorHandling(app: TetherApp): void {
     return reply.code(tether.statusCode).send(errorBody(tether));
   });
   app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send(errorBody(tetherError(ErrorCodes.ROUTE_NOT_FOUND, `No route ${request.method} ${redactUrl(request.url)}.`))),
+    reply.code(404).send(errorBody(tetherError(ErrorCodes.ROUTE_NOT_FOUND, `No route ${request.method} ${redactUrl(request.url, request.query)}.`))),
   );
 }
 

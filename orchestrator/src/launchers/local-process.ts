@@ -30,7 +30,7 @@ export class LocalProcessLauncher implements Launcher {
 
   async launch(request: LaunchRequest): Promise<LaunchHandle> {
     const workspace = path.join(this.options.workspacesDir, request.launchId);
-    await mkdir(workspace, { recursive: true });
+    await mkdir(workspace, { recursive: true, mode: 0o700 });
     const launch = new LocalProcessLaunch(request, workspace, this.options);
     this.live.add(launch);
     void launch.finished.then(() => this.live.delete(launch));

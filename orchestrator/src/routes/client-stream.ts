@@ -1,20 +1,14 @@
 import { Type } from "@sinclair/typebox";
 import type { FastifyBaseLogger } from "fastify";
 import type { RawData, WebSocket } from "ws";
-import {
-  ClientMessage,
-  MessageCodec,
-  PROTOCOL_VERSION,
-  type ExecutionEvent,
-  type ServerMessage,
-  type SessionResumed,
-  type SessionStatusMessage,
-} from "@tether/shared";
+import { ClientMessage, MessageCodec, PROTOCOL_VERSION, type ServerMessage } from "@tether/shared";
 import { SessionParams, sessionOf, type AppContext, type RouteScope } from "./route-context.js";
 import { effectiveExecTimeoutMs } from "../config.js";
-import { ErrorCodes, TetherError, type ErrorCode } from "../errors.js";
+import { ErrorCodes, TetherError, tetherError, type ErrorCode } from "../errors.js";
+import type { LoggedEvent } from "../sessions/event-log.js";
 import type { Session, SessionObserver } from "../sessions/session.js";
 import { toBuffer } from "../workers/worker-connection.js";
+import { setMaxPayload } from "../ws-limits.js";
 
 const clientCodec = new MessageCodec(ClientMessage);
 
@@ -30,18 +24,40 @@ export function registerClientStream(scope: RouteScope, context: AppContext): vo
     {
       websocket: true,
       config: { allowQueryToken: true },
-      schema: { params: SessionParams, querystring: Type.Object({ token: Type.Optional(Type.String()) }) },
-      // Resolved before the upgrade, so a foreign or unknown session is a plain HTTP 404.
+      schema: { params: SessionParams, querystring: StreamQuery },
+      // Resolved before the upgrade, so a foreign or unknown session is a plain HTTP 404, and
+      // `after` older than what the session keeps a plain 410.
       preHandler: async (request) => {
-        sessionOf(context, request);
+        const session = sessionOf(context, request);
+        const after = afterOf(request.query);
+        if (after !== undefined) {
+          const replay = session.events.log.after(after);
+          if (!replay.ok) throw eventsExpired(after, replay.oldestSeq);
+        }
       },
     },
     (socket, request) => {
       const session = sessionOf(context, request);
       const logger = request.log.child({ sessionId: session.id });
-      new ClientStream(socket, session, context, logger).open();
+      new ClientStream(socket, session, context, logger).open(afterOf(request.query));
     },
   );
+}
+
+const StreamQuery = Type.Object({
+  token: Type.Optional(Type.String()),
+  /** Replay every retained message with a larger seq before the live ones. */
+  after: Type.Optional(Type.String({ pattern: "^[0-9]{1,15}$" })),
+});
+
+function afterOf(query: { after?: string }): number | undefined {
+  return query.after === undefined ? undefined : Number(query.after);
+}
+
+function eventsExpired(after: number, oldestSeq: number) {
+  return tetherError(ErrorCodes.EVENTS_EXPIRED, `Messages after seq ${after} are no longer kept: the oldest the session still has is ${oldestSeq}.`, {
+    hint: `Reconnect with after=${oldestSeq - 1} to get what is kept, and read finished executions with GET /v1/sessions/:id/executions/:requestId.`,
+  });
 }
 
 type ClientStreamState = "open" | "closed";
@@ -57,26 +73,51 @@ class ClientStream implements SessionObserver {
     private readonly logger: FastifyBaseLogger,
   ) {}
 
-  open(): void {
+  /** Says hello, replays what came after `after` (when given), then follows the session live. */
+  open(after: number | undefined): void {
+    // Frames up to twice the limit get a protocol_error (the connection stays); larger ones close the socket
+    // with 1009 as their header arrives, before anything is buffered.
+    setMaxPayload(this.socket, this.context.config.maxClientFrameBytes * 2);
+    const log = this.session.events.log;
     // Connectable while starting (wait: false): hello says where the session is, session_status follows each change.
-    this.send({ type: "hello", requestId: null, sessionId: this.session.id, protocolVersion: PROTOCOL_VERSION, status: this.session.state, phase: this.session.phase });
-    this.session.observers.add(this);
+    this.send({ type: "hello", requestId: null, sessionId: this.session.id, protocolVersion: PROTOCOL_VERSION, status: this.session.state, phase: this.session.phase, lastSeq: log.lastSeq });
+    // Replay and subscription happen in one synchronous step: no message can fall between them.
+    if (after !== undefined) {
+      const replay = log.after(after);
+      if (replay.ok) for (const event of replay.events) this.deliver(event);
+    }
+    this.session.events.observers.add(this);
     this.socket.on("message", (data, isBinary) => this.onFrame(data, isBinary));
     this.socket.on("close", () => this.onClose());
     this.socket.on("error", (error) => this.logger.debug({ err: error }, "client socket error"));
   }
 
-  /** Hot path: relays the worker's frame as received, without re-serialising. */
-  deliverSessionEvent(event: ExecutionEvent, raw: Uint8Array | undefined): void {
+  /** Hot path: sends the logged frame as it is (the worker's JSON with its seq spliced in front). */
+  deliver(event: LoggedEvent): void {
     if (this.state !== "open") return;
     this.corkUntilTick();
-    if (raw) this.socket.send(raw, { binary: false }, this.afterSend);
-    else this.socket.send(JSON.stringify(event), this.afterSend);
+    this.socket.send(event.frame, { binary: false }, this.afterSend);
     if (!this.pausedWorker && this.socket.bufferedAmount > HIGH_WATER_BYTES) {
-      // A slow client: stop reading the worker rather than buffer without bound.
+      // A slow client: stop reading the worker rather than buffer without bound...
       this.pausedWorker = true;
       this.session.backpressure.pause(this);
+      // ...but not for long: every other client of the session waits too, and so does the worker.
+      this.slowTimer = setTimeout(() => this.dropSlowClient(), this.context.config.slowClientTimeoutMs);
+      this.slowTimer.unref();
     }
+  }
+
+  private slowTimer: NodeJS.Timeout | undefined;
+
+  /** Still backed up after TETHER_SLOW_CLIENT_TIMEOUT_MS: disconnect it (1013, try again later) and let the worker go on. */
+  private dropSlowClient(): void {
+    if (this.state !== "open" || !this.pausedWorker) return;
+    this.logger.warn({ bufferedBytes: this.socket.bufferedAmount, timeoutMs: this.context.config.slowClientTimeoutMs }, "disconnecting a client that stopped reading");
+    // Its buffered frames are lost to it; the session's event log (?after=) is how it catches up.
+    // The close frame waits behind what is buffered: a client that reads again sees 1013 and its reason;
+    // one that never does is cut by ws's close timeout (30 s). Either way it no longer holds anyone back.
+    this.socket.close(1013, `${ErrorCodes.CLIENT_TOO_SLOW}: not reading for ${this.context.config.slowClientTimeoutMs} ms`);
+    this.onClose();
   }
 
   private corked = false;
@@ -99,10 +140,6 @@ class ClientStream implements SessionObserver {
     process.nextTick(this.uncork);
   }
 
-  deliverNotice(notice: SessionStatusMessage | SessionResumed): void {
-    this.send(notice);
-  }
-
   sessionEnded(state: "stopped" | "failed", reason: string): void {
     if (this.state !== "open") return;
     // Close reasons are limited to 123 bytes.
@@ -115,6 +152,7 @@ class ClientStream implements SessionObserver {
 
   private resumeWorker(): void {
     if (!this.pausedWorker) return;
+    clearTimeout(this.slowTimer);
     this.pausedWorker = false;
     this.session.backpressure.resume(this);
   }
@@ -177,7 +215,7 @@ class ClientStream implements SessionObserver {
     if (this.state === "closed") return;
     this.state = "closed";
     // Executions this client started keep running; only its view goes away.
-    this.session.observers.remove(this);
+    this.session.events.observers.remove(this);
     this.resumeWorker();
   }
 }

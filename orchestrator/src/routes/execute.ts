@@ -1,43 +1,38 @@
 import { randomUUID } from "node:crypto";
-import { CallAck, ErrorResponse, ExecuteBody, ExecuteResponse } from "@tether/shared";
-import { SessionParams, sessionOf, type AppContext, type RouteScope } from "./route-context.js";
+import { CallAck, ErrorResponse, ExecuteBody, ExecuteResponse, ExecutionAccepted, type ExecutionView } from "@tether/shared";
 import { effectiveExecTimeoutMs } from "../config.js";
+import { ErrorCodes, tetherError } from "../errors.js";
 import { explainExecution } from "../sessions/execution-hints.js";
-import { ExecutionResultFold } from "../sessions/execution-result.js";
+import type { ExecutionRecord } from "../sessions/execution-records.js";
+import { SessionParams, sessionOf, type AppContext, type RouteScope } from "./route-context.js";
 
 const errors = { "4xx": ErrorResponse, "5xx": ErrorResponse };
 
-/** REST execution (folded into one response), interrupt and restart. */
+/** REST execution (folded into one response, or accepted at once with `wait: false`), interrupt and restart. */
 export function registerExecuteRoutes(scope: RouteScope, context: AppContext): void {
   scope.post(
     "/v1/sessions/:id/execute",
-    { schema: { params: SessionParams, body: ExecuteBody, response: { 200: ExecuteResponse, ...errors } } },
-    async (request) => {
+    { schema: { params: SessionParams, body: ExecuteBody, response: { 200: ExecuteResponse, 202: ExecutionAccepted, ...errors } } },
+    async (request, reply) => {
       const session = sessionOf(context, request);
       const body = request.body;
-      const requestId = `req_${randomUUID().replaceAll("-", "")}`;
-      const fold = new ExecutionResultFold(requestId, context.config.maxOutputBytes);
-      await new Promise<void>((resolve) => {
-        session.execute(
-          {
-            requestId,
-            code: body.code,
-            timeoutMs: effectiveExecTimeoutMs(context.config, body.timeoutMs),
-            // REST cannot answer prompts mid-flight: either the lines given up front, or input() fails at once.
-            stdin: body.stdin ? { mode: "lines", lines: body.stdin } : { mode: "none" },
-          },
-          {
-            deliver(event) {
-              fold.apply(event);
-              if (event.type === "done") resolve();
-            },
-            resumed() {
-              fold.markResumed();
-            },
-          },
-        );
-      });
-      return explainExecution(fold.toResponse(), {
+      const requestId = body.requestId ?? `req_${randomUUID().replaceAll("-", "")}`;
+      session.execute(
+        {
+          requestId,
+          code: body.code,
+          timeoutMs: effectiveExecTimeoutMs(context.config, body.timeoutMs),
+          // REST cannot answer prompts mid-flight: either the lines given up front, or input() fails at once.
+          stdin: body.stdin ? { mode: "lines", lines: body.stdin } : { mode: "none" },
+        },
+        undefined,
+      );
+      const record = session.events.records.get(requestId);
+      if (!record || record === "expired") throw tetherError(ErrorCodes.INTERNAL, `The record of execution '${requestId}' is missing.`);
+      if (body.wait === false) return reply.code(202).send({ requestId, status: record.state });
+      // A client whose request drops can still read the result: GET .../executions/:requestId.
+      await record.waitDone(Number.POSITIVE_INFINITY);
+      return explainExecution(finalView(record), {
         requestedTimeoutMs: body.timeoutMs,
         defaultTimeoutMs: context.config.defaultExecTimeoutMs,
         maxTimeoutMs: context.config.maxExecTimeoutMs,
@@ -55,4 +50,12 @@ export function registerExecuteRoutes(scope: RouteScope, context: AppContext): v
     await sessionOf(context, request).restart();
     return { ok: true as const };
   });
+}
+
+/** The view of an execution that has ended (its status is a done status). */
+function finalView(record: ExecutionRecord): Omit<ExecutionView, "status"> & { status: Exclude<ExecutionView["status"], "queued" | "running"> } {
+  const view = record.view();
+  const { status } = view;
+  if (status === "queued" || status === "running") throw tetherError(ErrorCodes.INTERNAL, `Execution '${record.requestId}' has not ended.`);
+  return { ...view, status };
 }

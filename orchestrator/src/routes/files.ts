@@ -1,4 +1,4 @@
-import type { Readable } from "node:stream";
+import { Transform, pipeline, type Readable } from "node:stream";
 import { Type } from "@sinclair/typebox";
 import { ErrorResponse, FileEntry, FileListResponse, checkWorkspacePath } from "@tether/shared";
 import { SessionParams, sessionOf, type AppContext, type RouteScope } from "./route-context.js";
@@ -27,7 +27,12 @@ export function registerFileRoutes(scope: RouteScope, context: AppContext): void
     const { size, stream } = await sessionOf(context, request).files.download(filePath(request.params["*"]));
     reply.header("content-type", "application/octet-stream");
     reply.header("content-length", size);
-    return reply.send(stream);
+    const guarded = exactLength(size, () => reply.raw.destroy());
+    // pipeline, not pipe: a download the worker breaks off must end the response too.
+    pipeline(stream, guarded, (error) => {
+      if (error) reply.raw.destroy();
+    });
+    return reply.send(guarded);
   });
 
   scope.put(
@@ -67,4 +72,30 @@ function isReadable(value: unknown): value is Readable {
 
 async function* emptySource(): AsyncGenerator<Buffer> {
   // A PUT without a body creates an empty file.
+}
+
+/**
+ * Passes a download through and checks it carries exactly the Content-Length
+ * announced (the file's size when it was opened). A file that shrank or grew
+ * meanwhile must not leave the client waiting for bytes that never come on a
+ * kept-alive socket: `broken` drops the connection so the client sees the
+ * truncation at once.
+ */
+function exactLength(size: number, broken: () => void): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      seen += chunk.byteLength;
+      if (seen > size) {
+        broken();
+        callback(new Error(`the file grew past the ${size} bytes announced`));
+        return;
+      }
+      callback(null, chunk);
+    },
+    flush(callback) {
+      if (seen < size) broken();
+      callback();
+    },
+  });
 }

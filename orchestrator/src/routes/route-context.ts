@@ -2,7 +2,10 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type, type Static } from "@sinclair/typebox";
 import type { FastifyBaseLogger, FastifyInstance, RawServerDefault } from "fastify";
-import type { ApiKeyAuthenticator } from "../auth.js";
+import type { Authenticator } from "../auth/authenticator.js";
+import type { OriginPolicy } from "../auth/origin.js";
+import type { Principal } from "../auth/principal.js";
+import type { SessionTokens } from "../auth/session-tokens.js";
 import type { OrchestratorConfig } from "../config.js";
 import type { Launcher } from "../launchers/launcher.js";
 import type { Session } from "../sessions/session.js";
@@ -20,17 +23,24 @@ export interface AppContext {
   /** TETHER_POOL_SIZE > 0 only. */
   pool: WarmPool | undefined;
   snapshots: SnapshotStore;
-  auth: ApiKeyAuthenticator;
+  auth: Authenticator;
+  sessionTokens: SessionTokens;
+  /** TETHER_CORS_ORIGINS: CORS on REST routes, the Origin check on websocket upgrades. */
+  origins: OriginPolicy;
 }
 
 declare module "fastify" {
   interface FastifyRequest {
-    /** The tenant of the request's API key (empty on unauthenticated routes). */
+    /** The principal's tenant (empty on unauthenticated routes). */
     tenant: string;
+    /** Who the request acts for; null on unauthenticated routes (`/healthz`, the worker gateway). */
+    principal: Principal | null;
   }
   interface FastifyContextConfig {
-    /** Also accept the API key as `?token=` (browsers cannot set headers on a websocket). */
+    /** Also accept the credential as `?token=` (browsers cannot set headers on a websocket). */
     allowQueryToken?: boolean;
+    /** A route under /v1/sessions/:id that session tokens may not call (deleting the session, minting and revoking tokens). */
+    denySessionTokens?: boolean;
   }
   interface FastifyInstance {
     tether: AppContext;

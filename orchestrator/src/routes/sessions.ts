@@ -37,7 +37,9 @@ export function registerSessionRoutes(scope: RouteScope, context: AppContext): v
 
   scope.get("/v1/sessions/:id", { schema: { params: SessionParams, response: { 200: SessionInfo, ...errors } } }, async (request) => sessionOf(context, request).info());
 
-  scope.delete("/v1/sessions/:id", { schema: { params: SessionParams, response: { 204: Type.Null(), ...errors } } }, async (request, reply) => {
+  // Deleting is the backend's business: a browser holding a session token may use the session, not end it.
+  const deleteOptions = { config: { denySessionTokens: true }, schema: { params: SessionParams, response: { 204: Type.Null(), ...errors } } };
+  scope.delete("/v1/sessions/:id", deleteOptions, async (request, reply) => {
     await sessionOf(context, request).stop("deleted by the client");
     return reply.code(204).send(null);
   });

@@ -22,7 +22,7 @@ const NO_STDIN_ERROR = "StdinNotImplementedError";
  * input requests"), and a timeout names the limit that applied and where it
  * came from (the caller's timeoutMs, the default, or the cap).
  */
-export function explainExecution(response: ExecuteResponse, limits: ExecutionLimits): ExecuteResponse {
+export function explainExecution<T extends ExecuteResponse>(response: T, limits: ExecutionLimits): T {
   if (response.error?.name === NO_STDIN_ERROR && !response.failure) {
     return { ...response, failure: { code: ErrorCodes.EXEC_STDIN_EXHAUSTED, message: noStdinMessage(limits.stdinName) } };
   }

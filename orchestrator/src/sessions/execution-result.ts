@@ -18,6 +18,7 @@ export class ExecutionResultFold {
   private clearPending = false;
   private done: DoneEvent | undefined;
   private resumed = false;
+  private outputBytes = 0;
 
   constructor(
     readonly requestId: string,
@@ -43,7 +44,7 @@ export class ExecutionResultFold {
           return;
         }
         this.flushPendingClear();
-        this.outputs.push({
+        this.pushOutput({
           type: "display_data",
           data: event.data,
           metadata: event.metadata,
@@ -52,7 +53,7 @@ export class ExecutionResultFold {
         return;
       case "result":
         this.flushPendingClear();
-        this.outputs.push({ type: "execute_result", data: event.data, metadata: event.metadata });
+        this.pushOutput({ type: "execute_result", data: event.data, metadata: event.metadata });
         return;
       case "error":
         this.flushPendingClear();
@@ -79,6 +80,11 @@ export class ExecutionResultFold {
   /** The execution resumed a stopped session on a new worker: the response says `resumed` and `stateLost`. */
   markResumed(): void {
     this.resumed = true;
+  }
+
+  /** Bytes of output held (stream text and rich outputs). */
+  get retainedBytes(): number {
+    return this.stdoutBytes + this.stderrBytes + this.outputBytes;
   }
 
   get finished(): boolean {
@@ -118,6 +124,18 @@ export class ExecutionResultFold {
     this.stderrBytes = 0;
     this.truncated = false;
     this.outputs = [];
+    this.outputBytes = 0;
+  }
+
+  /** Rich outputs are kept whole up to MAX_REST_OUTPUTS_BYTES in all; past it they are left out and the response says `truncated`. */
+  private pushOutput(output: OutputItem): void {
+    const bytes = bundleBytes(output.data);
+    if (this.outputBytes + bytes > MAX_REST_OUTPUTS_BYTES) {
+      this.truncated = true;
+      return;
+    }
+    this.outputBytes += bytes;
+    this.outputs.push(output);
   }
 
   private appendStream(name: "stdout" | "stderr", text: string): void {
@@ -142,6 +160,18 @@ export class ExecutionResultFold {
       this.stderrBytes += bytes;
     }
   }
+}
+
+/**
+ * Rich outputs one REST response holds at most (a loop of large plots must not
+ * grow the orchestrator without bound); the websocket stream has no such cap.
+ */
+export const MAX_REST_OUTPUTS_BYTES = 64 * 1024 * 1024;
+
+function bundleBytes(bundle: Record<string, unknown>): number {
+  let total = 0;
+  for (const value of Object.values(bundle)) total += typeof value === "string" ? value.length : 64;
+  return total;
 }
 
 /** The longest prefix of `text` that fits in `maxBytes` of UTF-8 without splitting a character. */

@@ -1,11 +1,11 @@
-import type { ExecutionEvent, SessionResumed, SessionStatusMessage } from "@tether/shared";
+import type { SessionStatusMessage } from "@tether/shared";
+import type { LoggedEvent } from "./event-log.js";
 import { phaseOf, statusOf, type LifecycleState } from "./session-lifecycle.js";
 
-/** A client attached to the whole session (websocket streams): sees every execution's events, phase changes and the session's end. */
+/** A client attached to the whole session (websocket streams): sees every message, numbered, and the session's end. */
 export interface SessionObserver {
-  deliverSessionEvent(event: ExecutionEvent, raw: Uint8Array | undefined): void;
-  /** session_status on every phase change; session_resumed before a resuming execution's events. */
-  deliverNotice(notice: SessionStatusMessage | SessionResumed): void;
+  /** One message as logged: an execution event, session_status, session_resumed. */
+  deliver(event: LoggedEvent): void;
   /** The session is gone (deleted) or its first start failed. */
   sessionEnded(state: "stopped" | "failed", reason: string): void;
 }
@@ -22,12 +22,8 @@ export class SessionObservers {
     this.observers.delete(observer);
   }
 
-  event(event: ExecutionEvent, raw: Uint8Array | undefined): void {
-    for (const observer of this.observers) observer.deliverSessionEvent(event, raw);
-  }
-
-  notice(notice: SessionStatusMessage | SessionResumed): void {
-    for (const observer of this.observers) observer.deliverNotice(notice);
+  deliver(event: LoggedEvent): void {
+    for (const observer of this.observers) observer.deliver(event);
   }
 
   /** Tells every observer the session ended, then forgets them. */

@@ -24,6 +24,7 @@ const QUOTA_RETRY_AFTER_S = 30;
 export class SessionRegistry {
   private readonly sessions = new Map<string, Session>();
   private readonly idsByTenant = new Map<string, Set<string>>();
+  private readonly removalListeners: ((session: Session) => void)[] = [];
 
   constructor(private readonly deps: SessionRegistryDeps) {}
 
@@ -77,6 +78,11 @@ export class SessionRegistry {
     return this.sessions.size;
   }
 
+  /** Calls `listener` for each session that goes away: deleted, or failed with nobody holding its id (session tokens die with it). */
+  onRemoved(listener: (session: Session) => void): void {
+    this.removalListeners.push(listener);
+  }
+
   async stopAll(reason: string): Promise<void> {
     await Promise.allSettled([...this.sessions.values()].map((session) => session.stop(reason)));
   }
@@ -87,5 +93,6 @@ export class SessionRegistry {
     const ids = this.idsByTenant.get(session.tenant);
     ids?.delete(session.id);
     if (ids?.size === 0) this.idsByTenant.delete(session.tenant);
+    for (const listener of this.removalListeners) listener(session);
   }
 }

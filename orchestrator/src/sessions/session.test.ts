@@ -1,13 +1,14 @@
 import { Readable } from "node:stream";
 import { pino } from "pino";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { ExecutionEvent, SessionResumed, SessionStatusMessage } from "@tether/shared";
+import type { ExecutionEvent, ServerMessage, SessionResumed, SessionStatusMessage } from "@tether/shared";
 import { FakeWorkerHandle } from "../../../test/fakes/fake-worker-handle.js";
 import { ErrorCodes } from "../errors.js";
 import type { SnapshotFile, SnapshotStore, SnapshotSummary } from "../snapshots/snapshot-store.js";
 import { StartLimiter } from "../workers/start-limiter.js";
 import { Session } from "./session.js";
 import { IllegalTransitionError, SessionLifecycle, isLegalTransition, type LifecycleState, type LifecycleStateName } from "./session-lifecycle.js";
+import type { LoggedEvent } from "./event-log.js";
 import type { SessionObserver } from "./session-observers.js";
 
 const logger = pino({ level: "silent" });
@@ -33,16 +34,19 @@ class MemorySnapshots implements SnapshotStore {
   }
 }
 
-/** Everything one session sees, recorded. */
+/** Everything one session sees, recorded (and checked to be numbered 1, 2, 3, ... with no gap). */
 class Recorder implements SessionObserver {
   readonly events: ExecutionEvent[] = [];
   readonly notices: (SessionStatusMessage | SessionResumed)[] = [];
+  readonly seqs: number[] = [];
   ended: { state: string; reason: string } | undefined;
-  deliverSessionEvent(event: ExecutionEvent): void {
-    this.events.push(event);
-  }
-  deliverNotice(notice: SessionStatusMessage | SessionResumed): void {
-    this.notices.push(notice);
+  deliver(logged: LoggedEvent): void {
+    const message = JSON.parse(new TextDecoder().decode(logged.frame)) as ServerMessage & { seq: number };
+    expect(message.seq).toBe(logged.seq);
+    this.seqs.push(message.seq);
+    const { seq: _seq, ...rest } = message;
+    if (rest.type === "session_status" || rest.type === "session_resumed") this.notices.push(rest);
+    else if (rest.type !== "hello" && rest.type !== "protocol_error") this.events.push(rest);
   }
   sessionEnded(state: "stopped" | "failed", reason: string): void {
     this.ended = { state, reason };
@@ -73,9 +77,10 @@ function harness(options: { idleTimeoutS?: number; maxLifetimeMs?: number } = {}
     idleTimeoutS: options.idleTimeoutS ?? 600,
     maxLifetimeMs: options.maxLifetimeMs ?? 86_400_000,
     onDisposed: () => (disposed = true),
+    events: { maxBytes: 1024 * 1024, retentionMs: 60_000, maxOutputBytes: 1024 * 1024 },
   });
   const observer = new Recorder();
-  session.observers.add(observer);
+  session.events.observers.add(observer);
   session.reserveStart();
   return { session, workers, snapshots, observer, disposed: () => disposed };
 }

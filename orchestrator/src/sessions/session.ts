@@ -1,16 +1,17 @@
 import type { Logger } from "pino";
-import type { ExecutionEvent, SessionInfo, SessionPhase, SessionResumed, SessionStatus, SessionStopReason } from "@tether/shared";
+import type { ExecutionEvent, SessionInfo, SessionPhase, SessionStatus, SessionStopReason } from "@tether/shared";
 import { ErrorCodes, type ErrorCode, type TetherError } from "../errors.js";
 import type { SnapshotStore, SnapshotSummary } from "../snapshots/snapshot-store.js";
 import type { WorkerSessionMessage } from "../workers/worker-connection.js";
 import type { WorkerHandle } from "../workers/worker-handle.js";
 import { ExecutionQueue, type ExecutionRequest, type ExecutionSink } from "./execution-queue.js";
 import { SessionClocks } from "./session-clocks.js";
-import { sessionErrors } from "./session-errors.js";
+import { assertKernelText, sessionErrors, textFieldsOf } from "./session-errors.js";
 import { SessionFiles } from "./session-files.js";
 import { describeSession } from "./session-info.js";
 import { SessionLifecycle, phaseOf, statusOf, type StartKind } from "./session-lifecycle.js";
-import { SessionObservers, statusNotice } from "./session-observers.js";
+import { SessionEvents, type SessionEventLimits } from "./session-events.js";
+import { statusNotice } from "./session-observers.js";
 import { scaleToZero } from "./scale-to-zero.js";
 import { runStart, type StartHost } from "./session-start.js";
 import { WorkerBackpressure } from "./worker-backpressure.js";
@@ -21,6 +22,8 @@ export type { SessionObserver } from "./session-observers.js";
 
 export interface SessionDeps extends WorkerSupplyDeps {
   logger: Logger;
+  /** Event log and execution record budgets. */
+  events: SessionEventLimits;
   interruptGraceMs: number;
   snapshots: SnapshotStore;
   /** Seconds without executions before the session scales to zero. */
@@ -54,8 +57,8 @@ export class Session {
   /** Workspace files: list, delete, download, upload (a stopped session resumes first). */
   readonly files: SessionFiles;
   private readonly supply: WorkerSupply;
-  /** Clients attached to the whole session (websocket streams). */
-  readonly observers = new SessionObservers();
+  /** What the session tells clients: the numbered event log, execution records, attached streams. */
+  readonly events: SessionEvents;
   /**
    * Clients whose sockets are backed up hold the worker back; while it is not
    * read, the running execution's backstop does not count.
@@ -74,14 +77,15 @@ export class Session {
     private readonly deps: SessionDeps,
   ) {
     this.logger = deps.logger.child({ sessionId: id });
+    this.events = new SessionEvents(deps.events);
     this.lifecycle = new SessionLifecycle({ name: "starting", kind: "create", phase: "queued" }, this.logger, (from, to, reason) => {
       const notice = statusNotice(from, to, reason);
-      if (notice) this.observers.notice(notice);
+      if (notice) this.events.notice(notice);
     });
     this.executions = new ExecutionQueue({
       logger: this.logger,
       interruptGraceMs: deps.interruptGraceMs,
-      publish: (event, raw) => this.observers.event(event, raw),
+      publish: (event, raw) => this.events.publish(event, raw),
       onBackstop: (requestId, backstopMs) => {
         const worker = this.lifecycle.worker;
         if (worker) this.onWorkerLost(worker, ErrorCodes.WORKER_LOST, `The worker did not end execution '${requestId}' within ${backstopMs} ms.`);
@@ -98,10 +102,7 @@ export class Session {
       onLifetimeExpired: () => this.pump(),
     });
     this.files = new SessionFiles({ serving: () => this.serving(), touch: () => this.touch() });
-    this.backpressure = new WorkerBackpressure(
-      () => this.lifecycle.servingWorker,
-      (held) => this.executions.pauseBackstop(held),
-    );
+    this.backpressure = new WorkerBackpressure(() => this.lifecycle.servingWorker, (held) => this.executions.pauseBackstop(held));
     this.supply = new WorkerSupply(id, deps, this.logger);
   }
 
@@ -172,7 +173,7 @@ export class Session {
     if (kind === "create") {
       this.lifecycle.to({ name: "failed", failure: { code: error.code, message: error.message } }, error.message);
       this.executions.endAll("worker_lost", { code: error.code, message: error.message });
-      this.observers.end("failed", error.message);
+      this.events.observers.end("failed", error.message);
       if (!keepOnFailure) this.deps.onDisposed(this);
       return;
     }
@@ -224,7 +225,7 @@ export class Session {
   }
 
   private route(event: ExecutionEvent, raw: Uint8Array): void {
-    if (event.requestId === null) this.observers.event(event, raw);
+    if (event.requestId === null) this.events.publish(event, raw);
     else this.executions.route(event, event.requestId, raw);
   }
 
@@ -249,7 +250,9 @@ export class Session {
    */
   execute(request: ExecutionRequest, sink: ExecutionSink | undefined): void {
     this.assertNotEnded();
+    assertKernelText(textFieldsOf(request));
     const execution = this.executions.add(request, sink);
+    this.events.records.create(request.requestId);
     this.touch();
     const state = this.lifecycle.name;
     if (this.executions.running || (state !== "ready" && state !== "busy")) {
@@ -261,6 +264,7 @@ export class Session {
   }
 
   inputReply(requestId: string, value: string): void {
+    assertKernelText([["value", value]]);
     this.executions.takeInputReply(requestId);
     this.lifecycle.worker?.send({ type: "input_reply", requestId, value });
   }
@@ -295,13 +299,9 @@ export class Session {
     this.executions.startNext((next) => {
       this.clocks.clearIdle();
       if (state.name === "ready") this.lifecycle.to({ name: "busy", worker });
-      if (this.resumeNotice) {
-        const notice: SessionResumed = { type: "session_resumed", requestId: next.requestId, stateLost: true, restoredFiles: this.resumeNotice.restoredFiles };
-        this.resumeNotice = undefined;
-        next.resumed = true;
-        next.sink?.resumed?.(notice);
-        this.observers.notice(notice);
-      }
+      this.events.started(next);
+      if (this.resumeNotice) this.events.resumedBy(next, this.resumeNotice.restoredFiles);
+      this.resumeNotice = undefined;
       worker.send({ type: "execute", requestId: next.requestId, code: next.code, timeoutMs: next.timeoutMs, stdin: next.stdin });
     });
   }
@@ -367,7 +367,7 @@ export class Session {
     const worker = this.lifecycle.worker;
     this.lifecycle.to({ name: "deleted", reason }, reason);
     this.executions.endAll("cancelled", { code: ErrorCodes.SESSION_STOPPED, message: `The session was stopped: ${reason}` });
-    this.observers.end("stopped", reason);
+    this.events.observers.end("stopped", reason);
     try {
       await Promise.allSettled([worker?.stop(reason), this.supply.release(reason), previous.name === "stopping" ? previous.settled : undefined]);
       await this.deps.snapshots.delete(this.id).catch((error: unknown) => this.logger.warn({ err: error }, "could not delete the snapshot"));

@@ -14,7 +14,8 @@ export class LocalDirectorySnapshotStore implements SnapshotStore {
   async save(sessionId: string, files: AsyncIterable<SnapshotFile>): Promise<SnapshotSummary> {
     const final = this.dirOf(sessionId);
     const staging = `${final}.saving-${randomBytes(6).toString("hex")}`;
-    await mkdir(staging, { recursive: true });
+    // Snapshots hold users' files: private to this user.
+    await mkdir(staging, { recursive: true, mode: 0o700 });
     let count = 0;
     let bytes = 0;
     try {
@@ -22,8 +23,8 @@ export class LocalDirectorySnapshotStore implements SnapshotStore {
         const check = checkWorkspacePath(file.path);
         if (!check.ok) throw tetherError(check.code, check.message);
         const target = path.join(staging, ...check.segments);
-        await mkdir(path.dirname(target), { recursive: true });
-        const sink = createWriteStream(target, { flags: "wx" });
+        await mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
+        const sink = createWriteStream(target, { flags: "wx", mode: 0o600 });
         await pipeline(file.stream, sink);
         count += 1;
         bytes += sink.bytesWritten;

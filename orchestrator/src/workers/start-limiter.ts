@@ -38,11 +38,20 @@ export class StartLimiter {
     this.availableListeners.add(listener);
   }
 
-  /** Seconds until a start slot is likely to free: the oldest start's expected remainder, at least 1. */
+  /**
+   * Seconds a refused create should wait: how long a start takes right now
+   * (the recent average, or longer if the oldest start in progress has
+   * already run longer: under a burst every start slows down), times the
+   * rounds of starts queued ahead, minus what the oldest has done. At least 1.
+   */
   retryAfterS(): number {
+    const now = Date.now();
     const oldest = Math.min(...this.active.values());
-    const remainingMs = Number.isFinite(oldest) ? this.estimateMs - (Date.now() - oldest) : 0;
-    return Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil(remainingMs / 1000)));
+    const oldestElapsedMs = Number.isFinite(oldest) ? now - oldest : 0;
+    const perStartMs = Math.max(this.estimateMs, oldestElapsedMs);
+    const roundsAhead = Math.floor(this.waiters.length / this.max);
+    const untilFirstFreeMs = Math.max(perStartMs - oldestElapsedMs, perStartMs / 4);
+    return Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil((untilFirstFreeMs + roundsAhead * perStartMs) / 1000)));
   }
 
   private grant(): StartSlot {

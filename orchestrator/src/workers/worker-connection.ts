@@ -15,7 +15,7 @@ import {
   type WorkerCallResult,
   type WorkerCallType,
 } from "@tether/shared";
-import { ErrorCodes, TetherError, tetherError, type ErrorCode } from "../errors.js";
+import { ErrorCodes, TetherError, errnoCode, tetherError, type ErrorCode } from "../errors.js";
 import { FileStreams, transferInterrupted } from "./file-streams.js";
 import { PendingCalls } from "./pending-calls.js";
 import { ResumeCredential } from "./resume-credential.js";
@@ -235,7 +235,13 @@ export class WorkerConnection {
     socket.on("close", (code, reason) => {
       if (this.socket === socket) this.onSocketClose(code, reason.toString());
     });
-    socket.on("error", (error) => this.logger.warn({ err: error }, "worker socket error"));
+    socket.on("error", (error) => {
+      this.logger.warn({ err: error }, "worker socket error");
+      // A frame over our limit: resuming would only bring the same frame back. The link is done.
+      if (this.socket === socket && errnoCode(error) === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") {
+        this.closeReason ??= { code: ErrorCodes.WORKER_LOST, message: "The worker sent a frame over the link's size limit." };
+      }
+    });
   }
 
   private onFrame(data: RawData, isBinary: boolean): void {

@@ -2,14 +2,21 @@ import { randomUUID } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { RawData, WebSocket } from "ws";
-import { PROTOCOL_VERSION, WorkerCapabilities, WorkerCloseCodes, isCompatibleProtocolVersion, type OrchestratorMessage, type WorkerResume } from "@tether/shared";
+import { HELLO_MAX_PAYLOAD_BYTES, PROTOCOL_VERSION, WORKER_MAX_PAYLOAD_BYTES, WorkerCapabilities, WorkerCloseCodes, isCompatibleProtocolVersion, type OrchestratorMessage, type WorkerResume } from "@tether/shared";
 import { ErrorCodes, type ErrorCode } from "../errors.js";
+import { setMaxPayload } from "../ws-limits.js";
 import type { JoinTokenStore } from "./join-tokens.js";
 import type { LaunchTable } from "./launch-table.js";
 import { WorkerConnection, toBuffer, workerCodec } from "./worker-connection.js";
 
 /** A worker must say hello this soon after connecting. */
-export const HELLO_TIMEOUT_MS = 10_000;
+export const HELLO_TIMEOUT_MS = 5_000;
+/**
+ * Sockets that have not said a verified hello yet. An unauthenticated peer
+ * costs little each (a 64 KiB frame limit, a 5 s deadline), and this bounds
+ * how many it may hold at once.
+ */
+export const MAX_PENDING_HELLOS = 256;
 export const WORKER_GATEWAY_PATH = "/v1/workers/connect";
 
 export interface WorkerGatewayOptions {
@@ -27,20 +34,38 @@ export interface WorkerGatewayOptions {
 export function registerWorkerGateway(app: FastifyInstance, options: WorkerGatewayOptions): void {
   // Resumable workers by id, from welcome until they are gone for good (not merely disconnected).
   const resumable = new Map<string, WorkerConnection>();
-  app.get(WORKER_GATEWAY_PATH, { websocket: true }, (socket) => acceptWorker(socket, options, resumable));
+  const pending = { count: 0 };
+  app.get(WORKER_GATEWAY_PATH, { websocket: true }, (socket) => acceptWorker(socket, options, resumable, pending));
   app.addHook("onClose", async () => {
     for (const connection of [...resumable.values()]) connection.close(WorkerCloseCodes.shutdown, "orchestrator shutting down");
   });
 }
 
-function acceptWorker(socket: WebSocket, options: WorkerGatewayOptions, resumable: Map<string, WorkerConnection>): void {
+function acceptWorker(socket: WebSocket, options: WorkerGatewayOptions, resumable: Map<string, WorkerConnection>, pending: { count: number }): void {
   const logger = options.logger.child({ component: "worker-gateway" });
+  // Until the hello is verified: small frames only (a hello is a few hundred bytes).
+  setMaxPayload(socket, HELLO_MAX_PAYLOAD_BYTES);
+  if (pending.count >= MAX_PENDING_HELLOS) {
+    logger.warn({ pending: pending.count }, "too many workers waiting to say hello; refusing one");
+    socket.close(1013, "too many pending connections; retry");
+    return;
+  }
+  pending.count += 1;
+  let counted = true;
+  const uncount = (): void => {
+    if (!counted) return;
+    counted = false;
+    pending.count -= 1;
+  };
   let settled = false;
   const helloTimer = setTimeout(() => {
     if (settled) return;
     settled = true;
+    uncount();
     logger.warn("worker sent no hello in time");
     socket.close(WorkerCloseCodes.helloTimeout, "hello expected");
+    // A peer that does not answer the close handshake either is dropped.
+    setTimeout(() => socket.terminate(), 2000).unref();
   }, HELLO_TIMEOUT_MS);
 
   const refuse = (code: ErrorCode, message: string, closeCode: number = WorkerCloseCodes.joinRefused): void => {
@@ -53,6 +78,7 @@ function acceptWorker(socket: WebSocket, options: WorkerGatewayOptions, resumabl
     if (settled) return;
     settled = true;
     clearTimeout(helloTimer);
+    uncount();
     socket.off("message", onFirstFrame);
     if (isBinary) return refuse(ErrorCodes.PROTOCOL_HELLO_EXPECTED, "The first frame must be a JSON hello.");
     const decoded = workerCodec.decode(toBuffer(data).toString("utf8"));
@@ -90,6 +116,7 @@ function acceptWorker(socket: WebSocket, options: WorkerGatewayOptions, resumabl
     }
     // sessionId is null for a warm-pool worker: it is bound to a session only when claimed.
     // Unsequenced: the handshake comes before the numbered frames.
+    setMaxPayload(socket, WORKER_MAX_PAYLOAD_BYTES);
     connection.sendControl({ type: "welcome", workerId, sessionId, heartbeatIntervalMs: options.heartbeatIntervalMs, ...(resumeToken ? { resumeToken } : {}) });
     workerLogger.info({ capabilities: hello.capabilities }, "worker joined");
   };
@@ -103,6 +130,7 @@ function acceptWorker(socket: WebSocket, options: WorkerGatewayOptions, resumabl
     if (!connection) {
       return refuse(ErrorCodes.WORKER_RESUME_REFUSED, "No worker with this id waits for a resume: it was declared lost, or this orchestrator restarted.");
     }
+    setMaxPayload(socket, WORKER_MAX_PAYLOAD_BYTES);
     const result = connection.resumeLink(socket, resume.resumeToken, resume.lastSeqReceived);
     if (!result.ok) return refuse(result.code, result.message);
   };
@@ -111,6 +139,7 @@ function acceptWorker(socket: WebSocket, options: WorkerGatewayOptions, resumabl
   socket.once("close", () => {
     clearTimeout(helloTimer);
     settled = true;
+    uncount();
   });
   socket.on("error", (error) => logger.debug({ err: error }, "worker socket error before hello"));
 }

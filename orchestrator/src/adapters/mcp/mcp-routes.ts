@@ -41,6 +41,8 @@ export function registerMcpRoutes(scope: RouteScope, context: AppContext): void 
       await session.server.connect(session.transport);
     }
     session.lastActivityAt = Date.now();
+    // Headers hooks set so far (CORS for an allowed browser origin) would be lost with the hijack.
+    for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) reply.raw.setHeader(name, value);
     // From here the transport owns the response: fastify must not finish it.
     reply.hijack();
     try {
