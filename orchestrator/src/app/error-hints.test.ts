@@ -102,4 +102,19 @@ describe("error bodies an agent can act on", () => {
       expect(typeof body.error?.hint === "string" && body.error.hint.length > 10, `${name}: hint ${String(body.error?.hint)}`).toBe(true);
     }
   });
+
+  it("refuses session tokens on /mcp and /dynamic-sessions (both create sessions), with a hint", async () => {
+    const minted = await app.inject({ method: "POST", url: `/v1/sessions/${sessionId}/tokens`, headers: auth, payload: {} });
+    expect(minted.statusCode).toBe(201);
+    const token = minted.json<{ token: string }>().token;
+    const bearer = { authorization: `Bearer ${token}` };
+    for (const request of [
+      { method: "POST" as const, url: "/mcp", headers: bearer, payload: { jsonrpc: "2.0", id: 1, method: "initialize", params: {} } },
+      { method: "GET" as const, url: "/dynamic-sessions/files?identifier=abcd", headers: bearer },
+    ]) {
+      const res = await app.inject(request);
+      expect(res.statusCode, request.url).toBe(403);
+      expect(res.json<{ error: { code: string; hint: string } }>().error).toMatchObject({ code: ErrorCodes.AUTH_SCOPE, hint: expect.any(String) });
+    }
+  });
 });
