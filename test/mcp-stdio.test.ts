@@ -83,7 +83,8 @@ describe("MCP over stdio (tether-mcp proxying to /mcp)", () => {
     cancel.abort("stop");
     await expect(looping).rejects.toThrow();
     expect(textOf(await stdio.call({ code: "print(answer)" }))).toContain("from the desktop");
-    expect(Date.now() - cancelledAt).toBeLessThan(5000);
+    // Without the interrupt the loop would run to the 60 s default timeout; 10 s leaves room for a loaded machine.
+    expect(Date.now() - cancelledAt).toBeLessThan(10_000);
 
     expect((await orchestrator.alice.listSessions()).sessions.filter((s) => s.metadata.client === "mcp")).toHaveLength(1);
     await stdio.client.close();
