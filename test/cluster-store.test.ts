@@ -147,6 +147,7 @@ describe.each(kinds)("%s store", (kind, open) => {
       await store.appendEvents("e1", [{ seq: 4, requestId: null, at: 2000, frame: frame(4), done: true }], undefined, 3, lease);
       const journal = await store.readJournal("e1");
       expect(journal.worker).toEqual({ workerId: "w1", seq: 7 });
+      expect(journal.lastSeq).toBe(4);
       expect(journal.events.map((e) => e.seq)).toEqual([3, 4]);
       expect(new TextDecoder().decode(journal.events[0]!.frame)).toBe(new TextDecoder().decode(frame(3)));
       expect(journal.events[0]).toMatchObject({ requestId: "x", at: 1003, done: false });

@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { readAgentAdaptersConfig, type AgentAdaptersConfig } from "./config-agents.js";
 import { readAuthConfig, type AuthConfig } from "./config-auth.js";
 import { readDockerConfig, type DockerLauncherConfig } from "./config-docker.js";
+import { readClusterConfig, type ClusterConfig } from "./config-cluster.js";
 import { readKubernetesConfig, type KubernetesLauncherConfig } from "./config-kubernetes.js";
 import { MiB, isLocalHost, readInteger, readString, type Env } from "./config-readers.js";
 import { configInvalid } from "./errors.js";
@@ -34,6 +35,8 @@ export interface OrchestratorConfig {
   azure?: AzureLauncherConfig;
   /** TETHER_K8S_*: set (and validated) only when the launcher is `kubernetes`. */
   kubernetes?: KubernetesLauncherConfig;
+  /** TETHER_REDIS_URL and friends: set only when replicas share a Redis (config-cluster.ts). */
+  cluster?: ClusterConfig;
   /** TETHER_DOCKER_*: set (and validated) only when the launcher is `docker`. */
   docker?: DockerLauncherConfig;
   /** TETHER_WORKER_COMMAND split into argv; default `node <repo>/worker/dist/main.js`. */
@@ -156,6 +159,8 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
   if (config.launcher === "azure") config.azure = readAzureConfig(env, config.publicUrl);
   if (config.launcher === "kubernetes") config.kubernetes = readKubernetesConfig(env, config.publicUrl);
   if (config.launcher === "docker") config.docker = readDockerConfig(env, config.dataDir);
+  const cluster = readClusterConfig(env);
+  if (cluster) config.cluster = cluster;
   return config;
 }
 

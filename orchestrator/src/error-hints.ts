@@ -30,6 +30,7 @@ const defaultHintByCode: Record<ErrorCode, string> = {
   [ErrorCodes.SESSION_QUEUE_FULL]: "Wait for queued executions to finish, or interrupt them.",
   [ErrorCodes.SESSION_START_LIMIT]: "Retry after the Retry-After header's seconds.",
   [ErrorCodes.SESSION_QUOTA_EXCEEDED]: "Delete sessions you no longer need (DELETE /v1/sessions/:id).",
+  [ErrorCodes.SESSION_MOVED]: "Retry: the request reaches the session's new owner (read a running execution's result with GET /v1/sessions/:id/executions/:requestId).",
   [ErrorCodes.SESSION_OWNER_UNAVAILABLE]: "Retry after the Retry-After header's seconds: the replica owning the session may be failing over.",
   [ErrorCodes.PATH_INVALID]: "Use a relative path of at most 1024 characters without empty segments or NUL.",
   [ErrorCodes.PATH_ESCAPES_WORKSPACE]: "Use a path relative to the workspace, without '..' (a leading /mnt/data/ is accepted by the dynamic-sessions and MCP file APIs).",

@@ -16,7 +16,7 @@ export type { KubernetesJobsLauncherOptions } from "./launchers/kubernetes-jobs.
 export { WorkerLabels, JOIN_TOKEN_FILE, buildWorkerJob } from "./launchers/kubernetes-job-spec.js";
 export { DockerLauncher, DockerLabels } from "./launchers/docker.js";
 export type { DockerLauncherOptions } from "./launchers/docker.js";
-export { JoinTokenStore } from "./workers/join-tokens.js";
+export { JoinTokens } from "./workers/join-tokens.js";
 export { ExecutionResultFold } from "./sessions/execution-result.js";
 export type { LifecycleState, LifecycleStateName } from "./sessions/session-lifecycle.js";
 export type { AuthConfig, OidcConfig, OidcAlgorithm } from "./config-auth.js";

@@ -8,6 +8,10 @@ import { DockerLauncher } from "./launchers/docker.js";
 import { KubernetesJobsLauncher } from "./launchers/kubernetes-jobs.js";
 import type { Launcher } from "./launchers/launcher.js";
 import { probePython, type PythonRuntime } from "./python-runtime.js";
+import { RedisClusterStore } from "./store/redis-store.js";
+
+/** At start, Redis must answer within this, or the start fails with STORE_UNAVAILABLE. */
+const REDIS_CONNECT_TIMEOUT_MS = 10_000;
 
 /** Tenant of the key generated when TETHER_API_KEYS is unset. */
 export const DEFAULT_TENANT = "default";
@@ -54,9 +58,13 @@ export async function startOrchestrator(config: OrchestratorConfig, options: Sta
   }
   const app = buildApp(config, { apiKeys, python: workerPython, launcher: selectLauncher(config, options) });
   try {
-    // Before listening: no session exists yet, so every worker the launcher finds is an orphan.
-    await reconcileWorkers(app);
+    const { cluster, store } = app.tether;
+    if (store instanceof RedisClusterStore) await store.ready(REDIS_CONNECT_TIMEOUT_MS);
+    // Before listening: no session exists yet, so every worker the launcher finds is an orphan. Not in a
+    // cluster: other replicas' sessions are alive, and their workers with them.
+    if (!cluster) await reconcileWorkers(app);
     await app.listen({ host: config.host, port: config.port });
+    await cluster?.start(app.server);
   } catch (error) {
     await app.close();
     throw error;

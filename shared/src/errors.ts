@@ -106,6 +106,8 @@ export const ErrorCodes = {
   STORE_UNAVAILABLE: "TETHER_ERR_STORE_UNAVAILABLE",
   /** The session belongs to another replica that cannot be reached right now (it may be failing over); retry after Retry-After. */
   SESSION_OWNER_UNAVAILABLE: "TETHER_ERR_SESSION_OWNER_UNAVAILABLE",
+  /** The session moved to another replica while this request waited (a hand-over); its execution goes on there. */
+  SESSION_MOVED: "TETHER_ERR_SESSION_MOVED",
   RUNTIME_PYTHON_NOT_FOUND: "TETHER_ERR_RUNTIME_PYTHON_NOT_FOUND",
   CONFIG_INVALID: "TETHER_ERR_CONFIG_INVALID",
   INTERNAL: "TETHER_ERR_INTERNAL",

@@ -171,7 +171,8 @@ export class InboundSequence {
     this.confirmed = seq;
   }
 
-  private get ackable(): number {
+  /** What may be acknowledged: everything delivered, or with deferred acks what was confirmed. */
+  get ackable(): number {
     return this.deferred ? this.confirmed : this.delivered;
   }
 
@@ -211,10 +212,13 @@ export class InboundSequence {
     return { body: split.body, sequenced: true };
   }
 
-  /** The resume handshake told the peer how far we got: that is an ack. */
+  /**
+   * The resume handshake told the peer `ackable` (how far it may forget):
+   * that is an ack. With deferred acks the peer resends what came after; it
+   * arrives as duplicates of what was delivered, and is dropped.
+   */
   acknowledgedByHandshake(): void {
-    this.acked = this.delivered;
-    if (this.confirmed < this.delivered) this.confirmed = this.delivered;
+    this.acked = this.ackable;
   }
 
   /** Sends the ack now if one is due. */

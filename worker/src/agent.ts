@@ -190,6 +190,7 @@ export class WorkerAgent {
     input_reply: (msg) => this.runner.inputReply(msg.requestId, msg.value),
     interrupt: (msg) => this.answer(msg.callId, "interrupt", this.runner.interrupt().then(() => ({}))),
     restart: (msg) => this.answer(msg.callId, "restart", this.runner.restart().then(() => ({}))),
+    executions_status: (msg) => this.answer(msg.callId, "executions_status", Promise.resolve(this.runner.status())),
     files_list: (msg) => this.answer(msg.callId, "files_list", this.workspace.list()),
     file_delete: (msg) => this.answer(msg.callId, "file_delete", this.workspace.delete(msg.path).then(() => ({}))),
     file_download: (msg) => void startDownload(this.transfers(), msg.callId, msg.path, msg.streamId),

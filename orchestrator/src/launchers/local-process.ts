@@ -19,7 +19,7 @@ export interface LocalProcessLauncherOptions {
   logger: Logger;
 }
 
-type LocalLaunchState = "running" | "stopping" | "exited";
+type LocalLaunchState = "running" | "stopping" | "released" | "exited";
 
 /** Runs each worker as a local process in its own process group and workspace directory. */
 export class LocalProcessLauncher implements Launcher {
@@ -34,6 +34,7 @@ export class LocalProcessLauncher implements Launcher {
     const launch = new LocalProcessLaunch(request, workspace, this.options);
     this.live.add(launch);
     void launch.finished.then(() => this.live.delete(launch));
+    launch.onReleased = () => this.live.delete(launch);
     return launch;
   }
 
@@ -54,6 +55,8 @@ class LocalProcessLaunch implements LaunchHandle {
   private stopping: Promise<void> | undefined;
   private resolveFinished!: () => void;
   private readonly logger: Logger;
+  /** The launcher forgets a released launch (its stopAll must not kill it). */
+  onReleased: (() => void) | undefined;
 
   constructor(
     request: LaunchRequest,
@@ -102,8 +105,21 @@ class LocalProcessLaunch implements LaunchHandle {
   }
 
   stop(reason: string): Promise<void> {
+    if (this.state === "released") return Promise.resolve();
     this.stopping ??= this.doStop(reason);
     return this.stopping;
+  }
+
+  /** Handed to another replica: no longer ours to stop, sweep or wait for (it outlives this process). */
+  release(): void {
+    if (this.state !== "running") return;
+    this.state = "released";
+    this.stopping = Promise.resolve();
+    this.logger.info({ pid: this.child.pid }, "worker handed to another replica; no longer watched");
+    this.child.unref();
+    this.child.stderr?.destroy();
+    this.onReleased?.();
+    this.resolveFinished();
   }
 
   private async doStop(reason: string): Promise<void> {

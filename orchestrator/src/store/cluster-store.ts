@@ -1,4 +1,4 @@
-import type { ExecutionState, SessionInfo, StdinMode } from "@tether/shared";
+import type { SessionInfo, StdinMode } from "@tether/shared";
 
 /**
  * What must outlive one orchestrator process, behind one interface with two
@@ -40,6 +40,8 @@ export interface ReplicaInfo {
 /** What the next owner needs to carry on a session: its numbered events and how far the worker's frames were persisted. */
 export interface SessionJournal {
   events: StoredEvent[];
+  /** The last seq ever numbered (numbering continues after it even when every event was trimmed). */
+  lastSeq: number;
   /** The serving worker's last link seq whose effects are in `events` (the new owner resumes the worker after it). */
   worker?: WorkerWatermark;
 }
@@ -47,7 +49,8 @@ export interface SessionJournal {
 /** An execution that must survive its owner: the code of a queued or running one, so the next owner can run or end it. */
 export interface StoredExecution {
   requestId: string;
-  state: ExecutionState;
+  /** Ended: its done is in the events (or was trimmed with them); the code is no longer kept. */
+  state: "queued" | "running" | "ended";
   createdAt: string;
   code?: string;
   timeoutMs?: number;
@@ -82,7 +85,8 @@ export type JoinTokenConsumption = { ok: true; record: JoinTokenRecord } | { ok:
 /** A worker that may resume on another replica: where it belongs, and its resume credential's digest. */
 export interface WorkerRecord {
   workerId: string;
-  sessionId: string;
+  /** null for a warm-pool worker not claimed yet. */
+  sessionId: string | null;
   launchId: string;
   /** base64 sha256 of the current resume token. */
   resumeDigest: string;

@@ -13,6 +13,11 @@ import {
   type WorkerWatermark,
 } from "./cluster-store.js";
 
+/** A join token is remembered past its expiry, so a late replay is told "expired", not "invalid". */
+export function joinTokenKeepMs(ttlMs: number): number {
+  return ttlMs + Math.max(ttlMs, 60_000);
+}
+
 interface Expiring<T> {
   value: T;
   expiresAt: number;
@@ -36,6 +41,7 @@ export class MemoryClusterStore implements ClusterStore {
   private readonly workers = new Map<string, WorkerRecord>();
   private readonly executions = new Map<string, Map<string, StoredExecution>>();
   private readonly startSlots = new Map<string, number>();
+  private lastSweepAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -115,8 +121,26 @@ export class MemoryClusterStore implements ClusterStore {
   }
 
   async mintJoinToken(digest: string, record: JoinTokenRecord, ttlMs: number): Promise<void> {
-    this.joinTokens.set(digest, { value: { ...record, spent: false }, expiresAt: this.now() + ttlMs });
+    this.sweepJoinTokens();
+    this.joinTokens.set(digest, { value: { ...record, spent: false }, expiresAt: this.now() + joinTokenKeepMs(ttlMs) });
     this.joinDigestByLaunch.set(record.launchId, digest);
+  }
+
+  /** Join tokens held (tests). */
+  get joinTokenCount(): number {
+    return this.joinTokens.size;
+  }
+
+  /** Forgets tokens past their keep time; throttled (thousands of sessions mint often). */
+  private sweepJoinTokens(): void {
+    const now = this.now();
+    if (now - this.lastSweepAt < 1000) return;
+    this.lastSweepAt = now;
+    for (const [digest, entry] of this.joinTokens) {
+      if (entry.expiresAt > now) continue;
+      this.joinTokens.delete(digest);
+      if (this.joinDigestByLaunch.get(entry.value.launchId) === digest) this.joinDigestByLaunch.delete(entry.value.launchId);
+    }
   }
 
   async consumeJoinToken(digest: string, now: number): Promise<JoinTokenConsumption> {
@@ -165,7 +189,7 @@ export class MemoryClusterStore implements ClusterStore {
   }
 
   async readJournal(): Promise<SessionJournal> {
-    return { events: [] };
+    return { events: [], lastSeq: 0 };
   }
 
   async tryAcquireStartSlot(slotId: string, max: number, ttlMs: number): Promise<boolean> {

@@ -1,6 +1,6 @@
 import { Type, type TSchema, type Static } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
-import { ExecutionState, SessionInfo, StdinMode } from "@tether/shared";
+import { SessionInfo, StdinMode } from "@tether/shared";
 
 /** What the Redis store reads back is checked like any input: a record another version wrote, or a hand edit, must not pass as valid. */
 const SessionRecordSchema = Type.Object({
@@ -10,7 +10,7 @@ const SessionRecordSchema = Type.Object({
 });
 const StoredExecutionSchema = Type.Object({
   requestId: Type.String(),
-  state: ExecutionState,
+  state: Type.Union([Type.Literal("queued"), Type.Literal("running"), Type.Literal("ended")]),
   createdAt: Type.String(),
   code: Type.Optional(Type.String()),
   timeoutMs: Type.Optional(Type.Integer()),
@@ -21,7 +21,7 @@ const LaunchSchema = Type.Object({ sessionId: Type.Union([Type.String(), Type.Nu
 const ReplicaSchema = Type.Object({ replicaId: Type.String(), address: Type.String(), draining: Type.Boolean() });
 const WorkerRecordSchema = Type.Object({
   workerId: Type.String(),
-  sessionId: Type.String(),
+  sessionId: Type.Union([Type.String(), Type.Null()]),
   launchId: Type.String(),
   resumeDigest: Type.String(),
   kernel: Type.Optional(Type.Object({ name: Type.String(), language: Type.String(), languageVersion: Type.String() })),

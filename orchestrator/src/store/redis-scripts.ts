@@ -84,6 +84,7 @@ for i = 4, #ARGV, 5 do
 end
 if tonumber(ARGV[2]) > 1 then redis.call('XTRIM', KEYS[2], 'MINID', ARGV[2] .. '-0') end
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[3], 'worker', ARGV[3]) end
+if #ARGV >= 8 then redis.call('HSET', KEYS[3], 'seq', ARGV[#ARGV - 4]) end
 return 1`;
 
 /** KEYS: start slots zset. ARGV: slot id, max, now ms, ttl ms. */

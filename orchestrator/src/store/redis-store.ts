@@ -16,6 +16,7 @@ import {
   type WorkerWatermark,
 } from "./cluster-store.js";
 import { parseJoinToken, parseLaunch, parseReplica, parseSessionRecord, parseStoredExecution, parseWorkerRecord } from "./record-schemas.js";
+import { joinTokenKeepMs } from "./memory-store.js";
 import * as scripts from "./redis-scripts.js";
 
 /** A command that gets no answer within this long fails: a request answers 503, never hangs on Redis. */
@@ -159,9 +160,9 @@ export class RedisClusterStore implements ClusterStore {
   }
 
   async mintJoinToken(digest: string, record: JoinTokenRecord, ttlMs: number): Promise<void> {
-    // Kept twice the TTL: a replay just after expiry is told "expired", not "invalid".
+    const keepMs = joinTokenKeepMs(ttlMs);
     await this.call(() =>
-      this.redis.multi().set(this.key("join", digest), JSON.stringify({ ...record, spent: false }), "PX", 2 * ttlMs).set(this.key("joinlaunch", record.launchId), digest, "PX", 2 * ttlMs).exec(),
+      this.redis.multi().set(this.key("join", digest), JSON.stringify({ ...record, spent: false }), "PX", keepMs).set(this.key("joinlaunch", record.launchId), digest, "PX", keepMs).exec(),
     );
   }
 
@@ -210,7 +211,8 @@ export class RedisClusterStore implements ClusterStore {
   }
 
   async readJournal(sessionId: string): Promise<SessionJournal> {
-    const [entries, watermark] = await this.call(() => Promise.all([this.redis.xrangeBuffer(this.key("events", sessionId), "-", "+"), this.redis.hget(this.key("journal", sessionId), "worker")]));
+    const [entries, meta] = await this.call(() => Promise.all([this.redis.xrangeBuffer(this.key("events", sessionId), "-", "+"), this.redis.hgetall(this.key("journal", sessionId))]));
+    const watermark = meta.worker;
     const events: StoredEvent[] = [];
     for (const [id, fields] of entries) {
       const map = new Map<string, Buffer>();
@@ -231,7 +233,8 @@ export class RedisClusterStore implements ClusterStore {
       });
     }
     const worker = watermark ? parseWatermark(watermark) : undefined;
-    return { events, ...(worker ? { worker } : {}) };
+    const lastSeq = Math.max(Number(meta.seq ?? 0) || 0, events.at(-1)?.seq ?? 0);
+    return { events, lastSeq, ...(worker ? { worker } : {}) };
   }
 
   async tryAcquireStartSlot(slotId: string, max: number, ttlMs: number): Promise<boolean> {
