@@ -143,16 +143,10 @@ describe("dynamic sessions, 2024-02-02-preview clients", () => {
     expect(names.length).toBeGreaterThan(3);
     expect(names.every((name) => /^[A-Za-z0-9_.-]+$/.test(name))).toBe(true);
 
-    const mounted = field((await execute("__import__('os').path.isdir('/mnt/data')")).json(), "properties", "result");
+    // The sandboxed local launcher (the default) mounts the workspace at /mnt/data: AutoGen's _setup_cwd works.
     const chdir = field((await execute("import os; os.chdir('/mnt/data')")).json(), "properties");
-    if (mounted === true) {
-      expect(field(chdir, "status")).toBe("Success");
-    } else {
-      // Unsandboxed local workers have no /mnt/data: the failure says so and what to do instead.
-      expect(mounted).toBe(false);
-      expect(field(chdir, "status")).toBe("Failure");
-      expect(String(field(chdir, "stderr"))).toContain("Note from Tether: /mnt/data does not exist in this session");
-    }
+    expect(field(chdir, "status")).toBe("Success");
+    await execute("open('written-in-mnt-data.txt', 'w').write('via /mnt/data')");
 
     const failed = field((await execute("def f():\n    raise ValueError('boom')\nf()")).json(), "properties");
     expect(String(field(failed, "status"))).toContain("Failure");
@@ -168,6 +162,7 @@ describe("dynamic sessions, 2024-02-02-preview clients", () => {
     expect(uploaded.status).toBe(200);
     const listed = (field((await replay(orchestrator.alice, "GET", `files?${query}`, { headers })).json(), "value") as unknown[]).map((entry) => field(entry, "properties", "filename"));
     expect(listed).toContain("a.txt");
+    expect(listed).toContain("written-in-mnt-data.txt");
     expect((await replay(orchestrator.alice, "GET", `files/content/a.txt?${query}`, { headers })).text()).toBe("hello");
   });
 
@@ -225,5 +220,37 @@ describe("dynamic sessions, 2024-02-02-preview clients", () => {
     expect(anonymous.status).toBe(401);
     expect(anonymous.errorCode()).toBe("TETHER_ERR_AUTH_MISSING");
     expect(anonymous.headers["x-ms-error-code"]).toBe("TETHER_ERR_AUTH_MISSING");
+  });
+});
+
+describe("dynamic sessions without the sandbox (TETHER_SANDBOX=off)", () => {
+  let orchestrator: TestOrchestrator;
+
+  beforeAll(async () => {
+    orchestrator = await startTestOrchestrator({ TETHER_SANDBOX: "off" });
+  });
+
+  afterAll(async () => {
+    await orchestrator?.close();
+  });
+
+  it("has no per-session /mnt/data: AutoGen's chdir fails with a note saying so, and file names under /mnt/data/ still map to the workspace", async () => {
+    const id = randomUUID();
+    const query = `api-version=2024-02-02-preview&identifier=${id}`;
+    const execute = (code: string) => replay(orchestrator.alice, "POST", `code/execute?${query}`, { json: JSON.stringify({ properties: { codeInputType: "inline", executionType: "synchronous", code } }) });
+    expect(field((await execute("__import__('os').path.isdir('/mnt/data')")).json(), "properties", "result")).toBe(false);
+    const chdir = field((await execute("import os; os.chdir('/mnt/data')")).json(), "properties");
+    expect(field(chdir, "status")).toBe("Failure");
+    expect(String(field(chdir, "stderr"))).toContain("FileNotFoundError");
+    expect(String(field(chdir, "stderr"))).toContain("Note from Tether: /mnt/data does not exist in this session");
+    const other = field((await execute("1 / 0")).json(), "properties");
+    expect(String(field(other, "stderr"))).not.toContain("Note from Tether");
+
+    const boundary = "nosandbox0123";
+    await replay(orchestrator.alice, "POST", `files/upload?${query}`, {
+      headers: { "content-type": `multipart/form-data; boundary=${boundary}` },
+      body: multipart(boundary, { filename: "/mnt/data/in.txt", data: "relative works" }),
+    });
+    expect(field((await execute("open('in.txt').read()")).json(), "properties", "result")).toBe("relative works");
   });
 });

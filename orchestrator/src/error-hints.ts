@@ -73,6 +73,7 @@ const defaultHintByCode: Record<ErrorCode, string> = {
   [ErrorCodes.LAUNCH_THROTTLED]: "Retry after the Retry-After header's seconds.",
   [ErrorCodes.LAUNCH_QUOTA]: "Free or raise the cloud quota, then retry.",
   [ErrorCodes.LAUNCH_FAILED]: "Retry; the message carries the cloud's reason.",
+  [ErrorCodes.RUNTIME_SANDBOX_UNAVAILABLE]: "Install bubblewrap (apt-get install bubblewrap) and allow unprivileged user namespaces, or set TETHER_SANDBOX=off (no isolation).",
   [ErrorCodes.RUNTIME_PYTHON_NOT_FOUND]: "Install python3-jupyter-server and python3-ipykernel, or set TETHER_PYTHON.",
   [ErrorCodes.CONFIG_INVALID]: "Fix the TETHER_* variable the message names.",
   [ErrorCodes.STORE_UNAVAILABLE]: "Retry after the Retry-After header's seconds; check TETHER_REDIS_URL and that Redis is up.",

@@ -109,6 +109,8 @@ export const ErrorCodes = {
   /** The session moved to another replica while this request waited (a hand-over); its execution goes on there. */
   SESSION_MOVED: "TETHER_ERR_SESSION_MOVED",
   RUNTIME_PYTHON_NOT_FOUND: "TETHER_ERR_RUNTIME_PYTHON_NOT_FOUND",
+  /** TETHER_SANDBOX is on but bubblewrap is missing or cannot create namespaces here: the local launcher refuses to start. */
+  RUNTIME_SANDBOX_UNAVAILABLE: "TETHER_ERR_RUNTIME_SANDBOX_UNAVAILABLE",
   CONFIG_INVALID: "TETHER_ERR_CONFIG_INVALID",
   INTERNAL: "TETHER_ERR_INTERNAL",
 } as const;

@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import type { ApiKeyEntry, OrchestratorConfig } from "../config.js";
 import type { Launcher } from "../launchers/launcher.js";
 import { LocalProcessLauncher } from "../launchers/local-process.js";
+import { createWorkerSpawner } from "../launchers/sandbox/sandbox-setup.js";
 import { SessionRegistry } from "../sessions/session-registry.js";
 import { LocalDirectorySnapshotStore } from "../snapshots/local-snapshot-store.js";
 import type { SnapshotStore } from "../snapshots/snapshot-store.js";
@@ -52,7 +53,12 @@ export function compose(config: OrchestratorConfig, options: CompositionOptions,
   const launcher =
     typeof options.launcher === "function"
       ? options.launcher(logger)
-      : (options.launcher ?? new LocalProcessLauncher({ command: config.workerCommand, workspacesDir: path.join(config.dataDir, "workspaces"), logger }));
+      : (options.launcher ??
+        new LocalProcessLauncher({
+          spawner: createWorkerSpawner(config.sandbox, config.workerCommand, config.dataDir, logger),
+          workspacesDir: path.join(config.dataDir, "workspaces"),
+          logger,
+        }));
   const store: ClusterStore = config.cluster ? new RedisClusterStore(config.cluster.redisUrl, config.cluster.keyPrefix, logger) : new MemoryClusterStore();
   // A launch's routing entry outlives any worker: a session's worker lives at most its lifetime.
   const launchTtlMs = config.maxSessionLifetimeS * 1000 + config.startTimeoutMs;
