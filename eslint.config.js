@@ -24,6 +24,21 @@ export default tseslint.config(
     rules: { "no-restricted-imports": ["error", { patterns: ["@tether/worker", "**/worker/src/**"] }] },
   },
   {
+    // Adapters (MCP, dynamic sessions) translate into the session core's public API: no workers, launchers or sockets.
+    files: ["orchestrator/src/adapters/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        { patterns: ["@tether/worker", "**/worker/src/**", "**/workers/**", "**/launchers/**", "**/app/**", "ws", "@fastify/websocket"] },
+      ],
+    },
+  },
+  {
+    // The session core knows nothing of the surfaces above it.
+    files: ["orchestrator/src/sessions/**/*.ts"],
+    rules: { "no-restricted-imports": ["error", { patterns: ["@tether/worker", "**/worker/src/**", "**/adapters/**", "**/routes/**", "**/app/**"] }] },
+  },
+  {
     files: ["worker/src/**/*.ts"],
     rules: { "no-restricted-imports": ["error", { patterns: ["@tether/orchestrator", "**/orchestrator/src/**"] }] },
   },
@@ -38,7 +53,7 @@ export default tseslint.config(
   },
   {
     // Entry points and scripts may print to the terminal.
-    files: ["**/*.mjs", "**/server.ts", "**/main.ts", "test/**/*.ts", "bench/**"],
+    files: ["**/*.mjs", "**/server.ts", "**/main.ts", "**/mcp-stdio.ts", "test/**/*.ts", "bench/**"],
     rules: { "no-console": "off" },
   },
   {

@@ -134,7 +134,7 @@ export async function startTether({ log = () => {}, python = process.env.TETHER_
         return out;
       },
     };
-    return { ws: wsSubject, rest: restSubject, stop, url: orch.url, sessionId };
+    return { ws: wsSubject, rest: restSubject, stop, url: orch.url, key, sessionId };
   } catch (e) {
     await stop().catch(() => {});
     throw e;

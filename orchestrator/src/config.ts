@@ -1,5 +1,6 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { readAgentAdaptersConfig, type AgentAdaptersConfig } from "./config-agents.js";
 import { readAuthConfig, type AuthConfig } from "./config-auth.js";
 import { readDockerConfig, type DockerLauncherConfig } from "./config-docker.js";
 import { readClusterConfig, type ClusterConfig } from "./config-cluster.js";
@@ -85,6 +86,8 @@ export interface OrchestratorConfig {
   profiles: ReadonlyMap<string, WorkerProfile>;
   /** TETHER_METRICS_TOKEN: bearer token `/metrics` requires; undefined: `/metrics` answers loopback clients only. */
   metricsToken: string | undefined;
+  /** TETHER_MCP_*, TETHER_DYNAMIC_SESSIONS_*: the agent adapters (config-agents.ts). */
+  agents: AgentAdaptersConfig;
 }
 
 /** Where and how the `azure` launcher starts Azure Container Apps Jobs executions. */
@@ -157,6 +160,7 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
     auth: readAuthConfig(env),
     profiles: readProfiles(env, launcher),
     metricsToken: readMetricsToken(env.TETHER_METRICS_TOKEN),
+    agents: readAgentAdaptersConfig(env),
   };
   if (config.defaultExecTimeoutMs > config.maxExecTimeoutMs) {
     throw configInvalid(

@@ -1,19 +1,17 @@
 #!/usr/bin/env node
-import { TetherError } from "@tether/shared";
-import { loadConfig } from "./config.js";
+import { TetherError, errnoCode } from "@tether/shared";
+import { loadConfig, type OrchestratorConfig } from "./config.js";
 import { startOrchestrator, type RunningOrchestrator } from "./start.js";
 
 /** `node orchestrator/dist/server.js`: listen, print how to connect, stop cleanly on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
   let orchestrator: RunningOrchestrator;
+  let config: OrchestratorConfig | undefined;
   try {
-    orchestrator = await startOrchestrator(loadConfig(process.env), { processMetrics: true });
+    config = loadConfig(process.env);
+    orchestrator = await startOrchestrator(config, { processMetrics: true });
   } catch (error) {
-    if (error instanceof TetherError) {
-      console.error(`tether: ${error.message} [${error.code}]${error.hint ? `\n  hint: ${error.hint}` : ""}`);
-    } else {
-      console.error("tether: failed to start:", error);
-    }
+    console.error(startFailure(error, config));
     process.exit(1);
   }
   printBanner(orchestrator);
@@ -66,6 +64,22 @@ function watchParent(onOrphaned: () => void): void {
     onOrphaned();
   }, PARENT_CHECK_MS);
   timer.unref();
+}
+
+/** What to print when the start fails: one actionable line where we know the cause, the error otherwise. */
+function startFailure(error: unknown, config: OrchestratorConfig | undefined): unknown {
+  if (error instanceof TetherError) return `tether: ${error.message} [${error.code}]${error.hint ? `\n  hint: ${error.hint}` : ""}`;
+  const where = config ? `${config.host}:${config.port}` : "the configured address";
+  switch (errnoCode(error)) {
+    case "EADDRINUSE":
+      return `tether: ${where} is already in use; set TETHER_PORT to a free port (or 0 to pick one), or stop what listens there.`;
+    case "EACCES":
+      return `tether: may not listen on ${where}; set TETHER_PORT to 1024 or above.`;
+    case "EADDRNOTAVAIL":
+      return `tether: ${where} is not an address of this machine; check TETHER_HOST.`;
+    default:
+      return error instanceof Error ? `tether: failed to start: ${error.stack ?? error.message}` : `tether: failed to start: ${String(error)}`;
+  }
 }
 
 function printBanner(orchestrator: RunningOrchestrator): void {

@@ -25,7 +25,7 @@ export const ErrorCodes = {
   /** A text field (code, stdin, an input reply) holds a NUL byte or a lone surrogate, which a kernel cannot take. */
   REQUEST_INVALID_TEXT: "TETHER_ERR_REQUEST_INVALID_TEXT",
   ROUTE_NOT_FOUND: "TETHER_ERR_ROUTE_NOT_FOUND",
-  /** A websocket upgrade whose Origin header is not in TETHER_CORS_ORIGINS. */
+  /** A browser Origin a route does not accept: a websocket upgrade whose Origin is not in TETHER_CORS_ORIGINS, or /mcp called from an origin that is neither the orchestrator's own nor in TETHER_MCP_ALLOWED_ORIGINS. */
   REQUEST_ORIGIN_NOT_ALLOWED: "TETHER_ERR_REQUEST_ORIGIN_NOT_ALLOWED",
 
   SESSION_NOT_FOUND: "TETHER_ERR_SESSION_NOT_FOUND",

@@ -35,6 +35,8 @@ interface Running {
   replyStatus: string;
   executionCount: number | null;
   timedOut: boolean;
+  /** The timeout this execution runs under, named in its timeout message. */
+  timeoutMs: number;
   stdinExhausted: string | undefined;
   pendingInput: KernelMessage.IHeader<"input_request"> | undefined;
   /** The worker is ending it (death, restart): kernel messages no longer count. */
@@ -272,6 +274,7 @@ export class ExecutionRunner {
       replyStatus: "ok",
       executionCount: null,
       timedOut: false,
+      timeoutMs: request.timeoutMs,
       stdinExhausted: undefined,
       pendingInput: undefined,
       ending: false,
@@ -320,7 +323,7 @@ export class ExecutionRunner {
   private maybeFinish(run: Running): void {
     if (!run.gotReply || !run.gotIdle) return;
     if (run.timedOut) {
-      this.finish(run, { status: "timeout", failure: { code: ErrorCodes.EXEC_TIMEOUT, message: "The execution ran past its timeout and was interrupted." } });
+      this.finish(run, { status: "timeout", failure: { code: ErrorCodes.EXEC_TIMEOUT, message: `The execution ran past its timeout of ${run.timeoutMs} ms and was interrupted.` } });
     } else if (run.stdinExhausted !== undefined) {
       this.finish(run, { status: "error", failure: { code: ErrorCodes.EXEC_STDIN_EXHAUSTED, message: run.stdinExhausted } });
     } else if (run.replyStatus === "aborted") {

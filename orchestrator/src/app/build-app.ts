@@ -6,7 +6,9 @@ import { pino, type DestinationStream } from "pino";
 import { WORKER_MAX_PAYLOAD_BYTES } from "@tether/shared";
 import { serializeRequest } from "../auth/redact.js";
 import type { OrchestratorConfig } from "../config.js";
+import { errorBody } from "../error-hints.js";
 import { ErrorCodes, tetherError } from "../errors.js";
+import { registerAgentAdapters } from "../adapters/agent-adapters.js";
 import { registerClientStream } from "../routes/client-stream.js";
 import { registerExecuteRoutes } from "../routes/execute.js";
 import { registerExecutionRoutes } from "../routes/executions.js";
@@ -23,6 +25,7 @@ import type { AppContext } from "../routes/route-context.js";
 import { compose, type CompositionOptions } from "./composition.js";
 import { installBodyParsing, installErrorHandling } from "./error-handler.js";
 import { createAuth, installAuthentication, installCors, type AuthOptions } from "./install-auth.js";
+import { installOpenApi } from "./openapi.js";
 import { installShutdown } from "./shutdown.js";
 import type { TetherApp } from "./tether-app.js";
 
@@ -44,7 +47,7 @@ const MAX_PARAM_LENGTH = 10 * 1024;
 function refuseUnroutable(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const typed = tetherError(ErrorCodes.REQUEST_INVALID, routerErrorMessage(error.code), { hint: "Percent-encode the path (UTF-8), and keep file paths under 1024 characters." });
   request.log.info({ code: typed.code, fastifyCode: error.code }, "request refused by the router");
-  void reply.code(400).send(typed.toBody());
+  void reply.code(400).send(errorBody(typed));
 }
 
 function routerErrorMessage(code: string): string {
@@ -58,6 +61,8 @@ function routerErrorMessage(code: string): string {
   }
 }
 
+/** The version the OpenAPI document states. */
+const API_VERSION = "0.1.0";
 
 /**
  * Builds the orchestrator's fastify app without listening: usable with
@@ -123,6 +128,8 @@ export function buildApp(config: OrchestratorConfig, options: BuildAppOptions = 
   app.addHook("onListen", async () => parts.pool?.start());
   installBodyParsing(app, config);
   installErrorHandling(app);
+  // Before any route: the OpenAPI document collects the routes registered after it.
+  installOpenApi(app, API_VERSION);
 
   installCors(app, context.origins);
   // The server-wide ceiling; each socket gets its own limit at once (ws-limits.ts): a client stream its
@@ -153,6 +160,7 @@ export function buildApp(config: OrchestratorConfig, options: BuildAppOptions = 
       registerClientStream(api, context);
       registerPoolRoutes(api, context);
       await api.register(async (files) => registerFileRoutes(files.withTypeProvider<TypeBoxTypeProvider>(), context));
+      await api.register(async (agents) => registerAgentAdapters(agents.withTypeProvider<TypeBoxTypeProvider>(), context));
     });
   });
   return app;

@@ -1,26 +1,32 @@
-import type { FastifyError } from "fastify";
+import type { FastifyError, FastifyRequest } from "fastify";
 import type { TetherApp } from "./tether-app.js";
 import { redactUrl } from "../auth/redact.js";
 import type { OrchestratorConfig } from "../config.js";
+import { errorBody } from "../error-hints.js";
 import { ErrorCodes, TetherError, tetherError } from "../errors.js";
+import { describeValidation } from "./validation-hints.js";
 
-/** Every error leaves as `{error: {code, message, hint?}}` with the code's status (and Retry-After when it has one). */
+/** Every error leaves as `{error: {code, message, hint}}` with the code's status (and Retry-After when it has one). */
 export function installErrorHandling(app: TetherApp): void {
   app.setErrorHandler((error: FastifyError | TetherError, request, reply) => {
-    const tether = error instanceof TetherError ? error : fromFastifyError(error);
+    const tether = error instanceof TetherError ? error : fromFastifyError(error, request);
     if (tether.statusCode >= 500) request.log.error({ err: error }, "request failed");
     else request.log.info({ code: tether.code }, "request refused");
     if (tether.retryAfterS !== undefined) void reply.header("retry-after", String(tether.retryAfterS));
-    return reply.code(tether.statusCode).send(tether.toBody());
+    return reply.code(tether.statusCode).send(errorBody(tether));
   });
   app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send(tetherError(ErrorCodes.ROUTE_NOT_FOUND, `No route ${request.method} ${redactUrl(request.url, request.query)}.`).toBody()),
+    reply.code(404).send(errorBody(tetherError(ErrorCodes.ROUTE_NOT_FOUND, `No route ${request.method} ${redactUrl(request.url, request.query)}.`))),
   );
 }
 
 /** Maps fastify's own errors (validation, parsing, limits) to stable codes. */
-function fromFastifyError(error: FastifyError): TetherError {
-  if (error.validation) return tetherError(ErrorCodes.REQUEST_INVALID, `Invalid request: ${error.message}.`);
+function fromFastifyError(error: FastifyError, request: FastifyRequest): TetherError {
+  if (error.validation) {
+    const context = error.validationContext ?? "body";
+    const schema: unknown = request.routeOptions.schema?.[context];
+    return describeValidation(error.validation, context, schema, error.message);
+  }
   switch (error.code) {
     case "FST_ERR_CTP_BODY_TOO_LARGE":
       return tetherError(ErrorCodes.REQUEST_TOO_LARGE, "The request body is too large.", { hint: "The limit is TETHER_MAX_REQUEST_BYTES." });

@@ -57,13 +57,14 @@ describe("fuzzing the orchestrator's edges", () => {
     expect(res.json()).toMatchObject({ status: "ok", stdout: "ran still here\n" });
   }
 
-  /** A non-2xx answer is a typed error: a known code and a message. */
+  /** A non-2xx answer is a typed error: a known code, a message and a hint. */
   function expectTyped(status: number, body: string, what: string): void {
     expect(status, `${what} -> ${status} ${body.slice(0, 300)}`).toBeLessThan(500);
     if (status < 300) return;
-    const parsed = JSON.parse(body) as { error?: { code?: unknown; message?: unknown } };
+    const parsed = JSON.parse(body) as { error?: { code?: unknown; message?: unknown; hint?: unknown } };
     expect(isErrorCode(parsed.error?.code), `${what}: ${body.slice(0, 300)}`).toBe(true);
     expect(typeof parsed.error?.message).toBe("string");
+    expect(typeof parsed.error?.hint, `${what}: no hint in ${body.slice(0, 300)}`).toBe("string");
   }
 
   it("answers any REST body with a valid answer or a typed 4xx error", async () => {

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { CallAck, ErrorResponse, ExecuteBody, ExecuteResponse, ExecutionAccepted, type ExecutionView } from "@tether/shared";
 import { effectiveExecTimeoutMs } from "../config.js";
 import { ErrorCodes, tetherError } from "../errors.js";
+import { explainExecution } from "../sessions/execution-hints.js";
 import type { ExecutionRecord } from "../sessions/execution-records.js";
 import { SessionParams, sessionOf, startExecution, type AppContext, type RouteScope } from "./route-context.js";
 
@@ -34,7 +35,12 @@ export function registerExecuteRoutes(scope: RouteScope, context: AppContext): v
       // A client whose request drops can still read the result: GET .../executions/:requestId.
       await record.waitDone(Number.POSITIVE_INFINITY);
       if (record.moved) throw sessionMoved(session.id, requestId);
-      return finalView(record);
+      return explainExecution(finalView(record), {
+        requestedTimeoutMs: body.timeoutMs,
+        defaultTimeoutMs: context.config.defaultExecTimeoutMs,
+        maxTimeoutMs: context.config.maxExecTimeoutMs,
+        stdinName: 'the `stdin` field: a list of lines, one per input() call (e.g. "stdin": ["42"])',
+      });
     },
   );
 
