@@ -19,12 +19,12 @@ export class SessionFiles {
   ) {}
 
   /** Every regular file, recursively (at most 10 000: then `truncated`). */
-  list(options: CallOptions = {}): Promise<FileListResponse> {
+  async list(options: CallOptions = {}): Promise<FileListResponse> {
     return this.http.json({ method: "GET", path: `${this.base()}/files`, ...options }, isFileList);
   }
 
   /** Creates or replaces a file (parent directories are created). */
-  upload(path: string, data: Blob | Uint8Array | string, options: CallOptions = {}): Promise<FileEntry> {
+  async upload(path: string, data: Blob | Uint8Array | string, options: CallOptions = {}): Promise<FileEntry> {
     return this.http.json({ method: "PUT", path: this.filePath(path), bytes: data, timeoutMs: DEFAULT_UPLOAD_TIMEOUT_MS, ...options }, isFileEntry);
   }
 
@@ -47,7 +47,7 @@ export class SessionFiles {
   }
 
   /** Deletes a file (not a directory). */
-  remove(path: string, options: CallOptions = {}): Promise<void> {
+  async remove(path: string, options: CallOptions = {}): Promise<void> {
     return this.http.call({ method: "DELETE", path: this.filePath(path), ...options });
   }
 
