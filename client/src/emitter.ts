@@ -23,12 +23,15 @@ export class Emitter<Events extends object> {
   }
 
   emit<K extends keyof Events>(event: K, payload: Events[K]): void {
-    for (const listener of this.listeners[event] ?? []) {
-      try {
-        listener(payload);
-      } catch (error) {
-        this.onListenerError(error);
-      }
+    for (const listener of this.listeners[event] ?? []) this.emitTo(listener, payload);
+  }
+
+  /** Calls one listener (a new listener getting the current value), with the same error handling. */
+  emitTo<P>(listener: (payload: P) => void, payload: P): void {
+    try {
+      listener(payload);
+    } catch (error) {
+      this.onListenerError(error);
     }
   }
 }

@@ -89,12 +89,24 @@ export class Session {
     return this.stream.seq;
   }
 
-  /** Listens; `status` and `connection` listeners open the stream. Returns the function that removes the listener. */
+  /**
+   * Listens; returns the function that removes the listener. `status` and
+   * `connection` listeners open the stream, and are called at once with the
+   * current value when there is one.
+   */
   on<K extends keyof SessionEvents>(event: K, listener: (payload: SessionEvents[K]) => void): () => void {
     const off = this.emitter.on(event, listener);
+    const current = this.currentValues[event]?.();
+    if (current !== undefined) this.emitter.emitTo(listener, current);
     if (event === "status" || event === "connection") this.connect().catch(() => undefined);
     return off;
   }
+
+  /** What a new listener of these events gets at once. */
+  private readonly currentValues: { [K in keyof SessionEvents]?: () => SessionEvents[K] | undefined } = {
+    status: () => this.lastStatus,
+    connection: () => (this.stream.current.kind === "idle" ? undefined : this.stream.current),
+  };
 
   /** Opens the stream (if needed) and resolves once it is connected and caught up. */
   connect(): Promise<void> {
@@ -120,19 +132,16 @@ export class Session {
     const timeoutMs = options.timeoutMs ?? 180_000;
     return new Promise<SessionStatusUpdate>((resolve, reject) => {
       const cleanups: (() => void)[] = [];
-      const finish = (outcome: () => void) => {
+      let settled = false;
+      const cleanUp = () => {
         for (const cleanup of cleanups.splice(0)) cleanup();
+      };
+      const finish = (outcome: () => void) => {
+        if (settled) return;
+        settled = true;
+        cleanUp();
         outcome();
       };
-      const check = (update: SessionStatusUpdate) => {
-        options.onProgress?.(update);
-        if (update.status === "failed") void this.startFailure(update).then((error) => finish(() => reject(error)));
-        else if (update.status !== "starting") finish(() => resolve(update));
-      };
-      cleanups.push(this.emitter.on("status", check));
-      cleanups.push(this.emitter.on("connection", (state) => {
-        if (state.kind === "closed") finish(() => reject(state.error ?? new ConnectionError({ code: ClientErrorCodes.CLOSED, message: "The session's stream closed." })));
-      }));
       const timer = setTimeout(() => finish(() => reject(new ConnectionError({ code: ClientErrorCodes.TIMEOUT, message: `The session was not ready within ${timeoutMs} ms.` }))), timeoutMs);
       cleanups.push(() => clearTimeout(timer));
       if (options.signal) {
@@ -141,7 +150,20 @@ export class Session {
         signal.addEventListener("abort", onAbort, { once: true });
         cleanups.push(() => signal.removeEventListener("abort", onAbort));
       }
-      if (this.lastStatus) check(this.lastStatus);
+      cleanups.push(
+        this.emitter.on("connection", (state) => {
+          if (state.kind === "closed") finish(() => reject(state.error ?? new ConnectionError({ code: ClientErrorCodes.CLOSED, message: "The session's stream closed." })));
+        }),
+      );
+      const check = (update: SessionStatusUpdate) => {
+        if (settled) return;
+        options.onProgress?.(update);
+        if (update.status === "failed") void this.startFailure(update).then((error) => finish(() => reject(error)));
+        else if (update.status !== "starting") finish(() => resolve(update));
+      };
+      // Last, as the current status may settle it at once (then the listener just added goes too).
+      cleanups.push(this.on("status", check));
+      if (settled) cleanUp();
       this.connect().catch((error: TetherError) => finish(() => reject(error)));
     });
   }
