@@ -11,6 +11,7 @@ import { registerExecuteRoutes } from "../routes/execute.js";
 import { registerExecutionRoutes } from "../routes/executions.js";
 import { registerFileRoutes } from "../routes/files.js";
 import { registerHealthRoutes } from "../routes/health.js";
+import { registerPlaygroundRoutes } from "../routes/playground.js";
 import { registerPoolRoutes } from "../routes/pool.js";
 import { registerSessionTokenRoutes } from "../routes/session-tokens.js";
 import { registerSessionRoutes } from "../routes/sessions.js";
@@ -110,6 +111,7 @@ export function buildApp(config: OrchestratorConfig, options: BuildAppOptions = 
   void app.register(async (plugin) => {
     const root = plugin.withTypeProvider<TypeBoxTypeProvider>();
     registerHealthRoutes(root);
+    registerPlaygroundRoutes(root, config.playgroundDir);
     registerWorkerGateway(root, { joinTokens: parts.joinTokens, launches: parts.launches, heartbeatIntervalMs: config.heartbeatIntervalMs, logger });
     // Everything else under /v1 needs a credential: an API key, a session token or an OIDC token.
     await root.register(async (scope) => {
