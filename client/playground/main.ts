@@ -134,6 +134,11 @@ async function follow(result: Promise<ExecuteResponse>, controller: AbortControl
     ui.runState.textContent = "";
     persistSeq();
     void files.refresh();
+    // ready ⇄ busy is not streamed (not a phase change): read where the session is now.
+    session
+      ?.info()
+      .then((info) => showStatus({ status: info.status, phase: info.phase, ...(info.stopReason ? { stopReason: info.stopReason } : {}) }))
+      .catch(showError);
   }
 }
 
@@ -190,6 +195,7 @@ async function reattach(stored: PageState): Promise<void> {
   useSession(handle, stored.credential, stored.run);
   if (stored.run) {
     ui.code.value = stored.run.code;
+    showNotice(`Re-attached to ${stored.sessionId} after a reload: the last cell's output is replayed from its start, then followed live.`);
     await follow(handle.attach(stored.run.requestId, output.callbacks()), undefined);
   }
 }

@@ -28,7 +28,11 @@ export class OutputView {
   /** The SDK callbacks that feed this view. */
   callbacks(): ExecutionCallbacks {
     const after = <T, R>(handle: (value: T) => R) => (value: T): R => {
+      // Follow the output while the reader is at its end; leave them be when they scrolled up.
+      const box = this.container;
+      const atEnd = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
       const returned = handle(value);
+      if (atEnd) box.scrollTop = box.scrollHeight;
       this.onActivity();
       return returned;
     };

@@ -24,7 +24,10 @@ export interface SessionStatusUpdate {
 }
 
 export interface SessionEvents {
-  /** Every phase change (start progress, ready ⇄ busy, stopping → stopped, resume); the current one first. */
+  /**
+   * Every phase change (start progress, stopping → stopped, resume, failure); the current one first.
+   * ready ⇄ busy is not a phase change and is not announced: `info()` reads it.
+   */
   status: SessionStatusUpdate;
   /** The stream's connection: open, reconnecting (with the delay and why), closed. */
   connection: StreamState;
