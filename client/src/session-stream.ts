@@ -1,8 +1,9 @@
-import { errorMessage, isRecord, parseProtocolVersion, stringField, type ClientMessage } from "@tether/shared";
+import { errorMessage, isRecord, stringField, type ClientMessage } from "@tether/shared";
 import { openSocket as defaultOpenSocket } from "#websocket";
 import { backoffDelayMs } from "./backoff.js";
 import type { ResolvedConfig } from "./config.js";
 import { Emitter } from "./emitter.js";
+import { Features, speaksSupportedProtocol, supports } from "./features.js";
 import { ClientErrorCodes, ConnectionError, EventsExpiredError, NotFoundError, ProtocolError, SessionStartError, TetherError } from "./errors.js";
 import type { HttpClient } from "./http.js";
 import { decodeServerFrame, type NumberedMessage, type ServerHello } from "./stream-messages.js";
@@ -87,8 +88,13 @@ export class SessionStream {
   /** Sends on the open connection; false when there is none (the caller resends after the next catch-up). */
   send(message: ClientMessage): boolean {
     if (this.state.kind !== "open" || !this.socket) return false;
-    this.socket.send(JSON.stringify(message));
-    return true;
+    try {
+      this.socket.send(JSON.stringify(message));
+      return true;
+    } catch {
+      // A socket already closing: its close event follows, and the caller resends after the next catch-up.
+      return false;
+    }
   }
 
   /** Closes for good; pending `ready()` calls reject with `error` (default: CLOSED). */
@@ -138,12 +144,14 @@ export class SessionStream {
       return false;
     }
     const hello = decoded.value.message;
-    if (parseProtocolVersion(hello.protocolVersion)?.major !== 1) {
+    if (!speaksSupportedProtocol(hello)) {
       this.close(new ProtocolError({ code: ClientErrorCodes.FEATURE_UNSUPPORTED, message: `The orchestrator speaks protocol ${hello.protocolVersion}; this SDK speaks 1.x.`, hint: "Use an SDK release made for that orchestrator." }));
       return false;
     }
-    // Feature gate: servers without durable executions (no lastSeq in hello) cannot replay a gap.
-    if (after !== undefined && hello.lastSeq === undefined) this.events.emit("expired", expiredError("This orchestrator cannot replay missed messages (its hello has no lastSeq)."));
+    // Feature gate: a server without replay cannot fill a gap; what was missed is reported like an expired log.
+    if (after !== undefined && !supports(hello, "streamReplay")) {
+      this.events.emit("expired", expiredError(`This orchestrator cannot replay missed messages (stream replay came with protocol ${Features.streamReplay.since}; it speaks ${hello.protocolVersion}).`));
+    }
     this.lastSeq ??= hello.lastSeq ?? 0;
     this.catchUpTo = hello.lastSeq ?? 0;
     this.generation++;

@@ -1,8 +1,9 @@
 import { CallAck, RevokedSessionTokens, SessionInfo, SessionTokenInfo, schemaGuard, type ExecuteResponse, type SessionPhase, type SessionStatus, type SessionStopReason } from "@tether/shared";
 import type { ResolvedConfig } from "./config.js";
 import { Emitter } from "./emitter.js";
-import { AbortError, ClientErrorCodes, ConnectionError, SessionStartError, type EventsExpiredError, type TetherError } from "./errors.js";
+import { AbortError, ClientErrorCodes, ConnectionError, SessionStartError, TetherError, type EventsExpiredError } from "./errors.js";
 import { ExecutionTracker } from "./execution-tracker.js";
+import { Features, supports, type FeatureName } from "./features.js";
 import { SessionFiles } from "./files.js";
 import type { CallOptions, HttpClient } from "./http.js";
 import type { ExecuteOptions, ExecutionCallbacks } from "./pending-execution.js";
@@ -75,6 +76,7 @@ export class Session {
     this.stream.events.on("state", (state) => this.emitter.emit("connection", state));
     this.stream.events.on("hello", (hello) => {
       if (hello.status !== undefined && hello.phase !== undefined) this.setStatus({ status: hello.status, phase: hello.phase });
+      else if (!supports(hello, "sessionStatus")) this.reportError(featureMissing("sessionStatus", hello.protocolVersion));
     });
     this.stream.events.on("message", ({ message }) => {
       if (message.type !== "session_status") return;
@@ -236,4 +238,12 @@ export class Session {
   private path(suffix: string): string {
     return `/v1/sessions/${encodeURIComponent(this.id)}${suffix}`;
   }
+}
+
+function featureMissing(feature: FeatureName, protocolVersion: string): TetherError {
+  return new TetherError({
+    code: ClientErrorCodes.FEATURE_UNSUPPORTED,
+    message: `The orchestrator (protocol ${protocolVersion}) does not stream the session's status (${feature}, since ${Features[feature].since}): start progress and scale to zero are not reported.`,
+    hint: "Upgrade the orchestrator, or poll session.info().",
+  });
 }
