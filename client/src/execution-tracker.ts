@@ -187,6 +187,12 @@ export class ExecutionTracker {
         if (view) return execution.resolve(view);
       } catch (error) {
         const typed = asTetherError(error);
+        if (typed.code === "TETHER_ERR_EXEC_UNKNOWN_REQUEST" && execution.origin.kind === "execute" && !execution.seen) {
+          // The execute was lost with the connection: the server never had it. Send it (again) on the live stream.
+          execution.recovering = false;
+          execution.sentOn = undefined;
+          return this.sendPending(execution);
+        }
         if (!isRetryable(typed) || ++failures > 20) return execution.reject(typed);
         await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 200 * 2 ** failures)));
       }
