@@ -80,7 +80,11 @@ const statusByCode: Record<ErrorCode, number> = {
   [ErrorCodes.LAUNCH_THROTTLED]: 429,
   [ErrorCodes.LAUNCH_QUOTA]: 503,
   [ErrorCodes.LAUNCH_FAILED]: 502,
+  [ErrorCodes.STORE_UNAVAILABLE]: 503,
+  [ErrorCodes.SESSION_OWNER_UNAVAILABLE]: 503,
+  [ErrorCodes.SESSION_MOVED]: 503,
   [ErrorCodes.RUNTIME_PYTHON_NOT_FOUND]: 500,
+  [ErrorCodes.RUNTIME_SANDBOX_UNAVAILABLE]: 500,
   [ErrorCodes.CONFIG_INVALID]: 500,
   [ErrorCodes.INTERNAL]: 500,
 };

@@ -18,7 +18,7 @@ export const SHUTDOWN_SOCKET_GRACE_MS = 20_000;
  * still stands): the pool first (it would replace the workers about to stop),
  * then the sessions within a grace, then whatever the launcher still runs.
  */
-export function installShutdown(app: TetherApp, parts: Pick<Composition, "pool" | "registry" | "launcher">, socketGraceMs = SHUTDOWN_SOCKET_GRACE_MS): void {
+export function installShutdown(app: TetherApp, parts: Pick<Composition, "pool" | "registry" | "launcher" | "cluster">, socketGraceMs = SHUTDOWN_SOCKET_GRACE_MS): void {
   const openSockets = new Set<Socket>();
   app.server.on("connection", (socket: Socket) => {
     openSockets.add(socket);
@@ -30,6 +30,13 @@ export function installShutdown(app: TetherApp, parts: Pick<Composition, "pool" 
     }, socketGraceMs);
     forceClose.unref();
     await parts.pool?.close();
+    if (parts.cluster) {
+      // In a cluster sessions outlive a replica: each goes to another one (its worker carries on).
+      await parts.cluster.drain();
+      await parts.launcher.stopAll();
+      await parts.cluster.close();
+      return;
+    }
     // Sessions stop gracefully (shutdown message, snapshot in progress) within a
     // bound; whatever is still running then is killed by the launcher, so a
     // SIGTERM always ends.
