@@ -79,8 +79,13 @@ export async function startOrchestrator(config: OrchestratorConfig, options: Sta
     // Before listening: no session exists yet, so every worker the launcher finds is an orphan. Not in a
     // cluster: other replicas' sessions are alive, and their workers with them.
     if (!cluster) await reconcileWorkers(app);
+    if (cluster) {
+      // The router goes in front before the first request can arrive.
+      await app.ready();
+      cluster.route(app.server);
+    }
     await app.listen({ host: config.host, port: config.port });
-    await cluster?.start(app.server);
+    await cluster?.start();
   } catch (error) {
     await app.close();
     throw error;

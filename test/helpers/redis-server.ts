@@ -9,8 +9,8 @@ import { join } from "node:path";
 export interface TestRedis {
   port: number;
   url: string;
-  /** Stops it (SIGKILL: nothing to flush, and a restart test wants the abrupt kind). */
-  stop(): Promise<void>;
+  /** Stops it (SIGKILL by default: the abrupt kind; with persistence every write was already on disk). */
+  stop(signal?: NodeJS.Signals): Promise<void>;
   /** Starts it again on the same port (after stop): replicas reconnect to the same URL. */
   restart(): Promise<void>;
   close(): Promise<void>;
@@ -18,7 +18,8 @@ export interface TestRedis {
 
 const REDIS_SERVER = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].find((path) => existsSync(path));
 
-export async function startTestRedis(): Promise<TestRedis> {
+/** `persistent`: AOF with fsync on every write (what the README recommends), so a restart keeps everything. */
+export async function startTestRedis(options: { persistent?: boolean } = {}): Promise<TestRedis> {
   if (!REDIS_SERVER) throw new Error("redis-server is not installed: `apt-get install -y redis-server` (.ci/run installs it).");
   const dir = await mkdtemp(join(tmpdir(), "tether-redis-"));
   const port = await freePort();
@@ -26,7 +27,8 @@ export async function startTestRedis(): Promise<TestRedis> {
 
   const start = async (): Promise<void> => {
     // No persistence, loopback only: a test database that leaves nothing behind.
-    const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--protected-mode", "yes"];
+    const persistence = options.persistent ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"];
+    const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", ...persistence, "--dir", dir, "--protected-mode", "yes"];
     const started = spawn(REDIS_SERVER, args, { stdio: ["ignore", "pipe", "pipe"] });
     child = started;
     await new Promise<void>((resolve, reject) => {
@@ -47,12 +49,12 @@ export async function startTestRedis(): Promise<TestRedis> {
     });
   };
 
-  const stop = async (): Promise<void> => {
+  const stop = async (signal: NodeJS.Signals = "SIGKILL"): Promise<void> => {
     const running = child;
     child = undefined;
     if (!running || running.exitCode !== null) return;
     const exited = new Promise((resolve) => running.once("exit", resolve));
-    running.kill("SIGKILL");
+    running.kill(signal);
     await exited;
   };
 
@@ -63,7 +65,7 @@ export async function startTestRedis(): Promise<TestRedis> {
     stop,
     restart: start,
     close: async () => {
-      await stop();
+      await stop("SIGKILL");
       await rm(dir, { recursive: true, force: true });
     },
   };

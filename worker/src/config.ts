@@ -62,7 +62,9 @@ export function joinTokenOnStdin(env: NodeJS.ProcessEnv): boolean {
 export function loadWorkerConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd(), sources: JoinTokenSources = {}): WorkerConfig {
   const orchestratorUrl = required(env, "TETHER_ORCHESTRATOR_URL");
   // ws+unix:/path/to.sock:/v1/workers/connect dials over a unix socket (a launcher's relay: no network for user code).
-  if (!/^(wss?:\/\/|ws\+unix:)/.test(orchestratorUrl)) invalid("TETHER_ORCHESTRATOR_URL", `must start with ws://, wss:// or ws+unix:, got '${orchestratorUrl}'`);
+  if (!/^(wss?:\/\/|ws\+unix:\/[^:]+:\/)/.test(orchestratorUrl)) {
+    invalid("TETHER_ORCHESTRATOR_URL", `must start with ws://, wss:// or ws+unix:<absolute socket path>:/, got '${orchestratorUrl}'`);
+  }
   const { joinToken, joinTokenFile } = readJoinToken(env, sources);
   const logLevel = env.TETHER_LOG_LEVEL?.trim() || "info";
   if (!LOG_LEVELS.has(logLevel)) invalid("TETHER_LOG_LEVEL", `must be one of ${[...LOG_LEVELS].join(", ")}`);

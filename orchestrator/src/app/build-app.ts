@@ -119,7 +119,7 @@ export function buildApp(config: OrchestratorConfig, options: BuildAppOptions = 
   void app.register(websocket, { options: { maxPayload: Math.max(WORKER_MAX_PAYLOAD_BYTES, config.maxClientFrameBytes * 2) } });
   void app.register(async (plugin) => {
     const root = plugin.withTypeProvider<TypeBoxTypeProvider>();
-    registerHealthRoutes(root);
+    registerHealthRoutes(root, parts.cluster?.replicaId);
     registerPlaygroundRoutes(root, config.playgroundDir);
     const cluster = parts.cluster;
     registerWorkerGateway(root, {

@@ -69,10 +69,14 @@ export class Cluster {
     return this.presence.replicaId;
   }
 
-  /** Joins the cluster (the replica answers at its address now) and puts the router in front of `server`. */
-  async start(server: Server): Promise<void> {
-    await this.presence.start();
+  /** Puts the router in front of `server` (before it listens). */
+  route(server: Server): void {
     this.router.install(server);
+  }
+
+  /** Joins the cluster: the replica answers at its address now. */
+  async start(): Promise<void> {
+    await this.presence.start();
     this.tickTimer = setInterval(() => {
       for (const replica of this.replicated.values()) replica.tick();
     }, TICK_MS);
