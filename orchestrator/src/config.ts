@@ -3,8 +3,9 @@ import { fileURLToPath } from "node:url";
 import { readAuthConfig, type AuthConfig } from "./config-auth.js";
 import { readDockerConfig, type DockerLauncherConfig } from "./config-docker.js";
 import { readClusterConfig, type ClusterConfig } from "./config-cluster.js";
-import { readKubernetesConfig, type KubernetesLauncherConfig } from "./config-kubernetes.js";
-import { MiB, isLocalHost, readInteger, readString, type Env } from "./config-readers.js";
+import { checkKubernetesProfiles, readKubernetesConfig, type KubernetesLauncherConfig } from "./config-kubernetes.js";
+import { readProfiles, type WorkerProfile } from "./config-profiles.js";
+import { MiB, isLocalHost, readInteger, readMetricsToken, readString, type Env } from "./config-readers.js";
 import { readSandboxConfig, type SandboxSetting } from "./config-sandbox.js";
 import { configInvalid } from "./errors.js";
 
@@ -82,6 +83,10 @@ export interface OrchestratorConfig {
   maxSessionLifetimeS: number;
   /** Session tokens, CORS and OIDC (config-auth.ts). */
   auth: AuthConfig;
+  /** TETHER_PROFILES or TETHER_PROFILES_FILE: worker profiles by name; always has `default` (empty: the launcher's own settings). */
+  profiles: ReadonlyMap<string, WorkerProfile>;
+  /** TETHER_METRICS_TOKEN: bearer token `/metrics` requires; undefined: `/metrics` answers loopback clients only. */
+  metricsToken: string | undefined;
 }
 
 /** Where and how the `azure` launcher starts Azure Container Apps Jobs executions. */
@@ -159,6 +164,8 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
     idleTimeoutS: readInteger(env, "TETHER_IDLE_TIMEOUT_S", 600, 1),
     maxSessionLifetimeS: readInteger(env, "TETHER_MAX_SESSION_LIFETIME_S", 86_400, 1),
     auth: readAuthConfig(env),
+    profiles: readProfiles(env, launcher),
+    metricsToken: readMetricsToken(env.TETHER_METRICS_TOKEN),
   };
   if (config.defaultExecTimeoutMs > config.maxExecTimeoutMs) {
     throw configInvalid(
@@ -166,7 +173,10 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
     );
   }
   if (config.launcher === "azure") config.azure = readAzureConfig(env, config.publicUrl);
-  if (config.launcher === "kubernetes") config.kubernetes = readKubernetesConfig(env, config.publicUrl);
+  if (config.launcher === "kubernetes") {
+    config.kubernetes = readKubernetesConfig(env, config.publicUrl);
+    checkKubernetesProfiles(config.profiles.values());
+  }
   if (config.launcher === "docker") config.docker = readDockerConfig(env, config.dataDir);
   const cluster = readClusterConfig(env);
   if (cluster && config.launcher === "local" && config.sandbox.mode !== "off") {
