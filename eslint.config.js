@@ -47,6 +47,21 @@ export default tseslint.config(
     rules: { "no-restricted-imports": ["error", { patterns: ["@tether/*", "node:*", "fs", "net", "http", "child_process"] }] },
   },
   {
+    // client/ (the SDK and its playground page) depends on @tether/shared only: no other package of ours, no Node
+    // built-ins (it runs in browsers), nothing else from npm but `ws`, its Node transport (websocket-node.ts, behind #websocket).
+    files: ["client/src/**/*.ts", "client/playground/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        { patterns: [{ regex: "^(?!(@tether/shared|@tether/client|ws|#websocket)$|\\.{1,2}/)", message: "client/ may import only @tether/shared (and ws, in websocket-node.ts)." }] },
+      ],
+    },
+  },
+  {
+    files: ["client/src/**/*.test.ts"],
+    rules: { "no-restricted-imports": "off" },
+  },
+  {
     // shared's tests run on Node and may use it (the package itself may not).
     files: ["shared/src/**/*.test.ts"],
     rules: { "no-restricted-imports": "off" },

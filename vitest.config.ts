@@ -18,7 +18,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: "unit",
-          include: ["shared/src/**/*.test.ts", "orchestrator/src/**/*.test.ts", "worker/src/**/*.test.ts"],
+          include: ["shared/src/**/*.test.ts", "orchestrator/src/**/*.test.ts", "worker/src/**/*.test.ts", "client/src/**/*.test.ts"],
           exclude: ["**/*.integration.test.ts"],
         },
       },
@@ -27,8 +27,9 @@ export default defineConfig({
         test: {
           name: "integration",
           include: ["test/**/*.test.ts", "worker/src/**/*.integration.test.ts"],
-          // Real Docker engine tests: `npm run test:containers` (test/containers/vitest.config.ts).
-          exclude: [...configDefaults.exclude, "test/containers/**"],
+          // Real Docker engine tests: `npm run test:containers` (test/containers/vitest.config.ts); a real
+          // browser: `npm run test:browser` (test/browser/vitest.config.ts).
+          exclude: [...configDefaults.exclude, "test/containers/**", "test/browser/**"],
         },
       },
     ],

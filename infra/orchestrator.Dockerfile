@@ -26,6 +26,7 @@ COPY package.json package-lock.json tsconfig.base.json ./
 COPY shared/package.json shared/
 COPY worker/package.json worker/
 COPY orchestrator/package.json orchestrator/
+COPY client/package.json client/
 RUN npm ci --no-audit --no-fund
 # shared + worker first, as in worker.Dockerfile (cached across both), then the orchestrator.
 COPY shared/ shared/
@@ -33,6 +34,9 @@ COPY worker/ worker/
 RUN npx tsc -b shared worker
 COPY orchestrator/ orchestrator/
 RUN npx tsc -b orchestrator
+# The playground page (/playground): the SDK and the page, bundled for browsers with esbuild.
+COPY client/ client/
+RUN npx tsc -b client && node client/scripts/build-browser.mjs --quiet
 
 # ---- deps: production node_modules of every workspace -------------------------
 FROM ${NODE_IMAGE} AS deps
@@ -41,6 +45,7 @@ COPY package.json package-lock.json tsconfig.base.json ./
 COPY shared/package.json shared/
 COPY worker/package.json worker/
 COPY orchestrator/package.json orchestrator/
+COPY client/package.json client/
 RUN npm ci --omit=dev --no-audit --no-fund
 
 # ---- runtime -----------------------------------------------------------------
@@ -59,6 +64,7 @@ COPY --from=deps /app ./
 COPY --from=build /app/shared/dist shared/dist/
 COPY --from=build /app/worker/dist worker/dist/
 COPY --from=build /app/orchestrator/dist orchestrator/dist/
+COPY --from=build /app/client/dist/playground client/dist/playground/
 
 USER node
 # 0.0.0.0 so a published port reaches it on a bridge network; with host

@@ -35,6 +35,7 @@ COPY package.json package-lock.json tsconfig.base.json ./
 COPY shared/package.json shared/
 COPY worker/package.json worker/
 COPY orchestrator/package.json orchestrator/
+COPY client/package.json client/
 RUN npm ci --no-audit --no-fund
 # shared + worker first: an orchestrator-only change leaves this image's layers cached.
 COPY shared/ shared/
@@ -48,6 +49,7 @@ COPY package.json package-lock.json tsconfig.base.json ./
 COPY shared/package.json shared/
 COPY worker/package.json worker/
 COPY orchestrator/package.json orchestrator/
+COPY client/package.json client/
 RUN npm ci --omit=dev --workspace shared --workspace worker --no-audit --no-fund
 
 # ---- runtime -----------------------------------------------------------------

@@ -19,7 +19,7 @@ const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
 const LEAK_GRACE_MS = 10_000;
 
 export default function setup(): () => Promise<void> {
-  const missing = ["shared/dist/index.js", "worker/dist/main.js", "orchestrator/dist/index.js", "orchestrator/dist/server.js"].filter(
+  const missing = ["shared/dist/index.js", "worker/dist/main.js", "orchestrator/dist/index.js", "orchestrator/dist/server.js", "client/dist/index.js"].filter(
     (path) => !existsSync(join(repoRoot, path)),
   );
   if (missing.length > 0) {

@@ -45,6 +45,8 @@ export interface OrchestratorConfig {
   sandbox: SandboxSetting;
   /** TETHER_WORKER_COMMAND split into argv; default `node <repo>/worker/dist/main.js`. */
   workerCommand: readonly string[];
+  /** TETHER_PLAYGROUND_DIR: the built playground page served at /playground; default `<repo>/client/dist/playground`; empty: off. */
+  playgroundDir: string | undefined;
   /** TETHER_PYTHON; undefined = probe once at start. */
   python: string | undefined;
   defaultExecTimeoutMs: number;
@@ -120,6 +122,12 @@ function defaultWorkerCommand(): string[] {
   return [process.execPath, path.resolve(here, "../../worker/dist/main.js")];
 }
 
+/** The playground page as `npm run build` leaves it in this checkout (client/dist/playground). */
+function readPlaygroundDir(raw: string | undefined): string | undefined {
+  if (raw === undefined) return path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../client/dist/playground");
+  return raw.trim() === "" ? undefined : path.resolve(raw.trim());
+}
+
 /**
  * Reads and validates the TETHER_* variables. Throws a TetherError
  * (TETHER_ERR_CONFIG_INVALID) naming the variable at the first problem.
@@ -136,6 +144,7 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
     sandbox: launcher === "local" ? readSandboxConfig(env) : { mode: "off" },
     workerCommand: env.TETHER_WORKER_COMMAND?.trim() ? splitCommand(env.TETHER_WORKER_COMMAND) : defaultWorkerCommand(),
     python: env.TETHER_PYTHON?.trim() || undefined,
+    playgroundDir: readPlaygroundDir(env.TETHER_PLAYGROUND_DIR),
     defaultExecTimeoutMs: readInteger(env, "TETHER_DEFAULT_EXEC_TIMEOUT_MS", 60_000, 1),
     maxExecTimeoutMs: readInteger(env, "TETHER_MAX_EXEC_TIMEOUT_MS", 600_000, 1),
     maxOutputBytes: readInteger(env, "TETHER_MAX_OUTPUT_BYTES", MiB, 1),

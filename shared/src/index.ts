@@ -6,6 +6,7 @@ export { stripAnsi } from "./ansi.js";
 export { checkWorkspacePath, MAX_WORKSPACE_PATH_LENGTH } from "./paths.js";
 export type { WorkspacePathCheck } from "./paths.js";
 export { MessageCodec } from "./codec.js";
+export { schemaGuard } from "./schema-guard.js";
 export type { DecodeResult } from "./codec.js";
 export { encodeBinaryFrame, decodeBinaryFrame, BINARY_HEADER_BYTES, FILE_CHUNK_BYTES, STREAM_WINDOW_BYTES } from "./binary-frame.js";
 export * from "./execution.js";

@@ -16,6 +16,7 @@ import { registerFileRoutes } from "../routes/files.js";
 import { registerHealthRoutes } from "../routes/health.js";
 import { registerMetricsRoute } from "../routes/metrics.js";
 import { Readiness } from "../metrics/readiness.js";
+import { registerPlaygroundRoutes } from "../routes/playground.js";
 import { registerPoolRoutes } from "../routes/pool.js";
 import { registerSessionTokenRoutes } from "../routes/session-tokens.js";
 import { registerSessionRoutes } from "../routes/sessions.js";
@@ -139,6 +140,7 @@ export function buildApp(config: OrchestratorConfig, options: BuildAppOptions = 
     const root = plugin.withTypeProvider<TypeBoxTypeProvider>();
     registerHealthRoutes(root, readiness, parts.cluster?.replicaId);
     registerMetricsRoute(root, { metrics: parts.metrics, token: config.metricsToken });
+    registerPlaygroundRoutes(root, config.playgroundDir);
     const cluster = parts.cluster;
     registerWorkerGateway(root, {
       joinTokens: parts.joinTokens,
