@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { readAuthConfig, type AuthConfig } from "./config-auth.js";
 import { readDockerConfig, type DockerLauncherConfig } from "./config-docker.js";
 import { readKubernetesConfig, type KubernetesLauncherConfig } from "./config-kubernetes.js";
+import { readSnapshotConfig, type SnapshotConfig } from "./config-snapshots.js";
 import { MiB, isLocalHost, readInteger, readString, type Env } from "./config-readers.js";
 import { configInvalid } from "./errors.js";
 
@@ -74,6 +75,8 @@ export interface OrchestratorConfig {
   maxSessionLifetimeS: number;
   /** Session tokens, CORS and OIDC (config-auth.ts). */
   auth: AuthConfig;
+  /** TETHER_SNAPSHOT_*: where scale-to-zero snapshots live and how long (config-snapshots.ts). */
+  snapshots: SnapshotConfig;
 }
 
 /** Where and how the `azure` launcher starts Azure Container Apps Jobs executions. */
@@ -112,11 +115,12 @@ function defaultWorkerCommand(): string[] {
  */
 export function loadConfig(env: Env = process.env): OrchestratorConfig {
   const launcher = readLauncher(env.TETHER_LAUNCHER);
+  const dataDir = path.resolve(readString(env, "TETHER_DATA_DIR", ".tether"));
   const config: OrchestratorConfig = {
     host: readString(env, "TETHER_HOST", "127.0.0.1"),
     port: readInteger(env, "TETHER_PORT", 8080, 0, 65535),
     apiKeys: parseApiKeys(env.TETHER_API_KEYS),
-    dataDir: path.resolve(readString(env, "TETHER_DATA_DIR", ".tether")),
+    dataDir,
     publicUrl: readPublicUrl(env.TETHER_PUBLIC_URL),
     launcher,
     workerCommand: env.TETHER_WORKER_COMMAND?.trim() ? splitCommand(env.TETHER_WORKER_COMMAND) : defaultWorkerCommand(),
@@ -143,6 +147,7 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
     idleTimeoutS: readInteger(env, "TETHER_IDLE_TIMEOUT_S", 600, 1),
     maxSessionLifetimeS: readInteger(env, "TETHER_MAX_SESSION_LIFETIME_S", 86_400, 1),
     auth: readAuthConfig(env),
+    snapshots: readSnapshotConfig(env, dataDir),
   };
   if (config.defaultExecTimeoutMs > config.maxExecTimeoutMs) {
     throw configInvalid(

@@ -80,6 +80,10 @@ const statusByCode: Record<ErrorCode, number> = {
   [ErrorCodes.LAUNCH_THROTTLED]: 429,
   [ErrorCodes.LAUNCH_QUOTA]: 503,
   [ErrorCodes.LAUNCH_FAILED]: 502,
+  // Gone for good (the files of the snapshot): not a retryable failure of the request.
+  [ErrorCodes.SNAPSHOT_EXPIRED]: 410,
+  [ErrorCodes.SNAPSHOT_MISSING]: 410,
+  [ErrorCodes.SNAPSHOT_UNAVAILABLE]: 503,
   [ErrorCodes.RUNTIME_PYTHON_NOT_FOUND]: 500,
   [ErrorCodes.CONFIG_INVALID]: 500,
   [ErrorCodes.INTERNAL]: 500,

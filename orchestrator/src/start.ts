@@ -54,6 +54,8 @@ export async function startOrchestrator(config: OrchestratorConfig, options: Sta
   }
   const app = buildApp(config, { apiKeys, python: workerPython, launcher: selectLauncher(config, options) });
   try {
+    // A snapshot store that cannot be reached would fail every scale to zero: refuse to start instead.
+    await app.tether.snapshots.init();
     // Before listening: no session exists yet, so every worker the launcher finds is an orphan.
     await reconcileWorkers(app);
     await app.listen({ host: config.host, port: config.port });

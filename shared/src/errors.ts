@@ -102,6 +102,13 @@ export const ErrorCodes = {
   /** The cloud refused or failed the launch for another reason; the message carries it. */
   LAUNCH_FAILED: "TETHER_ERR_LAUNCH_FAILED",
 
+  /** The session's workspace snapshot was older than TETHER_SNAPSHOT_TTL_S and was deleted: its files are gone. Said once, by the resume that found it; the next call resumes with an empty workspace. */
+  SNAPSHOT_EXPIRED: "TETHER_ERR_SNAPSHOT_EXPIRED",
+  /** The session had a workspace snapshot and the store no longer holds it (deleted outside Tether, a lifecycle rule): its files are gone. Said once, like SNAPSHOT_EXPIRED. */
+  SNAPSHOT_MISSING: "TETHER_ERR_SNAPSHOT_MISSING",
+  /** The snapshot store (directory, Azure Blob container) cannot be read or written right now; the snapshot is kept. Retry later. */
+  SNAPSHOT_UNAVAILABLE: "TETHER_ERR_SNAPSHOT_UNAVAILABLE",
+
   RUNTIME_PYTHON_NOT_FOUND: "TETHER_ERR_RUNTIME_PYTHON_NOT_FOUND",
   CONFIG_INVALID: "TETHER_ERR_CONFIG_INVALID",
   INTERNAL: "TETHER_ERR_INTERNAL",

@@ -99,7 +99,10 @@ export function buildApp(config: OrchestratorConfig, options: BuildAppOptions = 
   app.decorateRequest("principal", null);
   installShutdown(app, parts, options.shutdownSocketGraceMs);
   // Pool workers dial the address the app listens on.
-  app.addHook("onListen", async () => parts.pool?.start());
+  app.addHook("onListen", async () => {
+    parts.pool?.start();
+    parts.sweeper.start();
+  });
   installBodyParsing(app, config);
   installErrorHandling(app);
 

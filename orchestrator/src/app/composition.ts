@@ -5,8 +5,9 @@ import type { ApiKeyEntry, OrchestratorConfig } from "../config.js";
 import type { Launcher } from "../launchers/launcher.js";
 import { LocalProcessLauncher } from "../launchers/local-process.js";
 import { SessionRegistry } from "../sessions/session-registry.js";
-import { LocalDirectorySnapshotStore } from "../snapshots/local-snapshot-store.js";
+import { createSnapshotStore } from "../snapshots/create-snapshot-store.js";
 import type { SnapshotStore } from "../snapshots/snapshot-store.js";
+import { SnapshotSweeper } from "../snapshots/snapshot-sweeper.js";
 import { JoinTokenStore } from "../workers/join-tokens.js";
 import { LaunchTable } from "../workers/launch-table.js";
 import { LaunchedWorker, type LaunchedWorkerDeps } from "../workers/launched-worker.js";
@@ -30,12 +31,14 @@ export interface Composition {
   limiter: StartLimiter;
   pool: WarmPool | undefined;
   snapshots: SnapshotStore;
+  /** Expires old snapshots (TETHER_SNAPSHOT_TTL_S); started when the app listens. */
+  sweeper: SnapshotSweeper;
   registry: SessionRegistry;
 }
 
 /**
  * Builds the launcher, the worker plumbing (join tokens, launch table, start
- * limiter, warm pool), the snapshot store and the session registry.
+ * limiter, warm pool), the snapshot store and its sweeper, and the session registry.
  * `orchestratorUrl` is resolved at each launch: the port may be chosen at listen.
  */
 export function compose(config: OrchestratorConfig, options: CompositionOptions, logger: Logger, orchestratorUrl: () => string): Composition {
@@ -71,7 +74,8 @@ export function compose(config: OrchestratorConfig, options: CompositionOptions,
           logger,
         })
       : undefined;
-  const snapshots = new LocalDirectorySnapshotStore(path.join(config.dataDir, "snapshots"));
+  const snapshots = createSnapshotStore(config.snapshots, logger);
+  const sweeper = new SnapshotSweeper(snapshots, config.snapshots.sweepIntervalS * 1000, logger);
   const registry = new SessionRegistry({
     logger,
     interruptGraceMs: config.interruptGraceMs,
@@ -84,5 +88,5 @@ export function compose(config: OrchestratorConfig, options: CompositionOptions,
     maxLifetimeMs: config.maxSessionLifetimeS * 1000,
     maxSessionsPerTenant: config.maxSessionsPerTenant,
   });
-  return { launcher, joinTokens, launches, limiter, pool, snapshots, registry };
+  return { launcher, joinTokens, launches, limiter, pool, snapshots, sweeper, registry };
 }

@@ -17,8 +17,12 @@ export interface ScaleToZeroHost {
 
 /**
  * Scales a ready session to zero: `stopping` while the workspace is
- * snapshotted (a failed snapshot keeps the previous one) and the worker
- * stopped, then `stopped`, resumable by the next execute or file call.
+ * snapshotted (a failed snapshot keeps the previous one), then `stopped`,
+ * resumable by the next execute or file call. The worker is told to shut
+ * down once its files are saved; the session does not wait for its process
+ * to exit (Jupyter and the kernel take a second or more to go, measured:
+ * an execute that came while stopping waited that long before its resume
+ * even began).
  */
 export function scaleToZero(host: ScaleToZeroHost, worker: WorkerHandle, stop: SessionStopReason): void {
   host.logger.info({ kind: stop.kind, reason: stop.message, launchId: worker.launchId }, "scaling the session to zero");
@@ -29,14 +33,15 @@ export function scaleToZero(host: ScaleToZeroHost, worker: WorkerHandle, stop: S
     if (worker.serving) {
       const startedAt = Date.now();
       try {
-        const summary = await snapshotWorkspace(host.snapshots, host.id, worker);
+        const { truncated, ...summary } = await snapshotWorkspace(host.snapshots, host.id, worker);
         host.snapshotTaken(summary);
         host.logger.info({ ...summary, snapshotMs: Date.now() - startedAt }, "workspace snapshotted");
+        if (truncated) host.logger.warn({ files: summary.files }, "the workspace holds more files than a snapshot keeps; the rest are not in it");
       } catch (error) {
         host.logger.error({ err: error }, "the workspace snapshot failed; the previous one (if any) is kept");
       }
     }
-    await worker.stop(stop.message);
+    worker.stop(stop.message).catch((error: unknown) => host.logger.warn({ err: error }, "the stopped worker did not shut down cleanly"));
   })().finally(() => {
     const deleted = host.lifecycle.name === "deleted";
     if (!deleted) host.lifecycle.to({ name: "stopped", stop }, stop.message);

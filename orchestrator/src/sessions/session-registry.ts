@@ -83,8 +83,9 @@ export class SessionRegistry {
     this.removalListeners.push(listener);
   }
 
-  async stopAll(reason: string): Promise<void> {
-    await Promise.allSettled([...this.sessions.values()].map((session) => session.stop(reason)));
+  /** Shutdown: every session lets go of its worker (idle ones are snapshotted first); snapshots are kept for a restart or another replica. */
+  async releaseAll(reason: string): Promise<void> {
+    await Promise.allSettled([...this.sessions.values()].map((session) => session.release(reason)));
   }
 
   private remove(session: Session): void {
