@@ -4,6 +4,8 @@
 //              POST execute `1 + 1` -> first result. With and without a warm pool
 //              (TETHER_POOL_SIZE=2, full before each resume), with a small (1 KiB)
 //              and a ~50 MiB workspace (5 x 10 MiB random files). Medians.
+//   stopping   the same, with the execute sent as soon as the session shows `stopping`
+//              (it waits for the snapshot, then resumes).
 //   baseline   cold start to first result in the same orchestrator, same run
 //              (POST /v1/sessions -> execute), and the restore time the orchestrator
 //              logs ("workspace restored", restoreMs) for the pool goal.
@@ -56,6 +58,19 @@ async function resumeOnce(o, workspace, pooled) {
   return { ms, restoreMs, snapshotBytes: info.snapshot?.bytes ?? 0 };
 }
 
+/** An execute that arrives while the session is still stopping (snapshot, worker shutdown) -> first result. */
+async function resumeWhileStoppingOnce(o) {
+  const s = await o.request('POST', '/v1/sessions', { idleTimeoutS: 1 });
+  await o.request('POST', `/v1/sessions/${s.id}/execute`, { code: WORKSPACES.small });
+  await waitFor(async () => (await o.request('GET', `/v1/sessions/${s.id}`)).phase === 'stopping', { timeoutMs: 60000, intervalMs: 10, what: 'the session to start stopping' });
+  const t0 = performance.now();
+  const r = await o.request('POST', `/v1/sessions/${s.id}/execute`, { code: '1 + 1' });
+  const ms = performance.now() - t0;
+  if (r.status !== 'ok' || !r.resumed) throw new Error(`resume while stopping: ${JSON.stringify(r).slice(0, 300)}`);
+  await o.request('DELETE', `/v1/sessions/${s.id}`).catch(() => {});
+  return ms;
+}
+
 async function coldOnce(o) {
   const t0 = performance.now();
   const s = await o.request('POST', '/v1/sessions', {});
@@ -84,6 +99,10 @@ export async function run({ quick = false, log = () => {} } = {}) {
         const cold = [];
         for (let i = 0; i < rounds; i++) cold.push(await coldOnce(o));
         set('cold_start_to_result_ms', median(cold), 'ms', 'POST /v1/sessions (no pool) -> first result, same orchestrator, same run (baseline)');
+        const stopping = [];
+        for (let i = 0; i < rounds; i++) stopping.push(await resumeWhileStoppingOnce(o));
+        log(`no_pool: execute while stopping -> result ${stopping.map((x) => x.toFixed(0)).join(', ')} ms`);
+        set('resume_while_stopping_no_pool_small_ms', median(stopping), 'ms', 'execute sent as the session starts stopping (snapshot in progress) -> first result, no pool, small workspace (median)');
       }
       for (const workspace of workspaces) {
         const samples = [];
