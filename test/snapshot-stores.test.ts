@@ -70,13 +70,16 @@ function contract(name: string, setup: () => Promise<{ subject: StoreUnderTest; 
       const store = subject.make({ ttlMs: 3_600_000 });
       const id = newSessionId();
       const big = randomBytes(6 * MiB);
-      const summary = await store.save(id, filesOf({ "a.txt": Buffer.from("alpha"), "deep/er/b.bin": big, "empty.txt": Buffer.alloc(0) }));
-      expect(summary).toMatchObject({ files: 3, bytes: 5 + 6 * MiB });
+      // Names a URL or a blob name could mangle: spaces, '#', '?', '%', a trailing dot, non-ASCII.
+      const odd = "odd dir/a #b?c%20d.ünï.";
+      const summary = await store.save(id, filesOf({ "a.txt": Buffer.from("alpha"), "deep/er/b.bin": big, "empty.txt": Buffer.alloc(0), [odd]: Buffer.from("odd") }));
+      expect(summary).toMatchObject({ files: 4, bytes: 5 + 6 * MiB + 3 });
       expect(Date.parse(summary.expiresAt!) - Date.parse(summary.savedAt)).toBe(3_600_000);
       const lookup = await store.open(id);
-      expect(lookup).toMatchObject({ kind: "found", summary: { files: 3, savedAt: summary.savedAt } });
+      expect(lookup).toMatchObject({ kind: "found", summary: { files: 4, savedAt: summary.savedAt } });
       const back = await readAll(lookup);
-      expect(Object.keys(back).sort()).toEqual(["a.txt", "deep/er/b.bin", "empty.txt"]);
+      expect(Object.keys(back).sort()).toEqual(["a.txt", "deep/er/b.bin", "empty.txt", odd].sort());
+      expect(back[odd]!.toString()).toBe("odd");
       expect(back["a.txt"]!.toString()).toBe("alpha");
       expect(sha(back["deep/er/b.bin"]!)).toBe(sha(big));
       expect(back["empty.txt"]!.byteLength).toBe(0);
@@ -163,13 +166,14 @@ function contract(name: string, setup: () => Promise<{ subject: StoreUnderTest; 
     });
 
     it("sweeps a crashed save's generation once it is stale, never the current one and never a fresh one", async () => {
-      const store = subject.make({ staleGenerationMs: 600 });
+      // Blob listings give Last-Modified to the second: a threshold well above that.
+      const store = subject.make({ staleGenerationMs: 2000 });
       const id = newSessionId();
       await store.save(id, filesOf({ "live.txt": Buffer.from("live") }));
       await subject.plantCrashedGeneration(id, "g-0-abcdef");
       await store.sweep();
       expect((await subject.objectsOf(id)).some((o) => o.startsWith("g-0-abcdef/"))).toBe(true);
-      await delay(700);
+      await delay(3000);
       await store.sweep();
       expect((await subject.objectsOf(id)).some((o) => o.startsWith("g-0-abcdef/"))).toBe(false);
       expect(Object.keys(await readAll(await store.open(id)))).toEqual(["live.txt"]);

@@ -23,7 +23,7 @@ const DELETE_CONCURRENCY = 8;
 
 /**
  * Snapshots in an Azure Blob Storage container: one block blob per file at
- * `<session id>/<generation>/<workspace path>`, and `<session id>/manifest.json`
+ * `<session id>/<generation>/<workspace path>` (see blobPathOf), and `<session id>/manifest.json`
  * written last, so a save is atomic (a reader follows the manifest; a
  * failed save leaves the previous manifest and generation as they were).
  * The replaced generation is deleted once the new manifest landed. Files
@@ -73,7 +73,7 @@ export class AzureBlobSnapshotStore implements SnapshotStore {
           })(),
           { objectMode: false },
         );
-        await this.container.getBlockBlobClient(`${prefix}${generation}/${check.path}`).uploadStream(counted, UPLOAD_BLOCK_BYTES, UPLOAD_CONCURRENCY);
+        await this.container.getBlockBlobClient(`${prefix}${generation}/${blobPathOf(check.path)}`).uploadStream(counted, UPLOAD_BLOCK_BYTES, UPLOAD_CONCURRENCY);
         listed.push({ path: check.path, size });
         bytes += size;
       }
@@ -107,7 +107,7 @@ export class AzureBlobSnapshotStore implements SnapshotStore {
         if (!check.ok) throw unavailable(`The snapshot of session '${sessionId}' names an invalid path: ${check.message}`);
         let body;
         try {
-          body = (await container.getBlobClient(`${prefix}${check.path}`).download()).readableStreamBody;
+          body = (await container.getBlobClient(`${prefix}${blobPathOf(check.path)}`).download()).readableStreamBody;
         } catch (error) {
           throw storeError(error, `reading '${check.path}' of the snapshot of session '${sessionId}'`);
         }
@@ -246,6 +246,19 @@ export class AzureBlobSnapshotStore implements SnapshotStore {
     };
     await Promise.all(Array.from({ length: Math.min(DELETE_CONCURRENCY, queue.length) }, worker));
   }
+}
+
+/**
+ * The blob name of a workspace path: the path itself, except that a segment
+ * ending in '.' gets it escaped (`%2E`; '%' itself becomes `%25` so no two
+ * paths share a name). Azure advises against names ending in a dot: URL
+ * canonicalization may drop it. The manifest keeps the real path.
+ */
+export function blobPathOf(path: string): string {
+  return path
+    .split("/")
+    .map((segment) => segment.replaceAll("%", "%25").replace(/\.$/, "%2E"))
+    .join("/");
 }
 
 function prefixOf(sessionId: string): string {
