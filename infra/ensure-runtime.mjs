@@ -1,30 +1,37 @@
 #!/usr/bin/env node
 // Run by `npm start` (prestart), after the build: makes sure a Python with
-// jupyter_server + ipykernel exists for the local-process launcher's workers.
+// jupyter_server + ipykernel exists for the local-process launcher's workers,
+// and, unless TETHER_SANDBOX=off, that bubblewrap can sandbox them.
 //
 // It asks the worker itself (`<worker command> --probe-python`, the contract is
 // in docs/internals.md), exactly as the orchestrator does at start
 // (orchestrator/src/python-runtime.ts), so that the check and the real start
 // agree on which interpreter is used. The worker command is
 // TETHER_WORKER_COMMAND when set (split on spaces, quotes honoured, like
-// orchestrator/src/config.ts), else `node worker/dist/main.js`. When the runtime is missing and we are root on
+// orchestrator/src/config.ts), else `node worker/dist/main.js`. With the
+// sandbox on (the default) the probe runs inside a sandbox, as workers do,
+// after the orchestrator's own sandbox preflight (bwrap installed, user
+// namespaces allowed, data dir reachable; imported from orchestrator/dist so the
+// two cannot disagree). When the runtime or bwrap is missing and we are root on
 // a machine with apt-get, it runs infra/install-worker-runtime.sh (the same
-// script CI and the worker image use) and probes again. Otherwise it prints the
+// script CI and the worker image use) and checks again. Otherwise it prints the
 // exact fix and exits 1.
 //
 // Env: TETHER_PYTHON (probe only that interpreter), TETHER_WORKER_COMMAND (the
 // command probed), TETHER_SKIP_RUNTIME_INSTALL=1 (never install, only check),
 // TETHER_LAUNCHER (unset or empty means `local`; anything else, `docker`,
 // `kubernetes` or `azure`, runs workers elsewhere, in their own image, so there is
-// nothing to check on this machine and the orchestrator validates the value itself).
-// Plain Node ESM with no dependencies: it runs before anything else is trusted.
+// nothing to check on this machine and the orchestrator validates the value itself),
+// TETHER_SANDBOX / TETHER_SANDBOX_* and TETHER_DATA_DIR (read as the orchestrator reads them).
+// Plain Node ESM with no dependencies but our own built orchestrator.
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { delimiter, dirname, join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
+import { delimiter, dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const repoRoot = dirname(dirname(fileURLToPath(import.meta.url)));
 const workerMain = join(repoRoot, "worker", "dist", "main.js");
+const orchestratorDist = join(repoRoot, "orchestrator", "dist");
 const installScript = join(repoRoot, "infra", "install-worker-runtime.sh");
 const env = process.env;
 /** The probe starts Python a few times; a minute covers a cold disk. */
@@ -33,7 +40,7 @@ const PROBE_TIMEOUT_MS = 60_000;
 /** TETHER_WORKER_COMMAND as argv, or undefined when unset (the default worker). */
 const customWorkerCommand = env.TETHER_WORKER_COMMAND?.trim() ? splitCommand(env.TETHER_WORKER_COMMAND) : undefined;
 
-function main() {
+async function main() {
   // Same reading as orchestrator/src/config.ts: trimmed, empty means local.
   const launcher = env.TETHER_LAUNCHER?.trim() || "local";
   if (launcher !== "local") {
@@ -49,29 +56,39 @@ function main() {
     return 1;
   }
 
-  let probe = runProbe();
-  if (probe.ok) return printOk(probe);
-  if (probe.broken) return printBroken(probe);
-
   const python = env.TETHER_PYTHON?.trim();
   const skip = env.TETHER_SKIP_RUNTIME_INSTALL === "1";
   // apt installs for /usr/bin/python3 only: with another TETHER_PYTHON it would not help.
   const aptHelps = python === undefined || python === "" || python === "/usr/bin/python3";
   const canInstall = !skip && aptHelps && isRoot() && hasCommand("apt-get") && hasCommand("bash");
 
+  const sandbox = await loadSandbox();
+  if (sandbox.error) return printSandboxProblem(sandbox.error);
+  if (sandbox.context && !sandbox.context.bwrap && !skip && isRoot() && hasCommand("apt-get") && hasCommand("bash")) {
+    console.log("Installing bubblewrap and the Python kernel runtime with apt-get (one time, ~1 min)...");
+    if (!runInstallScript()) return 1;
+    sandbox.context = sandbox.module.sandboxContext(sandbox.config, customWorkerCommand ?? [process.execPath, workerMain]);
+  }
+  if (sandbox.context) {
+    try {
+      await sandbox.preflight(sandbox.context, dataDir());
+    } catch (error) {
+      return printSandboxProblem(error);
+    }
+  }
+
+  let probe = await runProbe(sandbox);
+  if (probe.ok) return printOk(probe, sandbox);
+  if (probe.broken) return printBroken(probe);
+
   if (canInstall) {
     console.log("Installing the Python kernel runtime with apt-get (one time, ~1 min)...");
-    const install = spawnSync("bash", [installScript], {
-      stdio: ["ignore", "inherit", "inherit"],
-      env: { ...env, DEBIAN_FRONTEND: "noninteractive" },
-    });
-    if (install.error || install.status !== 0) {
-      console.error(`\n${installScript} failed (${install.error?.message ?? `exit code ${install.status}`}).`);
+    if (!runInstallScript()) {
       printFix(probe, { skip, aptHelps });
       return 1;
     }
-    probe = runProbe();
-    if (probe.ok) return printOk(probe);
+    probe = await runProbe(sandbox);
+    if (probe.ok) return printOk(probe, sandbox);
     if (probe.broken) return printBroken(probe);
   }
 
@@ -83,12 +100,19 @@ function main() {
  * Runs the worker's probe and returns its JSON verdict. Anything that breaks
  * the contract (crash, no JSON) becomes { ok: false, broken: true, error }.
  */
-function runProbe() {
-  const [command, ...args] = customWorkerCommand ?? [process.execPath, workerMain];
-  args.push("--probe-python");
+async function runProbe(sandbox) {
+  const argv = [...(customWorkerCommand ?? [process.execPath, workerMain]), "--probe-python"];
   const python = env.TETHER_PYTHON?.trim();
-  if (python) args.push("--python", python);
-  const result = spawnSync(command, args, { encoding: "utf8", env, timeout: PROBE_TIMEOUT_MS, maxBuffer: 1024 * 1024 });
+  if (python) argv.push("--python", python);
+  let result;
+  if (sandbox.context) {
+    // Inside a sandbox, as workers run: what is found there works there.
+    const ran = await sandbox.runCommand(sandbox.module.sandboxedCommand(sandbox.context, argv), PROBE_TIMEOUT_MS);
+    result = { status: ran.code, signal: ran.signal, stdout: ran.stdout, stderr: ran.stderr, error: undefined };
+  } else {
+    const [command, ...args] = argv;
+    result = spawnSync(command, args, { encoding: "utf8", env, timeout: PROBE_TIMEOUT_MS, maxBuffer: 1024 * 1024 });
+  }
   if (result.error) return broken(`could not run the probe: ${result.error.message}`);
   const line = (result.stdout ?? "")
     .split("\n")
@@ -126,11 +150,65 @@ function printBroken(probe) {
   return 1;
 }
 
-function printOk(probe) {
+function printOk(probe, sandbox) {
   console.log(
-    `Python kernel runtime: ${probe.python} (Python ${probe.pythonVersion}, jupyter_server ${probe.jupyterServer}, ipykernel ${probe.ipykernel})`,
+    `Python kernel runtime: ${probe.python} (Python ${probe.pythonVersion}, jupyter_server ${probe.jupyterServer}, ipykernel ${probe.ipykernel})${sandbox.context ? ", checked inside the sandbox" : ""}`,
   );
+  if (!sandbox.context) console.log("Sandbox: OFF (TETHER_SANDBOX=off): workers will run unsandboxed, as this user.");
   return 0;
+}
+
+/**
+ * TETHER_SANDBOX* read as the orchestrator reads them, and its preflight,
+ * from the built orchestrator. `context` is undefined with the sandbox off.
+ */
+async function loadSandbox() {
+  const load = (file) => import(pathToFileURL(join(orchestratorDist, file)).href);
+  try {
+    const [config, module, preflight, run] = await Promise.all([
+      load("config-sandbox.js"),
+      load("launchers/sandbox/sandbox-setup.js"),
+      load("launchers/sandbox/sandbox-preflight.js"),
+      load("launchers/sandbox/run-command.js"),
+    ]);
+    const setting = config.readSandboxConfig(env);
+    if (setting.mode === "off") return { context: undefined };
+    return {
+      config: setting,
+      module,
+      preflight: preflight.preflightSandbox,
+      runCommand: run.runCommand,
+      context: module.sandboxContext(setting, customWorkerCommand ?? [process.execPath, workerMain]),
+    };
+  } catch (error) {
+    return { error };
+  }
+}
+
+/** TETHER_DATA_DIR as orchestrator/src/config.ts resolves it (relative to the cwd, default .tether). */
+function dataDir() {
+  return resolve(env.TETHER_DATA_DIR?.trim() || ".tether");
+}
+
+/** One line: what is wrong with the sandbox and how to fix it (no stack trace). */
+function printSandboxProblem(error) {
+  const message = error?.message ?? String(error);
+  const hint = error?.hint ? ` Fix: ${error.hint}` : "";
+  console.error(`Sandbox: ${message}${hint}${error?.code ? ` [${error.code}]` : ""}`);
+  return 1;
+}
+
+/** Runs infra/install-worker-runtime.sh (apt-get); false when it failed (it said why). */
+function runInstallScript() {
+  const install = spawnSync("bash", [installScript], {
+    stdio: ["ignore", "inherit", "inherit"],
+    env: { ...env, DEBIAN_FRONTEND: "noninteractive" },
+  });
+  if (install.error || install.status !== 0) {
+    console.error(`\n${installScript} failed (${install.error?.message ?? `exit code ${install.status}`}).`);
+    return false;
+  }
+  return true;
 }
 
 function printFix(probe, { skip, aptHelps }) {
@@ -171,4 +249,4 @@ function hasCommand(name) {
   return (env.PATH ?? "").split(delimiter).some((dir) => dir !== "" && existsSync(join(dir, name)));
 }
 
-process.exitCode = main();
+process.exitCode = await main();

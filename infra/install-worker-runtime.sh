@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Python kernel runtime a Tether worker needs (Jupyter Server,
 # ipykernel and the usual plotting/data packages) from Debian packages, for
-# Debian's own interpreter /usr/bin/python3.
+# Debian's own interpreter /usr/bin/python3, and bubblewrap, the sandbox the
+# local launcher runs each worker in (TETHER_SANDBOX=on, the default).
 #
 # One script for every place that needs the runtime:
 #   - .ci/run                      (CI on a fresh machine)
@@ -28,6 +29,7 @@ PACKAGES=(
   python3-matplotlib
   python3-numpy
   python3-pandas
+  bubblewrap
 )
 PYTHON=/usr/bin/python3
 
@@ -38,7 +40,7 @@ for arg in "$@"; do
     --no-update) run_update=0 ;;
     --clean) clean_lists=1 ;;
     -h | --help)
-      sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -72,7 +74,7 @@ verify_python() {
 
 if [[ ${#missing[@]} -eq 0 ]]; then
   if verify_python; then
-    say "the Python kernel runtime is already installed ($PYTHON: ${PACKAGES[*]}); nothing to do."
+    say "the Python kernel runtime and bubblewrap are already installed ($PYTHON: ${PACKAGES[*]}); nothing to do."
     exit 0
   fi
   # Every package is installed yet the imports fail: apt will not fix that.

@@ -115,7 +115,8 @@ describe("workspace files", () => {
     const outside = await mkdtemp(join(tmpdir(), "tether-outside-"));
     try {
       const made = await orchestrator.alice.execute(session.id, {
-        code: `import os\nopen(${JSON.stringify(join(outside, "secret.txt"))}, "w").write("secret")\nos.symlink(${JSON.stringify(outside)}, "outside-dir")\nos.symlink(${JSON.stringify(join(outside, "secret.txt"))}, "secret-link")`,
+        // makedirs: in the sandbox (the default) /tmp is the sandbox's own, where the host's directory does not exist.
+        code: `import os\nos.makedirs(${JSON.stringify(outside)}, exist_ok=True)\nopen(${JSON.stringify(join(outside, "secret.txt"))}, "w").write("secret")\nos.symlink(${JSON.stringify(outside)}, "outside-dir")\nos.symlink(${JSON.stringify(join(outside, "secret.txt"))}, "secret-link")`,
       });
       expect(made.status).toBe("ok");
 
@@ -131,9 +132,11 @@ describe("workspace files", () => {
         expect(res.errorCode()).toBe(ErrorCodes.PATH_ESCAPES_WORKSPACE);
       }
       expect(existsSync(join(outside, "planted.txt"))).toBe(false);
-      expect(existsSync(join(outside, "secret.txt"))).toBe(true);
-      const secret = await orchestrator.alice.execute(session.id, { code: `print(open(${JSON.stringify(join(outside, "secret.txt"))}).read())` });
-      expect(secret.stdout).toBe("secret\n");
+      // Seen from the kernel (the worker's side, wherever that is): nothing planted, nothing overwritten or deleted.
+      const secret = await orchestrator.alice.execute(session.id, {
+        code: `import os\nprint(open(${JSON.stringify(join(outside, "secret.txt"))}).read(), os.path.exists(${JSON.stringify(join(outside, "planted.txt"))}))`,
+      });
+      expect(secret.stdout).toBe("secret False\n");
     } finally {
       await rm(outside, { recursive: true, force: true });
     }

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCodes, type SessionInfo } from "@tether/shared";
 import { startTestOrchestrator, type TestOrchestrator } from "./helpers/orchestrator.js";
-import { describeProcesses, processesWithEnvMarker, waitUntilNoProcesses } from "./helpers/processes.js";
+import { KERNEL_PID_CODE, describeProcesses, hostPidOf, processesWithEnvMarker, waitUntilNoProcesses } from "./helpers/processes.js";
 import { expectStatus } from "./helpers/rest.js";
 import { StreamClient } from "./helpers/ws.js";
 
@@ -35,8 +35,8 @@ describe("scale to zero and resume", () => {
   }
 
   async function kernelLaunchId(sessionId: string): Promise<string> {
-    const res = await orchestrator.alice.execute(sessionId, { code: "import os\nprint(os.getpid())" });
-    return launchIdOfKernel(Number(res.stdout.trim()));
+    const res = await orchestrator.alice.execute(sessionId, { code: KERNEL_PID_CODE });
+    return launchIdOfKernel(await hostPidOf(res.stdout));
   }
 
   beforeAll(async () => {
@@ -99,7 +99,8 @@ describe("scale to zero and resume", () => {
   it("ends the running execution with worker_lost when the worker is killed, then resumes on the next execute", async () => {
     const session = await create(600);
     const launchId = await kernelLaunchId(session.id);
-    const workers = (await processesWithEnvMarker("TETHER_LAUNCH_ID", launchId)).filter((p) => p.cmdline.includes("worker/dist/main.js"));
+    // The worker itself, not the bwrap processes around it (whose command line names it too).
+    const workers = (await processesWithEnvMarker("TETHER_LAUNCH_ID", launchId)).filter((p) => p.cmdline.includes("worker/dist/main.js") && !/\bbwrap\b/.test(p.cmdline));
     expect(workers).toHaveLength(1);
 
     const stream = await StreamClient.open(orchestrator.url, session.id, orchestrator.keys.alice);

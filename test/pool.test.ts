@@ -51,7 +51,9 @@ describe("the warm pool", () => {
   it("gives two sessions claimed from the same pool nothing in common: no variables, no files, not the same kernel", async () => {
     await waitForPool(orchestrator.alice, (p) => p.ready === 2);
     const [a, b] = [await orchestrator.alice.createSession(), await orchestrator.bob.createSession()];
-    const where = "import os\nprint(os.getpid(), os.getcwd())";
+    // The kernel's PID namespace and pid (sandboxed kernels number their own processes), and its cwd's inode
+    // (sandboxed kernels all see their workspace at /mnt/data).
+    const where = "import os\nprint(os.readlink('/proc/self/ns/pid') + ':' + str(os.getpid()), os.stat(os.getcwd()).st_ino)";
     const wroteA = await orchestrator.alice.execute(a!.id, { code: `secret = 42\nopen('secret.txt', 'w').write('for a only')\n${where}` });
     expect(wroteA.status).toBe("ok");
 

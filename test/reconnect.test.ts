@@ -1,8 +1,6 @@
-import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCodes, PROTOCOL_VERSION, WorkerCapabilities, type OrchestratorMessage, type ServerMessage } from "@tether/shared";
 import { startTestOrchestrator, type TestOrchestrator } from "./helpers/orchestrator.js";
-import { processesUsingDirectory } from "./helpers/processes.js";
 import { TcpProxy } from "./helpers/tcp-proxy.js";
 import { JsonSocket, StreamClient } from "./helpers/ws.js";
 
@@ -126,7 +124,7 @@ describe("a worker whose websocket drops", () => {
       expect(await attempt(resume(workerId!, welcomeToken!))).toMatchObject({ refusal: { code: ErrorCodes.WORKER_RESUME_REFUSED }, code: 4401 });
       expect(await attempt(resume("wrk_unknown", welcomeToken!))).toMatchObject({ refusal: { code: ErrorCodes.WORKER_RESUME_REFUSED }, code: 4401 });
 
-      const joinToken = await workerJoinToken(orchestrator.dataDir);
+      const joinToken = workerJoinToken(proxy);
       const hello = { type: "hello", protocolVersion: PROTOCOL_VERSION, agentVersion: "test", token: joinToken, capabilities: [WorkerCapabilities.resume] };
       expect(await attempt(hello)).toMatchObject({ refusal: { code: ErrorCodes.WORKER_TOKEN_REUSED }, code: 4401 });
 
@@ -162,13 +160,15 @@ describe("a worker whose websocket drops", () => {
   });
 });
 
-/** The join token the one live worker was launched with (the test reads its environment, as an attacker with the token would have it). */
-async function workerJoinToken(dataDir: string): Promise<string> {
-  for (const process of await processesUsingDirectory(dataDir)) {
-    if (!process.cmdline.includes("worker/dist/main.js")) continue;
-    const environ = await readFile(`/proc/${process.pid}/environ`, "utf8");
-    const entry = environ.split("\0").find((line) => line.startsWith("TETHER_JOIN_TOKEN="));
-    if (entry) return entry.slice("TETHER_JOIN_TOKEN=".length);
+/**
+ * The join token the latest worker presented in its hello, read off the wire between it and the
+ * orchestrator, as an attacker with the token would have it (the worker's environment no longer
+ * holds it: it reads it from a file it then removes).
+ */
+function workerJoinToken(proxy: TcpProxy): string {
+  for (const frame of proxy.firstFramesFromWorkers().reverse()) {
+    const hello = JSON.parse(frame) as { type?: string; token?: string };
+    if (hello.type === "hello" && hello.token) return hello.token;
   }
-  throw new Error("No live worker with a TETHER_JOIN_TOKEN was found.");
+  throw new Error("No hello with a join token went through the proxy.");
 }

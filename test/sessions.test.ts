@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCodes, type SessionInfo } from "@tether/shared";
 import { startTestOrchestrator, type TestOrchestrator } from "./helpers/orchestrator.js";
-import { waitForExit } from "./helpers/processes.js";
+import { KERNEL_PID_CODE, hostPidOf, waitForExit } from "./helpers/processes.js";
 import { expectStatus, RestClient, type ApiResponse } from "./helpers/rest.js";
 import { StreamClient, attemptUpgrade, streamUrl } from "./helpers/ws.js";
 
@@ -247,8 +247,8 @@ describe("sessions", () => {
 
   it("deletes a session: it is gone from get and list, and its kernel process exits", async () => {
     const doomed = await orchestrator.alice.createSession();
-    const pid = await orchestrator.alice.execute(doomed.id, { code: "import os\nprint(os.getpid())" });
-    const kernelPid = Number(pid.stdout.trim());
+    const pid = await orchestrator.alice.execute(doomed.id, { code: KERNEL_PID_CODE });
+    const kernelPid = await hostPidOf(pid.stdout);
     expect(kernelPid).toBeGreaterThan(0);
 
     const res = await orchestrator.alice.request("DELETE", `/v1/sessions/${doomed.id}`);

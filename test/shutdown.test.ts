@@ -7,7 +7,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { KEYS } from "./helpers/orchestrator.js";
-import { describeProcesses, isAlive, killProcesses, processesWithEnvMarker } from "./helpers/processes.js";
+import { KERNEL_PID_CODE, describeProcesses, hostPidOf, isAlive, killProcesses, processesWithEnvMarker } from "./helpers/processes.js";
 import { RestClient } from "./helpers/rest.js";
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -60,6 +60,8 @@ async function startChildOrchestrator(extraEnv: Record<string, string> = {}) {
       TETHER_API_KEYS: `alice:${KEYS.alice}`,
       TETHER_DATA_DIR: dataDir,
       TETHER_LOG_LEVEL: "info",
+      // Sandboxed workers get an allowlisted environment: let the markers through.
+      TETHER_SANDBOX_PASS_ENV: `${MARKER},TETHER_TEST_RUN_ID`,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -89,8 +91,8 @@ describe("orchestrator shutdown", () => {
       const sessions = await Promise.all([alice.createSession(), alice.createSession()]);
       const kernelPids: number[] = [];
       for (const session of sessions) {
-        const res = await alice.execute(session.id, { code: "import os\nprint(os.getpid())" });
-        kernelPids.push(Number(res.stdout.trim()));
+        const res = await alice.execute(session.id, { code: KERNEL_PID_CODE });
+        kernelPids.push(await hostPidOf(res.stdout));
       }
       const running = await processesWithEnvMarker(MARKER, marker);
       // The orchestrator, and per session at least a worker, a Jupyter server and a kernel.

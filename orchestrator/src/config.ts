@@ -2,9 +2,11 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { readAuthConfig, type AuthConfig } from "./config-auth.js";
 import { readDockerConfig, type DockerLauncherConfig } from "./config-docker.js";
+import { readClusterConfig, type ClusterConfig } from "./config-cluster.js";
 import { readKubernetesConfig, type KubernetesLauncherConfig } from "./config-kubernetes.js";
 import { readSnapshotConfig, type SnapshotConfig } from "./config-snapshots.js";
 import { MiB, isLocalHost, readInteger, readString, type Env } from "./config-readers.js";
+import { readSandboxConfig, type SandboxSetting } from "./config-sandbox.js";
 import { configInvalid } from "./errors.js";
 
 /** One tenant's API key. Sessions belong to the tenant whose key created them. */
@@ -34,8 +36,12 @@ export interface OrchestratorConfig {
   azure?: AzureLauncherConfig;
   /** TETHER_K8S_*: set (and validated) only when the launcher is `kubernetes`. */
   kubernetes?: KubernetesLauncherConfig;
+  /** TETHER_REDIS_URL and friends: set only when replicas share a Redis (config-cluster.ts). */
+  cluster?: ClusterConfig;
   /** TETHER_DOCKER_*: set (and validated) only when the launcher is `docker`. */
   docker?: DockerLauncherConfig;
+  /** TETHER_SANDBOX*: how the `local` launcher confines each worker (bubblewrap, on by default); other launchers ignore it. */
+  sandbox: SandboxSetting;
   /** TETHER_WORKER_COMMAND split into argv; default `node <repo>/worker/dist/main.js`. */
   workerCommand: readonly string[];
   /** TETHER_PYTHON; undefined = probe once at start. */
@@ -123,6 +129,7 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
     dataDir,
     publicUrl: readPublicUrl(env.TETHER_PUBLIC_URL),
     launcher,
+    sandbox: launcher === "local" ? readSandboxConfig(env) : { mode: "off" },
     workerCommand: env.TETHER_WORKER_COMMAND?.trim() ? splitCommand(env.TETHER_WORKER_COMMAND) : defaultWorkerCommand(),
     python: env.TETHER_PYTHON?.trim() || undefined,
     defaultExecTimeoutMs: readInteger(env, "TETHER_DEFAULT_EXEC_TIMEOUT_MS", 60_000, 1),
@@ -157,6 +164,15 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
   if (config.launcher === "azure") config.azure = readAzureConfig(env, config.publicUrl);
   if (config.launcher === "kubernetes") config.kubernetes = readKubernetesConfig(env, config.publicUrl);
   if (config.launcher === "docker") config.docker = readDockerConfig(env, config.dataDir);
+  const cluster = readClusterConfig(env);
+  if (cluster && config.launcher === "local" && config.sandbox.mode !== "off") {
+    // A sandbox (and the relay its worker dials through) ends with the replica that started it: a
+    // failover or a hand-over would lose every session's variables and unsaved files.
+    throw configInvalid(
+      "TETHER_REDIS_URL with TETHER_LAUNCHER=local needs TETHER_SANDBOX=off: sandboxed workers end with the replica that started them, so a failover would lose their sessions. For a sandboxed cluster use TETHER_LAUNCHER=kubernetes or azure.",
+    );
+  }
+  if (cluster) config.cluster = cluster;
   return config;
 }
 

@@ -84,7 +84,11 @@ const statusByCode: Record<ErrorCode, number> = {
   [ErrorCodes.SNAPSHOT_EXPIRED]: 410,
   [ErrorCodes.SNAPSHOT_MISSING]: 410,
   [ErrorCodes.SNAPSHOT_UNAVAILABLE]: 503,
+  [ErrorCodes.STORE_UNAVAILABLE]: 503,
+  [ErrorCodes.SESSION_OWNER_UNAVAILABLE]: 503,
+  [ErrorCodes.SESSION_MOVED]: 503,
   [ErrorCodes.RUNTIME_PYTHON_NOT_FOUND]: 500,
+  [ErrorCodes.RUNTIME_SANDBOX_UNAVAILABLE]: 500,
   [ErrorCodes.CONFIG_INVALID]: 500,
   [ErrorCodes.INTERNAL]: 500,
 };

@@ -16,7 +16,7 @@ export type { KubernetesJobsLauncherOptions } from "./launchers/kubernetes-jobs.
 export { WorkerLabels, JOIN_TOKEN_FILE, buildWorkerJob } from "./launchers/kubernetes-job-spec.js";
 export { DockerLauncher, DockerLabels } from "./launchers/docker.js";
 export type { DockerLauncherOptions } from "./launchers/docker.js";
-export { JoinTokenStore } from "./workers/join-tokens.js";
+export { JoinTokens } from "./workers/join-tokens.js";
 export { ExecutionResultFold } from "./sessions/execution-result.js";
 export type { LifecycleState, LifecycleStateName } from "./sessions/session-lifecycle.js";
 export type { AuthConfig, OidcConfig, OidcAlgorithm } from "./config-auth.js";
@@ -24,3 +24,8 @@ export type { Principal, PrincipalKind } from "./auth/principal.js";
 export { MemorySessionTokenStore, TOMBSTONE_RETENTION_MS } from "./auth/session-token-store.js";
 export type { SessionTokenStore, SessionTokenRecord } from "./auth/session-token-store.js";
 export type { AuthOptions } from "./app/install-auth.js";
+export { MemoryClusterStore } from "./store/memory-store.js";
+export { RedisClusterStore } from "./store/redis-store.js";
+export { FencedError } from "./store/cluster-store.js";
+export type { ClusterStore, SessionRecord, Lease, ReplicaInfo, StoredEvent, StoredExecution, WorkerRecord } from "./store/cluster-store.js";
+export { ErrorCodes } from "./errors.js";

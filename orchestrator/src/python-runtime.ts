@@ -1,6 +1,7 @@
 import { parsePythonProbeAnswer } from "@tether/shared";
-import { spawn } from "node:child_process";
 import { ErrorCodes, tetherError } from "./errors.js";
+import { runCommand } from "./launchers/sandbox/run-command.js";
+import type { CommandSpec } from "./launchers/sandbox/sandbox-setup.js";
 
 export interface PythonRuntime {
   python: string;
@@ -15,11 +16,12 @@ const PROBE_TIMEOUT_MS = 60_000;
  * Runs `<worker> --probe-python [--python P]` once and returns the
  * interpreter it found (only P, when TETHER_PYTHON names one).
  * The worker owns the knowledge of what a usable runtime is; the orchestrator
- * only passes the answer on to every worker as TETHER_PYTHON.
+ * only passes the answer on to every worker as TETHER_PYTHON. `wrap` runs the
+ * probe where workers run (inside a sandbox: what is found there works there).
  */
-export async function probePython(workerCommand: readonly string[], python?: string): Promise<PythonRuntime> {
-  const [command, ...args] = workerCommand;
-  const { code, stdout, stderr } = await run(command ?? "node", [...args, "--probe-python", ...(python ? ["--python", python] : [])]);
+export async function probePython(workerCommand: readonly string[], python?: string, wrap: (argv: string[]) => CommandSpec = direct): Promise<PythonRuntime> {
+  const argv = [...workerCommand, "--probe-python", ...(python ? ["--python", python] : [])];
+  const { code, stdout, stderr } = await runCommand(wrap(argv), PROBE_TIMEOUT_MS);
   const answer = parsePythonProbeAnswer(stdout);
   if (answer?.ok === true) {
     const { ok: _ok, ...runtime } = answer;
@@ -35,21 +37,7 @@ export async function probePython(workerCommand: readonly string[], python?: str
   });
 }
 
-function run(command: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill("SIGKILL"), PROBE_TIMEOUT_MS);
-    child.once("error", (error) => {
-      clearTimeout(timer);
-      resolve({ code: null, stdout, stderr: `${stderr}${error.message}` });
-    });
-    child.once("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function direct(argv: string[]): CommandSpec {
+  const [command = "node", ...args] = argv;
+  return { command, args };
 }

@@ -46,6 +46,8 @@ function printBanner(orchestrator: RunningOrchestrator): void {
   else lines.push(`API key: in ${key.path} (cat it to use it)`);
   const py = orchestrator.python;
   lines.push(`Python: ${py.python}${py.pythonVersion ? ` (${py.pythonVersion}, jupyter_server ${py.jupyterServer ?? "?"}, ipykernel ${py.ipykernel ?? "?"})` : ""}`);
+  lines.push(`Sandbox: ${orchestrator.sandbox.description}`);
+  for (const warning of orchestrator.sandbox.warnings) lines.push(`WARNING: ${warning}`);
   lines.push(`Try: curl -X POST -H "Authorization: Bearer <key>" ${orchestrator.url}/v1/sessions`);
   console.log(lines.join("\n"));
 }

@@ -2,12 +2,19 @@ import type { Logger } from "pino";
 import { ensureApiKeyFile } from "./api-key-file.js";
 import { buildApp, connectableHost, type TetherApp } from "./app/build-app.js";
 import type { ApiKeyEntry, OrchestratorConfig } from "./config.js";
-import { ErrorCodes, TetherError } from "./errors.js";
+import { ErrorCodes, TetherError, tetherError } from "./errors.js";
 import { AzureAcaJobsLauncher, type AzureClientOverrides } from "./launchers/azure-aca-jobs.js";
 import { DockerLauncher } from "./launchers/docker.js";
 import { KubernetesJobsLauncher } from "./launchers/kubernetes-jobs.js";
 import type { Launcher } from "./launchers/launcher.js";
+import { preflightSandbox } from "./launchers/sandbox/sandbox-preflight.js";
+import { sandboxContext, sandboxedCommand } from "./launchers/sandbox/sandbox-setup.js";
 import { probePython, type PythonRuntime } from "./python-runtime.js";
+import { sandboxSummary, type SandboxSummary } from "./sandbox-summary.js";
+import { RedisClusterStore } from "./store/redis-store.js";
+
+/** At start, Redis must answer within this, or the start fails with STORE_UNAVAILABLE. */
+const REDIS_CONNECT_TIMEOUT_MS = 10_000;
 
 /** Tenant of the key generated when TETHER_API_KEYS is unset. */
 export const DEFAULT_TENANT = "default";
@@ -18,6 +25,8 @@ export interface RunningOrchestrator {
   port: number;
   /** The interpreter workers use. */
   python: PythonRuntime;
+  /** How local workers are confined, and the warnings to print at every start (TETHER_SANDBOX=off, TETHER_SANDBOX_NETWORK=on). */
+  sandbox: SandboxSummary;
   /** Where the key came from; `key` is set only when this start generated it (print it once). */
   apiKey: { source: "env" } | { source: "file"; path: string; created: boolean; key?: string };
   app: TetherApp;
@@ -47,30 +56,52 @@ export async function startOrchestrator(config: OrchestratorConfig, options: Sta
     // Workers run their image and probe its Python themselves; a TETHER_PYTHON set here is passed on.
     python = { python: config.python ?? "probed by each worker in its image" };
     workerPython = config.python;
+  } else if (config.sandbox.mode === "on") {
+    // Before the Python probe, which runs in a sandbox too: what it finds there is what workers get.
+    const context = sandboxContext(config.sandbox, config.workerCommand);
+    await preflightSandbox(context, config.dataDir);
+    python = await probePython(config.workerCommand, config.python, (argv) => sandboxedCommand(context, argv)).catch((error: unknown) => {
+      if (!(error instanceof TetherError) || error.code !== ErrorCodes.RUNTIME_PYTHON_NOT_FOUND) throw error;
+      const where = "The probe ran inside the sandbox, which sees /usr, /bin, /lib* and a few /etc files: an interpreter elsewhere (a venv) needs TETHER_SANDBOX_RO_BINDS=<its directory>.";
+      throw tetherError(error.code, error.message, { hint: `${error.hint ?? ""} ${where}`.trim(), cause: error });
+    });
+    workerPython = python.python;
   } else {
     // A configured TETHER_PYTHON is checked too: a wrong one should stop the start here, not fail every session later.
     python = await probePython(config.workerCommand, config.python);
     workerPython = python.python;
   }
+  const sandbox = sandboxSummary(config);
   const app = buildApp(config, { apiKeys, python: workerPython, launcher: selectLauncher(config, options) });
   try {
     // A snapshot store that cannot be reached would fail every scale to zero: refuse to start instead.
     await app.tether.snapshots.init();
-    // Before listening: no session exists yet, so every worker the launcher finds is an orphan.
-    await reconcileWorkers(app);
+    const { cluster, store } = app.tether;
+    if (store instanceof RedisClusterStore) await store.ready(REDIS_CONNECT_TIMEOUT_MS);
+    // Before listening: no session exists yet, so every worker the launcher finds is an orphan. Not in a
+    // cluster: other replicas' sessions are alive, and their workers with them.
+    if (!cluster) await reconcileWorkers(app);
+    if (cluster) {
+      // The router goes in front before the first request can arrive.
+      await app.ready();
+      cluster.route(app.server);
+    }
     await app.listen({ host: config.host, port: config.port });
+    await cluster?.start();
   } catch (error) {
     await app.close();
     throw error;
   }
   const address = app.server.address();
   const port = typeof address === "object" && address !== null ? address.port : config.port;
-  app.log.info({ port, python: python.python }, "orchestrator listening");
+  app.log.info({ port, python: python.python, sandbox: sandbox.description }, "orchestrator listening");
+  for (const warning of sandbox.warnings) app.log.warn({ sandbox: config.sandbox.mode }, warning);
   let closing: Promise<void> | undefined;
   return {
     url: `http://${connectableHost(config.host)}:${port}`,
     port,
     python,
+    sandbox,
     apiKey,
     app,
     close() {

@@ -109,7 +109,15 @@ export const ErrorCodes = {
   /** The snapshot store (directory, Azure Blob container) cannot be read or written right now; the snapshot is kept. Retry later. */
   SNAPSHOT_UNAVAILABLE: "TETHER_ERR_SNAPSHOT_UNAVAILABLE",
 
+  /** The session store (Redis, TETHER_REDIS_URL) is unreachable; retry after Retry-After. */
+  STORE_UNAVAILABLE: "TETHER_ERR_STORE_UNAVAILABLE",
+  /** The session belongs to another replica that cannot be reached right now (it may be failing over); retry after Retry-After. */
+  SESSION_OWNER_UNAVAILABLE: "TETHER_ERR_SESSION_OWNER_UNAVAILABLE",
+  /** The session moved to another replica while this request waited (a hand-over); its execution goes on there. */
+  SESSION_MOVED: "TETHER_ERR_SESSION_MOVED",
   RUNTIME_PYTHON_NOT_FOUND: "TETHER_ERR_RUNTIME_PYTHON_NOT_FOUND",
+  /** TETHER_SANDBOX is on but bubblewrap is missing or cannot create namespaces here: the local launcher refuses to start. */
+  RUNTIME_SANDBOX_UNAVAILABLE: "TETHER_ERR_RUNTIME_SANDBOX_UNAVAILABLE",
   CONFIG_INVALID: "TETHER_ERR_CONFIG_INVALID",
   INTERNAL: "TETHER_ERR_INTERNAL",
 } as const;

@@ -63,6 +63,13 @@ export class ReplayBuffer<F extends { byteLength: number }> {
   private nextSeq = 1;
   private totalBytes = 0;
 
+  /** Numbers from `seq + 1` on: the peer delivered up to `seq` from another process (a takeover). Only before the first append. */
+  startAfter(seq: number): void {
+    if (this.nextSeq !== 1) throw new Error("startAfter() after frames were appended");
+    this.firstSeq = seq + 1;
+    this.nextSeq = seq + 1;
+  }
+
   /** Numbers the next frame, stores what `build` makes of it, and returns it. */
   append(build: (seq: number) => F): F {
     const frame = build(this.nextSeq++);
@@ -127,6 +134,9 @@ export type InboundVerdict = "deliver" | "duplicate" | "gap";
 export class InboundSequence {
   private delivered = 0;
   private acked = 0;
+  /** With deferred acks: the last seq the owner said is safe (persisted); acks never pass it. */
+  private confirmed = 0;
+  private deferred = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
 
   /** `sendAck` returns false when the link is down (the ack then waits for the resume handshake). */
@@ -135,6 +145,36 @@ export class InboundSequence {
     private readonly delayMs: number = ACK_DELAY_MS,
     private readonly everyFrames: number = ACK_EVERY_FRAMES,
   ) {}
+
+  /**
+   * From now on, acknowledge only what `confirm()` releases: a frame the
+   * peer may drop from its replay buffer must be safe on our side first
+   * (persisted, when another process may have to take over).
+   */
+  deferAcks(): void {
+    this.deferred = true;
+    this.confirmed = this.acked;
+  }
+
+  /** Frames up to `seq` are safe: they may be acknowledged. */
+  confirm(seq: number): void {
+    const upTo = Math.min(seq, this.delivered);
+    if (upTo <= this.confirmed) return;
+    this.confirmed = upTo;
+    this.schedule();
+  }
+
+  /** Starts counting after `seq` (a link taken over from another process, which delivered up to it). */
+  startAfter(seq: number): void {
+    this.delivered = seq;
+    this.acked = seq;
+    this.confirmed = seq;
+  }
+
+  /** What may be acknowledged: everything delivered, or with deferred acks what was confirmed. */
+  get ackable(): number {
+    return this.deferred ? this.confirmed : this.delivered;
+  }
 
   /** Last seq delivered (0 before the first). */
   get lastDelivered(): number {
@@ -153,7 +193,7 @@ export class InboundSequence {
     }
     if (seq !== this.delivered + 1) return "gap";
     this.delivered = seq;
-    if (this.delivered - this.acked >= this.everyFrames) this.flush();
+    if (this.ackable - this.acked >= this.everyFrames) this.flush();
     else this.schedule();
     return "deliver";
   }
@@ -172,16 +212,21 @@ export class InboundSequence {
     return { body: split.body, sequenced: true };
   }
 
-  /** The resume handshake told the peer how far we got: that is an ack. */
+  /**
+   * The resume handshake told the peer `ackable` (how far it may forget):
+   * that is an ack. With deferred acks the peer resends what came after; it
+   * arrives as duplicates of what was delivered, and is dropped.
+   */
   acknowledgedByHandshake(): void {
-    this.acked = this.delivered;
+    this.acked = this.ackable;
   }
 
   /** Sends the ack now if one is due. */
   flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.delivered > this.acked && this.sendAck(this.delivered)) this.acked = this.delivered;
+    const target = this.ackable;
+    if (target > this.acked && this.sendAck(target)) this.acked = target;
   }
 
   dispose(): void {

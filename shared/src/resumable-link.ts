@@ -108,6 +108,40 @@ export class ResumableLink<In extends { type: string }> {
     return this.inbound?.lastDelivered ?? 0;
   }
 
+  /**
+   * What a resume handshake tells the peer it may forget: what was delivered,
+   * or with deferred acks only what the owner confirmed (persisted).
+   */
+  get handshakeSeq(): number {
+    return this.inbound?.ackable ?? 0;
+  }
+
+  /**
+   * From now on, acknowledge only what `confirm()` releases: in a cluster the
+   * peer may drop a frame only once its effects are persisted, or a replica
+   * taking over would never see them.
+   */
+  deferAcks(): void {
+    this.inbound?.deferAcks();
+  }
+
+  /** Frames up to `seq` are persisted: they may be acknowledged. */
+  confirm(seq: number): void {
+    this.inbound?.confirm(seq);
+  }
+
+  /**
+   * Continues a link another process ran (a takeover): numbering outbound
+   * frames after `sentSeq` (what the peer says it received) and expecting
+   * inbound frames after `deliveredSeq` (what the previous owner persisted).
+   * Only before anything was sent or received on this link.
+   */
+  continueAfter(sentSeq: number, deliveredSeq: number): void {
+    this.startSequencing();
+    this.outbound?.startAfter(sentSeq);
+    this.inbound?.startAfter(deliveredSeq);
+  }
+
   /** When the link was last held (epoch ms), for logs. */
   get heldSince(): number {
     return this.heldAt;

@@ -10,6 +10,12 @@ import { FileEntry, type OrchestratorMessage } from "./worker-protocol.js";
 export const WorkerCallResults = {
   interrupt: Type.Object({}),
   restart: Type.Object({}),
+  executions_status: Type.Object({
+    running: Type.Union([Type.String(), Type.Null()]),
+    queued: Type.Array(Type.String()),
+    /** Ended recently (the last ones, bounded), newest last. */
+    ended: Type.Array(Type.String()),
+  }),
   files_list: Type.Object({
     files: Type.Array(FileEntry),
     /** More files exist than were listed. */
@@ -34,6 +40,7 @@ type ResultChecks = { [T in WorkerCallType]: TypeCheck<(typeof WorkerCallResults
 const checks: ResultChecks = {
   interrupt: TypeCompiler.Compile(WorkerCallResults.interrupt),
   restart: TypeCompiler.Compile(WorkerCallResults.restart),
+  executions_status: TypeCompiler.Compile(WorkerCallResults.executions_status),
   files_list: TypeCompiler.Compile(WorkerCallResults.files_list),
   file_delete: TypeCompiler.Compile(WorkerCallResults.file_delete),
   file_download: TypeCompiler.Compile(WorkerCallResults.file_download),

@@ -158,7 +158,8 @@ export const Welcome = Type.Object({
  */
 export const Resumed = Type.Object({
   type: Type.Literal("resumed"),
-  resumeToken: Type.String(),
+  /** The token for the next resume; absent: keep the one you have (a cluster keeps it for the worker's life). */
+  resumeToken: Type.Optional(Type.String()),
   lastSeqReceived: Type.Integer({ minimum: 0 }),
 });
 
@@ -180,6 +181,12 @@ export const WorkerInputReply = Type.Object({
 export const WorkerInterrupt = Type.Object({ type: Type.Literal("interrupt"), callId: CallId });
 /** Restart the kernel (state is lost); answered by call_result once the new kernel is idle. */
 export const WorkerRestart = Type.Object({ type: Type.Literal("restart"), callId: CallId });
+/**
+ * Which executions the worker has: running, queued, recently ended; answered
+ * by call_result. A replica that took the worker over after its owner died
+ * asks, to re-send an execute the worker never got.
+ */
+export const ExecutionsStatus = Type.Object({ type: Type.Literal("executions_status"), callId: CallId });
 /** List workspace files; answered by call_result with `{ files: FileEntry[], truncated }`. */
 export const FilesList = Type.Object({ type: Type.Literal("files_list"), callId: CallId });
 export const FileDelete = Type.Object({ type: Type.Literal("file_delete"), callId: CallId, path: Type.String() });
@@ -221,6 +228,7 @@ export const OrchestratorMessage = Type.Union([
   WorkerInputReply,
   WorkerInterrupt,
   WorkerRestart,
+  ExecutionsStatus,
   FilesList,
   FileDelete,
   FileDownload,
@@ -236,6 +244,14 @@ export type OrchestratorMessage = Static<typeof OrchestratorMessage>;
 export type Resumed = Static<typeof Resumed>;
 export type Welcome = Static<typeof Welcome>;
 export type WorkerExecute = Static<typeof WorkerExecute>;
+
+/**
+ * The orchestrator replica hands the worker to another one (it is shutting
+ * down, or lost the session's ownership): not final, the worker resumes its
+ * link through TETHER_ORCHESTRATOR_URL (the balancer), where the session's
+ * new owner takes it. 1012 is the standard "service restart".
+ */
+export const WORKER_MOVED_CLOSE_CODE = 1012;
 
 /** Websocket close codes on the worker channel (4000-4999 are application codes). */
 export const WorkerCloseCodes = {

@@ -1,7 +1,7 @@
 import { Readable } from "node:stream";
 import type { WorkerCallParams, WorkerCallResult, WorkerCallType, WorkerMessage } from "@tether/shared";
 import { ErrorCodes, tetherError, type ErrorCode } from "../../orchestrator/src/errors.js";
-import type { KernelInfo, LaunchedWorkerState, WorkerCommand, WorkerHandle, WorkerListener } from "../../orchestrator/src/workers/worker-handle.js";
+import type { KernelInfo, LaunchedWorkerState, WorkerCommand, WorkerHandle, WorkerLinkProgress, WorkerListener } from "../../orchestrator/src/workers/worker-handle.js";
 
 const encoder = new TextEncoder();
 
@@ -19,6 +19,8 @@ export class FakeWorkerHandle implements WorkerHandle {
   readonly paused = new Set<object>();
   started = false;
   stopped: string | undefined;
+  handedOver: string | undefined;
+  workerId: string | undefined = undefined;
   /** Files the fake workspace holds (files_list, download, upload work on it). */
   readonly files = new Map<string, Buffer>();
   private listener: WorkerListener | undefined;
@@ -98,12 +100,22 @@ export class FakeWorkerHandle implements WorkerHandle {
     const answers: { [K in WorkerCallType]: () => WorkerCallResult<K> } = {
       interrupt: () => ({}),
       restart: () => ({}),
+      executions_status: () => ({ running: null, queued: [], ended: [] }),
       files_list: () => ({ files: [...this.files].map(([path, bytes]) => ({ path, size: bytes.byteLength, modifiedAt: new Date(0).toISOString() })), truncated: false }),
       file_delete: () => ({}),
       file_download: () => ({ size: 0 }),
       file_upload: () => ({ size: 0 }),
     };
     return answers[type]();
+  }
+
+  linkProgress(): WorkerLinkProgress | undefined {
+    return undefined;
+  }
+
+  handOver(reason: string): void {
+    this.handedOver = reason;
+    this.state = "stopped";
   }
 
   async download(path: string): Promise<{ size: number; stream: Readable }> {

@@ -42,7 +42,11 @@ export async function startTestOrchestrator(
     TETHER_HOST: "127.0.0.1",
     TETHER_API_KEYS: `alice:${KEYS.alice},bob:${KEYS.bob}`,
     TETHER_DATA_DIR: dataDir,
-    TETHER_LOG_LEVEL: "silent",
+    // TETHER_TEST_LOG_LEVEL=warn (or debug) shows the orchestrators' logs when a run needs explaining.
+    TETHER_LOG_LEVEL: process.env.TETHER_TEST_LOG_LEVEL ?? "silent",
+    // Sandboxed workers get an allowlisted environment: this lets the run marker through, so the
+    // global teardown can still find any process a test left behind (see global-setup.ts).
+    TETHER_SANDBOX_PASS_ENV: "TETHER_TEST_RUN_ID",
     ...(process.env.TETHER_PYTHON ? { TETHER_PYTHON: process.env.TETHER_PYTHON } : {}),
     ...overrides,
   };

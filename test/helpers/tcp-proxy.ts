@@ -13,6 +13,8 @@ export class TcpProxy {
   private readonly server = net.createServer((client) => this.accept(client));
   private readonly live = new Set<{ client: net.Socket; upstream: net.Socket }>();
   private readonly downstream: string[] = [];
+  /** The first bytes each connection sent upstream (the worker's request and first frames). */
+  private readonly upstreamHeads: Buffer[] = [];
   /** Epoch ms of every accepted connection, in order (observed: tests wait for a connection with `acceptedAt.until`). */
   readonly acceptedAt = new ObservedArray<number>();
   upstreamPort: number | undefined;
@@ -45,6 +47,15 @@ export class TcpProxy {
     return count;
   }
 
+  /**
+   * The text of the first websocket frame a worker sent on each connection
+   * (its `hello` or `resume`), unmasked: what someone on the wire between a
+   * worker and the orchestrator would read.
+   */
+  firstFramesFromWorkers(): string[] {
+    return this.upstreamHeads.map(firstClientFrame).filter((text): text is string => text !== undefined);
+  }
+
   /** Everything the orchestrator sent through the proxy, as latin1 text. */
   sentToWorkers(): string {
     return this.downstream.join("");
@@ -68,6 +79,13 @@ export class TcpProxy {
     upstream.on("error", () => undefined);
     const pair = { client, upstream };
     this.live.add(pair);
+    let keptUp = 0;
+    const head = this.upstreamHeads.push(Buffer.alloc(0)) - 1;
+    client.on("data", (chunk: Buffer) => {
+      if (keptUp >= 64 * 1024) return;
+      this.upstreamHeads[head] = Buffer.concat([this.upstreamHeads[head]!, chunk]);
+      keptUp += chunk.byteLength;
+    });
     let kept = 0;
     upstream.on("data", (chunk: Buffer) => {
       if (kept < 64 * 1024) {
@@ -85,4 +103,27 @@ export class TcpProxy {
     client.once("close", drop);
     upstream.once("close", drop);
   }
+}
+
+/** Decodes the first (masked, client-to-server) websocket frame after an HTTP upgrade request; undefined if incomplete. */
+function firstClientFrame(bytes: Buffer): string | undefined {
+  const headEnd = bytes.indexOf("\r\n\r\n");
+  if (headEnd < 0) return undefined;
+  let at = headEnd + 4;
+  if (bytes.length < at + 2) return undefined;
+  let length = bytes[at + 1]! & 0x7f;
+  at += 2;
+  if (length === 126) {
+    length = bytes.readUInt16BE(at);
+    at += 2;
+  } else if (length === 127) {
+    length = Number(bytes.readBigUInt64BE(at));
+    at += 8;
+  }
+  const mask = bytes.subarray(at, at + 4);
+  at += 4;
+  if (bytes.length < at + length) return undefined;
+  const payload = Buffer.from(bytes.subarray(at, at + length));
+  for (let i = 0; i < payload.length; i++) payload[i]! ^= mask[i % 4]!;
+  return payload.toString("utf8");
 }

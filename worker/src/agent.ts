@@ -9,6 +9,7 @@ import { ExitCodes, toErrorDetail, type ExitCode } from "./errors.js";
 import { ExecutionRunner } from "./execution-runner.js";
 import { startDownload, startUpload, type TransferContext } from "./file-transfers.js";
 import { JUPYTER_INSTANCE_VARIABLE, kernelEnvironment, startJupyterServer, type JupyterServer } from "./jupyter-server.js";
+import { explainKernelDeath, type KernelExit } from "./kernel-death.js";
 import { KernelSession, type KernelInfo } from "./kernel-session.js";
 import { OutputGate } from "./output-gate.js";
 import { killProcessesMarked } from "./process-sweep.js";
@@ -88,7 +89,10 @@ export class WorkerAgent {
       ? Promise.resolve(syntheticJupyterServer())
       : (this.options.jupyterServer ?? startJupyterServer({ python: this.options.python, workspace: this.workspace.root, env: kernelEnvironment(process.env), logger: this.log }));
     this.server.catch(() => undefined); // handled through kernelReady below
-    const kernelEvents = { onMessage: (msg: KernelMessage.IMessage) => this.runner.onKernelMessage(msg), onDeath: (reason: string, failed: boolean) => this.runner.onKernelDeath(reason, failed) };
+    const kernelEvents = {
+      onMessage: (msg: KernelMessage.IMessage) => this.runner.onKernelMessage(msg),
+      onDeath: (reason: string, failed: boolean, ended?: KernelExit) => this.runner.onKernelDeath(explainKernelDeath(reason, ended, config.sandboxLimits), failed),
+    };
     this.kernel = synthetic ? new SyntheticKernel(kernelEvents, this.gate, synthetic) : new KernelSession(kernelEvents, this.log, this.gate, () => this.replaceServer());
     void this.server.then((server) => this.watchServer(server), () => undefined);
     this.runner = new ExecutionRunner(this.kernel, (msg) => this.send(msg), { interruptGraceMs: config.interruptGraceMs, logger: this.log });
@@ -190,6 +194,7 @@ export class WorkerAgent {
     input_reply: (msg) => this.runner.inputReply(msg.requestId, msg.value),
     interrupt: (msg) => this.answer(msg.callId, "interrupt", this.runner.interrupt().then(() => ({}))),
     restart: (msg) => this.answer(msg.callId, "restart", this.runner.restart().then(() => ({}))),
+    executions_status: (msg) => this.answer(msg.callId, "executions_status", Promise.resolve(this.runner.status())),
     files_list: (msg) => this.answer(msg.callId, "files_list", this.workspace.list()),
     file_delete: (msg) => this.answer(msg.callId, "file_delete", this.workspace.delete(msg.path).then(() => ({}))),
     file_download: (msg) => void startDownload(this.transfers(), msg.callId, msg.path, msg.streamId),

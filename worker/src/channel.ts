@@ -234,7 +234,8 @@ export class OrchestratorChannel {
 
   private onResumed(msg: Resumed): void {
     if (this.state !== "reconnecting") return;
-    this.resumeToken = msg.resumeToken;
+    // Without a new one (a cluster keeps the token for the worker's life), the current one stays.
+    this.resumeToken = msg.resumeToken ?? this.resumeToken;
     const frames = this.link.framesToResend(msg.lastSeqReceived);
     if (!frames) {
       this.giveUp(`the orchestrator delivered up to ${msg.lastSeqReceived}, which does not match what was sent`);

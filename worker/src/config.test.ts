@@ -58,4 +58,16 @@ describe("loadWorkerConfig", () => {
     expect(removeJoinTokenFile("/t", refuse("EACCES"))).toBe("kept-read-only");
     expect(() => removeJoinTokenFile("/t", refuse("EIO"))).toThrow("EIO");
   });
+
+  it("accepts the ws+unix URL a sandboxed worker dials, and reads the sandbox's limits", () => {
+    const config = loadWorkerConfig({
+      ...base,
+      TETHER_ORCHESTRATOR_URL: "ws+unix:///run/tether/gateway.sock:/v1/workers/connect",
+      TETHER_SANDBOX_LIMITS: '{"memoryMb":768,"maxProcesses":64,"cpuSeconds":0,"killRecord":"/run/tether/limit-kill.json"}',
+    });
+    expect(config.orchestratorUrl).toBe("ws+unix:///run/tether/gateway.sock:/v1/workers/connect");
+    expect(config.sandboxLimits).toEqual({ memoryMb: 768, maxProcesses: 64, cpuSeconds: 0, killRecord: "/run/tether/limit-kill.json" });
+    expect(() => loadWorkerConfig({ ...base, TETHER_ORCHESTRATOR_URL: "ws+unix://relative.sock" })).toThrow(/TETHER_ORCHESTRATOR_URL/);
+    expect(() => loadWorkerConfig({ ...base, TETHER_SANDBOX_LIMITS: '{"memoryMb":"lots"}' })).toThrow(/TETHER_SANDBOX_LIMITS/);
+  });
 });

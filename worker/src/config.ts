@@ -23,6 +23,18 @@ export interface WorkerConfig {
   interruptGraceMs: number;
   /** pino level (default info). */
   logLevel: string;
+  /** TETHER_SANDBOX_LIMITS, set by the local launcher's sandbox: to say which limit killed a kernel. */
+  sandboxLimits: SandboxLimits | undefined;
+}
+
+/** The sandbox's limits as the launcher set them (docs/internals.md, "Sandbox layout"). */
+export interface SandboxLimits {
+  memoryMb: number;
+  maxProcesses: number;
+  /** 0: none. */
+  cpuSeconds: number;
+  /** Where the orchestrator's memory watch leaves a record before it kills a process. */
+  killRecord: string;
 }
 
 const LOG_LEVELS = new Set(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
@@ -50,7 +62,9 @@ export function joinTokenOnStdin(env: NodeJS.ProcessEnv): boolean {
 export function loadWorkerConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd(), sources: JoinTokenSources = {}): WorkerConfig {
   const orchestratorUrl = required(env, "TETHER_ORCHESTRATOR_URL");
   // ws+unix:/path/to.sock:/v1/workers/connect dials over a unix socket (a launcher's relay: no network for user code).
-  if (!/^(wss?:\/\/|ws\+unix:)/.test(orchestratorUrl)) invalid("TETHER_ORCHESTRATOR_URL", `must start with ws://, wss:// or ws+unix:, got '${orchestratorUrl}'`);
+  if (!/^(wss?:\/\/|ws\+unix:\/[^:]+:\/)/.test(orchestratorUrl)) {
+    invalid("TETHER_ORCHESTRATOR_URL", `must start with ws://, wss:// or ws+unix:<absolute socket path>:/, got '${orchestratorUrl}'`);
+  }
   const { joinToken, joinTokenFile } = readJoinToken(env, sources);
   const logLevel = env.TETHER_LOG_LEVEL?.trim() || "info";
   if (!LOG_LEVELS.has(logLevel)) invalid("TETHER_LOG_LEVEL", `must be one of ${[...LOG_LEVELS].join(", ")}`);
@@ -63,7 +77,23 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv, cwd: string = process.c
     python: env.TETHER_PYTHON?.trim() || undefined,
     interruptGraceMs: integer(env, "TETHER_INTERRUPT_GRACE_MS", 2000),
     logLevel,
+    sandboxLimits: readSandboxLimits(env.TETHER_SANDBOX_LIMITS),
   };
+}
+
+function readSandboxLimits(raw: string | undefined): SandboxLimits | undefined {
+  if (!raw?.trim()) return undefined;
+  let value: Partial<Record<keyof SandboxLimits, unknown>>;
+  try {
+    value = JSON.parse(raw) as typeof value;
+  } catch {
+    invalid("TETHER_SANDBOX_LIMITS", "is not JSON");
+  }
+  const { memoryMb, maxProcesses, cpuSeconds, killRecord } = value;
+  if (typeof memoryMb !== "number" || typeof maxProcesses !== "number" || typeof cpuSeconds !== "number" || typeof killRecord !== "string") {
+    invalid("TETHER_SANDBOX_LIMITS", "needs memoryMb, maxProcesses, cpuSeconds (numbers) and killRecord (a path)");
+  }
+  return { memoryMb, maxProcesses, cpuSeconds, killRecord };
 }
 
 /**

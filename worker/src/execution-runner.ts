@@ -19,6 +19,9 @@ export interface ExecutionRunnerOptions {
 
 type Send = (msg: WorkerMessage) => void;
 
+/** Request ids of ended executions remembered for executions_status (a replica taking the worker over asks). */
+const REMEMBERED_ENDED = 256;
+
 /** After idle, how long the execute_reply may still take before the execution is ended without it. */
 const NO_REPLY_GRACE_MS = 3000;
 
@@ -54,6 +57,7 @@ interface DoneFields {
 export class ExecutionRunner {
   private readonly queue: WorkerExecute[] = [];
   private current: Running | undefined;
+  private readonly ended: string[] = [];
   /** Set while the kernel is being restarted or replaced; executions wait for it. */
   private recovery: Promise<void> | undefined;
   private disposed = false;
@@ -78,6 +82,11 @@ export class ExecutionRunner {
     }
     this.queue.push(request);
     this.pump();
+  }
+
+  /** What runs, waits and recently ended, by request id (executions_status). */
+  status(): { running: string | null; queued: string[]; ended: string[] } {
+    return { running: this.current?.requestId ?? null, queued: this.queue.map((request) => request.requestId), ended: [...this.ended] };
   }
 
   /** Every kernel message, synchronously (hot path: no promises, no re-encoding). */
@@ -328,6 +337,8 @@ export class ExecutionRunner {
     if (this.current !== run) return;
     clearTimers(run);
     this.current = undefined;
+    this.ended.push(run.requestId);
+    if (this.ended.length > REMEMBERED_ENDED) this.ended.shift();
     const restarted = fields.kernelRestarted ?? false;
     this.send({
       type: "done",

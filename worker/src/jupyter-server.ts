@@ -75,6 +75,20 @@ class PortInUseError extends Error {}
  * (~40 ms on Linux): a trivial execute took ~47 ms, ~4 ms with this. No
  * config flag does it in jupyter_server 1.x; if the handler class moved
  * (2.x), the server starts unpatched.
+ *
+ * It also adds `tether_exit: {pid, returncode}` to the `restarting`/`dead`
+ * status the server sends when a kernel dies: only the server, the kernel's
+ * parent, knows how it ended (SIGKILL from a memory limit, SIGXCPU from the
+ * CPU limit), and the status message is ordered with the kernel's output,
+ * which a log line on stderr would not be. Unpatched, deaths say less.
+ *
+ * And it keeps each kernel websocket's subprotocol as negotiated at open:
+ * jupyter_server 1.x reads it from the tornado connection, which is gone
+ * once the socket is closing, and then parses a message still arriving in the
+ * v1 binary format as the legacy one, whose first 4 bytes it takes for the
+ * number of buffers: a v1 header `06 00 00 00 ...` built a struct format of
+ * 100 million `I`s, 3.2 GB (seen under load, when the worker replaces a
+ * silent kernel socket after a restart). Unpatched, such a message costs that.
  */
 export const JUPYTER_BOOTSTRAP = [
   "import sys",
@@ -97,6 +111,51 @@ export const JUPYTER_BOOTSTRAP = [
   "_token = os.environ.pop('TETHER_JUPYTER_TOKEN', '')",
   "if not _token: sys.exit('TETHER_JUPYTER_TOKEN is required: an empty token would turn authentication off')",
   "sys.argv.append('--ServerApp.token=' + _token)",
+  "def _exit_status(path, name):",
+  "    try:",
+  "        module = __import__(path, fromlist=[name])",
+  "        cls = getattr(module, name)",
+  "        original = cls._send_status_message",
+  "        def send(self, status):",
+  "            ended = None",
+  "            if status in ('restarting', 'dead'):",
+  "                try:",
+  "                    process = self.kernel_manager.get_kernel(self.kernel_id).provisioner.process",
+  "                    ended = {'pid': process.pid, 'returncode': process.poll()}",
+  "                except Exception:",
+  "                    ended = None",
+  "            if ended is None:",
+  "                return original(self, status)",
+  "            session_msg = self.session.msg",
+  "            def msg(msg_type, content=None, *args, **kwargs):",
+  "                if msg_type == 'status' and isinstance(content, dict):",
+  "                    content = dict(content, tether_exit=ended)",
+  "                return session_msg(msg_type, content, *args, **kwargs)",
+  "            self.session.msg = msg",
+  "            try:",
+  "                return original(self, status)",
+  "            finally:",
+  "                del self.session.msg",
+  "        cls._send_status_message = send",
+  "    except Exception:",
+  "        pass",
+  "_exit_status('jupyter_server.services.kernels.handlers', 'ZMQChannelsHandler')",
+  "def _stable_subprotocol(path, name):",
+  "    try:",
+  "        module = __import__(path, fromlist=[name])",
+  "        cls = getattr(module, name)",
+  "        original = cls.open",
+  "        def open(self, *args, **kwargs):",
+  "            try:",
+  "                self._tether_subprotocol = self.selected_subprotocol",
+  "            except Exception:",
+  "                self._tether_subprotocol = None",
+  "            return original(self, *args, **kwargs)",
+  "        cls.open = open",
+  "        cls.subprotocol = property(lambda self: getattr(self, '_tether_subprotocol', None))",
+  "    except Exception:",
+  "        pass",
+  "_stable_subprotocol('jupyter_server.services.kernels.handlers', 'ZMQChannelsHandler')",
   "from jupyter_server.serverapp import main",
   "sys.argv[0] = 'jupyter-server'",
   "sys.exit(main())",

@@ -2,6 +2,7 @@ import { KernelAPI, KernelConnection, ServerConnection, type KernelMessage } fro
 import type { Logger } from "pino";
 import { ErrorCodes, errorMessage, stringField } from "@tether/shared";
 import { WorkerError } from "./errors.js";
+import { kernelExitOf, type KernelExit } from "./kernel-death.js";
 import type { OutputGate } from "./output-gate.js";
 
 export interface KernelInfo {
@@ -13,8 +14,8 @@ export interface KernelInfo {
 export interface KernelSessionEvents {
   /** Every message received from the kernel, synchronously, before @jupyterlab/services routes it. */
   onMessage(msg: KernelMessage.IMessage): void;
-  /** The kernel process died and Jupyter Server is replacing it (or gave up: `restartFailed`). */
-  onDeath(reason: string, restartFailed: boolean): void;
+  /** The kernel process died and Jupyter Server is replacing it (or gave up: `restartFailed`); `ended` says how, when the server told. */
+  onDeath(reason: string, restartFailed: boolean, ended?: KernelExit): void;
 }
 
 /** Where a Jupyter Server answers, and its token. */
@@ -268,7 +269,7 @@ export class KernelSession {
         // replaces the kernel, `dead` when it gave up.
         const state = stringField(msg.content, "execution_state");
         if (state === "restarting" || state === "dead") {
-          this.events.onDeath(state === "dead" ? "the kernel died and could not be restarted" : "the kernel process died", state === "dead");
+          this.events.onDeath(state === "dead" ? "the kernel died and could not be restarted" : "the kernel process died", state === "dead", kernelExitOf(msg.content));
           return;
         }
       }

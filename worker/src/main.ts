@@ -21,7 +21,12 @@ async function main(argv: string[]): Promise<ExitCode> {
   // Everything the worker, Jupyter and the kernel create is private to this user (files 0600, directories 0700).
   process.umask(0o077);
   // At info until the config is read: TETHER_LOG_LEVEL is validated there, and an invalid one must not crash pino first.
-  let logger: Logger = pino({ level: "info", base: { component: "worker" } }, destination({ fd: 2, sync: true }));
+  const logSink = destination({ fd: 2, sync: true });
+  // The log's reader may go away before we do (an orchestrator replica killed while its
+  // worker carries on for the next one): a broken pipe must cost the log, not the worker.
+  logSink.on("error", () => undefined);
+  process.stderr.on("error", () => undefined);
+  let logger: Logger = pino({ level: "info", base: { component: "worker" } }, logSink);
   let config;
   try {
     // The docker launcher hands the token over on stdin (never env or argv): read it before anything else starts.

@@ -1,4 +1,5 @@
 import type { AddressInfo } from "node:net";
+import { hostname } from "node:os";
 import websocket from "@fastify/websocket";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { pino, type DestinationStream } from "pino";
@@ -80,7 +81,13 @@ export function buildApp(config: OrchestratorConfig, options: BuildAppOptions = 
     // Strict bodies: unknown fields and wrong types are refused, not stripped or coerced.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
-  const parts = compose(config, options, logger, () => `${config.publicUrl ?? derivePublicUrl(app)}${WORKER_GATEWAY_PATH}`);
+  const parts = compose(
+    config,
+    options,
+    logger,
+    () => `${config.publicUrl ?? derivePublicUrl(app)}${WORKER_GATEWAY_PATH}`,
+    () => config.cluster?.replicaUrl ?? deriveReplicaUrl(app),
+  );
   const context: AppContext = {
     config,
     registry: parts.registry,
@@ -88,6 +95,8 @@ export function buildApp(config: OrchestratorConfig, options: BuildAppOptions = 
     launcher: parts.launcher,
     pool: parts.pool,
     snapshots: parts.snapshots,
+    cluster: parts.cluster,
+    store: parts.store,
     ...createAuth(config, options.apiKeys ?? config.apiKeys, options.auth ?? {}),
   };
   // Session tokens die with their session.
@@ -112,8 +121,17 @@ export function buildApp(config: OrchestratorConfig, options: BuildAppOptions = 
   void app.register(websocket, { options: { maxPayload: Math.max(WORKER_MAX_PAYLOAD_BYTES, config.maxClientFrameBytes * 2) } });
   void app.register(async (plugin) => {
     const root = plugin.withTypeProvider<TypeBoxTypeProvider>();
-    registerHealthRoutes(root);
-    registerWorkerGateway(root, { joinTokens: parts.joinTokens, launches: parts.launches, heartbeatIntervalMs: config.heartbeatIntervalMs, logger });
+    registerHealthRoutes(root, parts.cluster?.replicaId);
+    const cluster = parts.cluster;
+    registerWorkerGateway(root, {
+      joinTokens: parts.joinTokens,
+      launches: parts.launches,
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+      logger,
+      ...(cluster
+        ? { keepResumeTokens: true, onJoined: (connection, binding) => cluster.workerJoined(connection, binding), takeover: (socket, resume) => cluster.takeover(socket, resume) }
+        : {}),
+    });
     // Everything else under /v1 needs a credential: an API key, a session token or an OIDC token.
     await root.register(async (scope) => {
       const api = scope.withTypeProvider<TypeBoxTypeProvider>();
@@ -137,6 +155,16 @@ function derivePublicUrl(app: TetherApp): string {
     throw tetherError(ErrorCodes.CONFIG_INVALID, "The orchestrator is not listening on a TCP port; set TETHER_PUBLIC_URL.");
   }
   return `ws://${connectableHost(address.address)}:${address.port}`;
+}
+
+/** http://<listening address> for other replicas when TETHER_REPLICA_URL is unset: every address means the host name. */
+function deriveReplicaUrl(app: TetherApp): string {
+  const address: AddressInfo | string | null = app.server.address();
+  if (!address || typeof address === "string") {
+    throw tetherError(ErrorCodes.CONFIG_INVALID, "The orchestrator is not listening on a TCP port; set TETHER_REPLICA_URL.");
+  }
+  const host = address.address === "0.0.0.0" || address.address === "::" ? hostname() : connectableHost(address.address);
+  return `http://${host}:${address.port}`;
 }
 
 /** A listening host as a local client dials it in a URL: a wildcard becomes 127.0.0.1, an IPv6 address gets brackets. */

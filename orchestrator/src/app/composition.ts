@@ -4,11 +4,17 @@ import type { Logger } from "pino";
 import type { ApiKeyEntry, OrchestratorConfig } from "../config.js";
 import type { Launcher } from "../launchers/launcher.js";
 import { LocalProcessLauncher } from "../launchers/local-process.js";
+import { createWorkerSpawner } from "../launchers/sandbox/sandbox-setup.js";
 import { SessionRegistry } from "../sessions/session-registry.js";
 import { createSnapshotStore } from "../snapshots/create-snapshot-store.js";
 import type { SnapshotStore } from "../snapshots/snapshot-store.js";
 import { SnapshotSweeper } from "../snapshots/snapshot-sweeper.js";
-import { JoinTokenStore } from "../workers/join-tokens.js";
+import { Cluster } from "../cluster/cluster.js";
+import { newReplicaId } from "../cluster/replica-presence.js";
+import type { ClusterStore } from "../store/cluster-store.js";
+import { MemoryClusterStore } from "../store/memory-store.js";
+import { RedisClusterStore } from "../store/redis-store.js";
+import { JoinTokens } from "../workers/join-tokens.js";
 import { LaunchTable } from "../workers/launch-table.js";
 import { LaunchedWorker, type LaunchedWorkerDeps } from "../workers/launched-worker.js";
 import { StartLimiter } from "../workers/start-limiter.js";
@@ -26,7 +32,11 @@ export interface CompositionOptions {
 /** The long-lived parts of one orchestrator, built in one place. */
 export interface Composition {
   launcher: Launcher;
-  joinTokens: JoinTokenStore;
+  joinTokens: JoinTokens;
+  /** Memory (one process), or Redis with TETHER_REDIS_URL. */
+  store: ClusterStore;
+  /** Set with TETHER_REDIS_URL: this replica's part in the cluster. */
+  cluster: Cluster | undefined;
   launches: LaunchTable;
   limiter: StartLimiter;
   pool: WarmPool | undefined;
@@ -41,13 +51,22 @@ export interface Composition {
  * limiter, warm pool), the snapshot store and its sweeper, and the session registry.
  * `orchestratorUrl` is resolved at each launch: the port may be chosen at listen.
  */
-export function compose(config: OrchestratorConfig, options: CompositionOptions, logger: Logger, orchestratorUrl: () => string): Composition {
+export function compose(config: OrchestratorConfig, options: CompositionOptions, logger: Logger, orchestratorUrl: () => string, replicaUrl: () => string): Composition {
   const python = options.python ?? config.python;
   const launcher =
     typeof options.launcher === "function"
       ? options.launcher(logger)
-      : (options.launcher ?? new LocalProcessLauncher({ command: config.workerCommand, workspacesDir: path.join(config.dataDir, "workspaces"), logger }));
-  const joinTokens = new JoinTokenStore(config.joinTokenTtlMs);
+      : (options.launcher ??
+        new LocalProcessLauncher({
+          spawner: createWorkerSpawner(config.sandbox, config.workerCommand, config.dataDir, logger),
+          workspacesDir: path.join(config.dataDir, "workspaces"),
+          logger,
+        }));
+  const store: ClusterStore = config.cluster ? new RedisClusterStore(config.cluster.redisUrl, config.cluster.keyPrefix, logger) : new MemoryClusterStore();
+  // A launch's routing entry outlives any worker: a session's worker lives at most its lifetime.
+  const launchTtlMs = config.maxSessionLifetimeS * 1000 + config.startTimeoutMs;
+  const replicaId = newReplicaId();
+  const joinTokens = new JoinTokens(store, config.joinTokenTtlMs, logger, Date.now, config.cluster ? { replicaId, ttlMs: launchTtlMs } : undefined);
   const launches = new LaunchTable();
   const workerDeps: LaunchedWorkerDeps = {
     launcher,
@@ -88,5 +107,20 @@ export function compose(config: OrchestratorConfig, options: CompositionOptions,
     maxLifetimeMs: config.maxSessionLifetimeS * 1000,
     maxSessionsPerTenant: config.maxSessionsPerTenant,
   });
-  return { launcher, joinTokens, launches, limiter, pool, snapshots, sweeper, registry };
+  const cluster = config.cluster
+    ? new Cluster({
+        store,
+        replicaId,
+        config: config.cluster,
+        registry,
+        limiter,
+        heartbeatIntervalMs: config.heartbeatIntervalMs,
+        maxSessionsPerTenant: config.maxSessionsPerTenant,
+        maxConcurrentStarts: config.maxConcurrentStarts,
+        launchTtlMs,
+        replicaUrl,
+        logger,
+      })
+    : undefined;
+  return { launcher, joinTokens, store, cluster, launches, limiter, pool, snapshots, sweeper, registry };
 }

@@ -19,7 +19,7 @@ export const SHUTDOWN_SOCKET_GRACE_MS = 20_000;
  * then the sessions within a grace, then whatever the launcher still runs;
  * then the snapshot sweeper stops.
  */
-export function installShutdown(app: TetherApp, parts: Pick<Composition, "pool" | "registry" | "launcher" | "sweeper">, socketGraceMs = SHUTDOWN_SOCKET_GRACE_MS): void {
+export function installShutdown(app: TetherApp, parts: Pick<Composition, "pool" | "registry" | "launcher" | "cluster" | "sweeper">, socketGraceMs = SHUTDOWN_SOCKET_GRACE_MS): void {
   const openSockets = new Set<Socket>();
   app.server.on("connection", (socket: Socket) => {
     openSockets.add(socket);
@@ -31,6 +31,14 @@ export function installShutdown(app: TetherApp, parts: Pick<Composition, "pool" 
     }, socketGraceMs);
     forceClose.unref();
     await parts.pool?.close();
+    if (parts.cluster) {
+      // In a cluster sessions outlive a replica: each goes to another one (its worker carries on).
+      await parts.cluster.drain();
+      await parts.launcher.stopAll();
+      await parts.cluster.close();
+      await parts.sweeper.stop();
+      return;
+    }
     // Sessions stop gracefully within a bound (idle ones snapshotted: snapshots
     // outlive the process; only a DELETE removes one); whatever is still
     // running then is killed by the launcher, so a SIGTERM always ends.

@@ -37,6 +37,12 @@ export interface LaunchHandle {
    * when the worker is gone); optional, launchers that see their process exit need not care.
    */
   joined?(): void;
+  /**
+   * Stops watching the worker without stopping it: it was handed to another
+   * orchestrator replica, which ends it over its link. Optional: cloud
+   * launchers stopped watching at `joined` already.
+   */
+  release?(): void;
 }
 
 export interface Launcher {

@@ -1,10 +1,11 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
 import { mkdir, rm } from "node:fs/promises";
+import { constants } from "node:os";
 import path from "node:path";
 import type { Logger } from "pino";
 import type { LaunchExit, LaunchHandle, Launcher, LaunchRequest } from "./launcher.js";
 import { killLaunchStragglers } from "./process-sweep.js";
-import { inheritableEnvironment } from "./worker-environment.js";
+import type { WorkerSpawn, WorkerSpawner } from "./worker-spawn.js";
 
 /** Lines of worker stderr kept for failure reasons. */
 const STDERR_TAIL_LINES = 40;
@@ -12,16 +13,16 @@ const STDERR_TAIL_LINES = 40;
 const KILL_GRACE_MS = 5000;
 
 export interface LocalProcessLauncherOptions {
-  /** argv of the worker, e.g. ["node", "/repo/worker/dist/main.js"]. */
-  command: readonly string[];
+  /** How each worker process is started: in a sandbox (SandboxSpawner) or directly (DirectSpawner). */
+  spawner: WorkerSpawner;
   /** Each launch gets `<workspacesDir>/<launchId>/`. */
   workspacesDir: string;
   logger: Logger;
 }
 
-type LocalLaunchState = "running" | "stopping" | "exited";
+type LocalLaunchState = "running" | "stopping" | "released" | "exited";
 
-/** Runs each worker as a local process in its own process group and workspace directory. */
+/** Runs each worker as a local process (by default in a bubblewrap sandbox) in its own process group and workspace directory. */
 export class LocalProcessLauncher implements Launcher {
   readonly kind = "local";
   private readonly live = new Set<LocalProcessLaunch>();
@@ -31,9 +32,17 @@ export class LocalProcessLauncher implements Launcher {
   async launch(request: LaunchRequest): Promise<LaunchHandle> {
     const workspace = path.join(this.options.workspacesDir, request.launchId);
     await mkdir(workspace, { recursive: true, mode: 0o700 });
-    const launch = new LocalProcessLaunch(request, workspace, this.options);
+    let prepared: WorkerSpawn;
+    try {
+      prepared = await this.options.spawner.prepare(request, workspace);
+    } catch (error) {
+      await rm(workspace, { recursive: true, force: true }).catch(() => undefined);
+      throw error;
+    }
+    const launch = new LocalProcessLaunch(request, workspace, prepared, this.options.logger);
     this.live.add(launch);
     void launch.finished.then(() => this.live.delete(launch));
+    launch.onReleased = () => this.live.delete(launch);
     return launch;
   }
 
@@ -54,31 +63,30 @@ class LocalProcessLaunch implements LaunchHandle {
   private stopping: Promise<void> | undefined;
   private resolveFinished!: () => void;
   private readonly logger: Logger;
+  /** The launcher forgets a released launch (its stopAll must not kill it). */
+  onReleased: (() => void) | undefined;
 
   constructor(
     request: LaunchRequest,
     private readonly workspace: string,
-    options: LocalProcessLauncherOptions,
+    private readonly spawned: WorkerSpawn,
+    logger: Logger,
   ) {
     this.launchId = request.launchId;
-    this.logger = options.logger.child({ launchId: request.launchId, sessionId: request.sessionId });
+    this.logger = logger.child({ launchId: request.launchId, sessionId: request.sessionId });
     this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
-    const [command, ...args] = options.command;
-    this.child = spawn(command ?? "node", args, {
-      cwd: workspace,
+    const stdio: StdioOptions = ["ignore", "ignore", "pipe", ...Array<"pipe">(spawned.extraPipes).fill("pipe")];
+    this.child = spawn(spawned.command, [...spawned.args], {
+      cwd: spawned.cwd,
       // Own process group: stop() signals the whole group with kill(-pid).
       detached: true,
-      stdio: ["ignore", "ignore", "pipe"],
-      env: {
-        ...inheritableEnvironment(process.env),
-        ...request.env,
-        TETHER_ORCHESTRATOR_URL: request.orchestratorUrl,
-        TETHER_JOIN_TOKEN: request.joinToken,
-        TETHER_LAUNCH_ID: request.launchId,
-        TETHER_WORKSPACE: workspace,
-      },
+      stdio,
+      env: { ...spawned.env },
+      ...(spawned.uid !== undefined ? { uid: spawned.uid } : {}),
+      ...(spawned.gid !== undefined ? { gid: spawned.gid } : {}),
     });
-    this.logger.info({ pid: this.child.pid, workspace }, "worker process started");
+    if (this.child.pid !== undefined) spawned.started(this.child);
+    this.logger.info({ pid: this.child.pid, workspace, command: spawned.command }, "worker process started");
     this.child.stderr?.setEncoding("utf8");
     this.child.stderr?.on("data", (chunk: string) => this.onStderr(chunk));
     this.exited = new Promise<LaunchExit>((resolve) => {
@@ -102,8 +110,29 @@ class LocalProcessLaunch implements LaunchHandle {
   }
 
   stop(reason: string): Promise<void> {
+    if (this.state === "released") return Promise.resolve();
     this.stopping ??= this.doStop(reason);
     return this.stopping;
+  }
+
+  /**
+   * Handed to another replica: no longer ours to stop, sweep or wait for (it
+   * outlives this process). Only an unsandboxed worker can: a sandbox and its
+   * relay end with the process that started them.
+   */
+  release(): void {
+    if (this.state !== "running") return;
+    this.state = "released";
+    this.stopping = Promise.resolve();
+    this.logger.info({ pid: this.child.pid }, "worker handed to another replica; no longer watched");
+    this.child.unref();
+    this.child.stderr?.destroy();
+    this.onReleased?.();
+    this.resolveFinished();
+  }
+
+  joined(): void {
+    this.spawned.joined();
   }
 
   private async doStop(reason: string): Promise<void> {
@@ -127,6 +156,7 @@ class LocalProcessLaunch implements LaunchHandle {
     this.signalGroup("SIGKILL");
     const stragglers = await killLaunchStragglers(this.launchId);
     if (stragglers > 0) this.logger.info({ stragglers }, "killed processes left behind by the worker");
+    await this.spawned.cleanUp();
     await rm(this.workspace, { recursive: true, force: true }).catch((error: unknown) =>
       this.logger.warn({ err: error }, "could not remove the workspace"),
     );
@@ -164,6 +194,10 @@ class LocalProcessLaunch implements LaunchHandle {
 
 function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
   if (signal) return `the worker was killed by ${signal}`;
+  // bwrap exits 128+N when the worker inside was killed by signal N.
+  const inside = code !== null && code > 128 ? signalName(code - 128) : undefined;
+  if (inside === "SIGXCPU") return `the worker was killed by SIGXCPU: it used more than its CPU time limit (TETHER_SANDBOX_CPU_SECONDS)`;
+  if (inside) return `the worker exited with code ${code} (killed by ${inside})`;
   switch (code) {
     case 0:
       return "the worker exited";
@@ -174,6 +208,10 @@ function describeExit(code: number | null, signal: NodeJS.Signals | null): strin
     default:
       return `the worker exited with code ${String(code)}`;
   }
+}
+
+function signalName(number: number): string | undefined {
+  return Object.entries(constants.signals).find(([, value]) => value === number)?.[0];
 }
 
 function delay(ms: number): Promise<void> {

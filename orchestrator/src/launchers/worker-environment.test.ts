@@ -13,6 +13,7 @@ describe("inheritableEnvironment", () => {
       DB_PASSWORD: "p",
       OPENAI_API_KEY: "k",
       REDIS_CONNECTION_STRING: "c",
+      TETHER_REDIS_URL: "redis://:password@redis:6379",
       UNSET: undefined,
     });
     expect(env).toEqual({ PATH: "/usr/bin", HOME: "/home/u", TETHER_LOG_LEVEL: "info" });

@@ -1,16 +1,13 @@
+import { isSecretVariableName } from "../secret-names.js";
+
+export { isSecretVariableName };
+
 /**
- * What a local worker inherits from the orchestrator's environment. The
- * kernel runs user code with the worker's environment, so anything that looks
- * like a secret (TETHER_API_KEYS, AZURE_CLIENT_SECRET, a *_TOKEN, ...) stays
- * behind; the launch's own join token is added back by the launcher, and the
- * worker strips it before Jupyter starts.
+ * What an unsandboxed local worker inherits from the orchestrator's
+ * environment. The kernel runs user code with the worker's environment, so
+ * anything that looks like a secret (TETHER_API_KEYS, AZURE_CLIENT_SECRET, a
+ * *_TOKEN, ...) stays behind; the join token reaches the worker in a file.
  */
-const SECRET_NAME = /SECRET|PASSWORD|PASSWD|TOKEN|API_?KEYS?|CREDENTIAL|PRIVATE_KEY|CONNECTION_STRING/i;
-
-export function isSecretVariableName(name: string): boolean {
-  return SECRET_NAME.test(name);
-}
-
 export function inheritableEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
   const inherited: Record<string, string> = {};
   for (const [name, value] of Object.entries(env)) {

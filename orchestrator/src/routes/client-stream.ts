@@ -2,7 +2,7 @@ import { Type } from "@sinclair/typebox";
 import type { FastifyBaseLogger } from "fastify";
 import type { RawData, WebSocket } from "ws";
 import { ClientMessage, MessageCodec, PROTOCOL_VERSION, type ServerMessage } from "@tether/shared";
-import { SessionParams, sessionOf, type AppContext, type RouteScope } from "./route-context.js";
+import { SessionParams, sessionOf, startExecution, type AppContext, type RouteScope } from "./route-context.js";
 import { effectiveExecTimeoutMs } from "../config.js";
 import { ErrorCodes, TetherError, tetherError, type ErrorCode } from "../errors.js";
 import type { LoggedEvent } from "../sessions/event-log.js";
@@ -80,7 +80,7 @@ class ClientStream implements SessionObserver {
     setMaxPayload(this.socket, this.context.config.maxClientFrameBytes * 2);
     const log = this.session.events.log;
     // Connectable while starting (wait: false): hello says where the session is, session_status follows each change.
-    this.send({ type: "hello", requestId: null, sessionId: this.session.id, protocolVersion: PROTOCOL_VERSION, status: this.session.state, phase: this.session.phase, lastSeq: log.lastSeq });
+    this.send({ type: "hello", requestId: null, sessionId: this.session.id, protocolVersion: PROTOCOL_VERSION, status: this.session.state, phase: this.session.phase, lastSeq: log.publishedSeq });
     // Replay and subscription happen in one synchronous step: no message can fall between them.
     if (after !== undefined) {
       const replay = log.after(after);
@@ -140,8 +140,13 @@ class ClientStream implements SessionObserver {
     process.nextTick(this.uncork);
   }
 
-  sessionEnded(state: "stopped" | "failed", reason: string): void {
+  sessionEnded(state: "stopped" | "failed" | "moved", reason: string): void {
     if (this.state !== "open") return;
+    if (state === "moved") {
+      // 1012 (service restart): reconnect with ?after=<last seq seen>, through any replica.
+      this.socket.close(1012, `${ErrorCodes.SESSION_MOVED}: reconnect with ?after=`);
+      return;
+    }
     // Close reasons are limited to 123 bytes.
     this.socket.close(state === "stopped" ? 1000 : 1011, `session ${state}: ${reason}`.slice(0, 100));
   }
@@ -170,7 +175,9 @@ class ClientStream implements SessionObserver {
     try {
       switch (message.type) {
         case "execute":
-          this.session.execute(
+          startExecution(
+            this.context,
+            this.session,
             {
               requestId: message.requestId,
               code: message.code,
@@ -179,7 +186,7 @@ class ClientStream implements SessionObserver {
             },
             // Events reach this client (and every other one) as an observer.
             undefined,
-          );
+          ).catch((error: unknown) => this.refuse(message.requestId, error));
           return;
         case "input_reply":
           this.session.inputReply(message.requestId, message.value);

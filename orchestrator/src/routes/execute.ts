@@ -3,7 +3,7 @@ import { CallAck, ErrorResponse, ExecuteBody, ExecuteResponse, ExecutionAccepted
 import { effectiveExecTimeoutMs } from "../config.js";
 import { ErrorCodes, tetherError } from "../errors.js";
 import type { ExecutionRecord } from "../sessions/execution-records.js";
-import { SessionParams, sessionOf, type AppContext, type RouteScope } from "./route-context.js";
+import { SessionParams, sessionOf, startExecution, type AppContext, type RouteScope } from "./route-context.js";
 
 const errors = { "4xx": ErrorResponse, "5xx": ErrorResponse };
 
@@ -16,7 +16,9 @@ export function registerExecuteRoutes(scope: RouteScope, context: AppContext): v
       const session = sessionOf(context, request);
       const body = request.body;
       const requestId = body.requestId ?? `req_${randomUUID().replaceAll("-", "")}`;
-      session.execute(
+      await startExecution(
+        context,
+        session,
         {
           requestId,
           code: body.code,
@@ -31,6 +33,7 @@ export function registerExecuteRoutes(scope: RouteScope, context: AppContext): v
       if (body.wait === false) return reply.code(202).send({ requestId, status: record.state });
       // A client whose request drops can still read the result: GET .../executions/:requestId.
       await record.waitDone(Number.POSITIVE_INFINITY);
+      if (record.moved) throw sessionMoved(session.id, requestId);
       return finalView(record);
     },
   );
@@ -43,6 +46,14 @@ export function registerExecuteRoutes(scope: RouteScope, context: AppContext): v
   scope.post("/v1/sessions/:id/restart", { schema: { params: SessionParams, response: { 200: CallAck, ...errors } } }, async (request) => {
     await sessionOf(context, request).restart();
     return { ok: true as const };
+  });
+}
+
+/** The session went to another replica (this one is shutting down, or lost it) while the caller waited. */
+export function sessionMoved(sessionId: string, requestId: string) {
+  return tetherError(ErrorCodes.SESSION_MOVED, `Session '${sessionId}' moved to another replica while execution '${requestId}' ran; it goes on there.`, {
+    retryAfterS: 1,
+    hint: `Read its result with GET /v1/sessions/${sessionId}/executions/${requestId}?waitMs=60000.`,
   });
 }
 

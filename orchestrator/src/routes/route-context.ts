@@ -7,18 +7,20 @@ import type { OriginPolicy } from "../auth/origin.js";
 import type { Principal } from "../auth/principal.js";
 import type { SessionTokens } from "../auth/session-tokens.js";
 import type { OrchestratorConfig } from "../config.js";
+import type { Cluster } from "../cluster/cluster.js";
 import type { Launcher } from "../launchers/launcher.js";
-import type { Session } from "../sessions/session.js";
+import type { ExecutionRequest, ExecutionSink, Session } from "../sessions/session.js";
 import type { SessionRegistry } from "../sessions/session-registry.js";
 import type { SnapshotStore } from "../snapshots/snapshot-store.js";
-import type { JoinTokenStore } from "../workers/join-tokens.js";
+import type { ClusterStore } from "../store/cluster-store.js";
+import type { JoinTokens } from "../workers/join-tokens.js";
 import type { WarmPool } from "../workers/warm-pool.js";
 
 /** What the routes share; one per app. */
 export interface AppContext {
   config: OrchestratorConfig;
   registry: SessionRegistry;
-  joinTokens: JoinTokenStore;
+  joinTokens: JoinTokens;
   launcher: Launcher;
   /** TETHER_POOL_SIZE > 0 only. */
   pool: WarmPool | undefined;
@@ -27,6 +29,10 @@ export interface AppContext {
   sessionTokens: SessionTokens;
   /** TETHER_CORS_ORIGINS: CORS on REST routes, the Origin check on websocket upgrades. */
   origins: OriginPolicy;
+  /** With TETHER_REDIS_URL: this replica's part in the cluster. */
+  cluster: Cluster | undefined;
+  /** Memory, or Redis with TETHER_REDIS_URL. */
+  store: ClusterStore;
 }
 
 declare module "fastify" {
@@ -61,4 +67,10 @@ export type SessionParams = Static<typeof SessionParams>;
 /** The caller's session named in the route, or 404 (also for another tenant's). */
 export function sessionOf(context: AppContext, request: { tenant: string; params: SessionParams }): Session {
   return context.registry.get(request.tenant, request.params.id);
+}
+
+/** Queues an execution; in a cluster only once the store has it (a replica taking the session over then runs it). */
+export async function startExecution(context: AppContext, session: Session, request: ExecutionRequest, sink: ExecutionSink | undefined): Promise<void> {
+  if (context.cluster) await context.cluster.execute(session, request, sink);
+  else session.execute(request, sink);
 }

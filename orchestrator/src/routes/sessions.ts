@@ -17,8 +17,17 @@ export function registerSessionRoutes(scope: RouteScope, context: AppContext): v
     },
     async (request, reply) => {
       const body = request.body ?? {};
+      // In a cluster, quota and start limit count every replica's sessions first.
+      await context.cluster?.admitCreate(request.tenant);
       // Quota and start limit are checked here, synchronously: over either, 429 with Retry-After.
       const session = context.registry.create(request.tenant, body.metadata ?? {}, body.idleTimeoutS !== undefined ? { idleTimeoutS: body.idleTimeoutS } : {});
+      if (context.cluster) {
+        // Its record is in the store before anyone hears its id: every replica can route to it.
+        await context.cluster.own(session).catch(async (error: unknown) => {
+          await session.stop("its record could not be stored");
+          throw error;
+        });
+      }
       request.log.info({ sessionId: session.id, wait: body.wait !== false }, "creating session");
       if (body.wait === false) {
         // The client follows the phases on the websocket or GET; a failed start stays visible as `failed`.
@@ -32,7 +41,7 @@ export function registerSessionRoutes(scope: RouteScope, context: AppContext): v
   );
 
   scope.get("/v1/sessions", { schema: { response: { 200: SessionList, ...errors } } }, async (request) => ({
-    sessions: context.registry.list(request.tenant).map((session) => session.info()),
+    sessions: context.cluster ? await context.cluster.listSessions(request.tenant) : context.registry.list(request.tenant).map((session) => session.info()),
   }));
 
   scope.get("/v1/sessions/:id", { schema: { params: SessionParams, response: { 200: SessionInfo, ...errors } } }, async (request) => sessionOf(context, request).info());

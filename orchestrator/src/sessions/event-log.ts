@@ -37,6 +37,13 @@ export class SessionEventLog {
   private readonly events: (LoggedEvent | undefined)[] = [];
   private head = 0;
   private nextSeq = 1;
+  /**
+   * The last seq clients may see. Equal to lastSeq, except in a cluster,
+   * where an event is shown only once persisted (a replica taking over must
+   * never number differently what a client already saw).
+   */
+  private published = 0;
+  private gated = false;
   private bytes = 0;
   /** requestId -> when its done was logged: its events may go after retentionMs. */
   private readonly doneAt = new Map<string, number>();
@@ -46,6 +53,41 @@ export class SessionEventLog {
   /** Seq of the last message logged (0 before the first). */
   get lastSeq(): number {
     return this.nextSeq - 1;
+  }
+
+  /** Seq of the last message clients may see (hello's lastSeq, the end of a replay). */
+  get publishedSeq(): number {
+    return this.gated ? this.published : this.lastSeq;
+  }
+
+  /** From now on messages are visible only once `publishThrough` says so (a cluster persists them first). */
+  gate(): void {
+    if (this.gated) return;
+    this.gated = true;
+    this.published = this.lastSeq;
+  }
+
+  /** Clients may see messages up to `seq` (they are persisted). */
+  publishThrough(seq: number): void {
+    if (seq > this.published) this.published = Math.min(seq, this.lastSeq);
+  }
+
+  /**
+   * Continues the log another replica kept (its persisted events, oldest
+   * first): numbering goes on after the last, and all of it is published.
+   * Only on an empty log.
+   */
+  restore(events: readonly LoggedEvent[], lastSeq: number): void {
+    if (this.nextSeq !== 1) throw new Error("restore() on a log that has events");
+    this.nextSeq = lastSeq + 1;
+    for (const event of events) {
+      this.events.push(event);
+      this.bytes += event.frame.byteLength;
+      if (event.done && event.requestId !== null) this.doneAt.set(event.requestId, event.at);
+      this.nextSeq = Math.max(this.nextSeq, event.seq + 1);
+    }
+    this.published = this.lastSeq;
+    this.evict(Date.now());
   }
 
   /** Seq of the oldest message still retained (lastSeq + 1 when none is). */
@@ -75,12 +117,13 @@ export class SessionEventLog {
     return event;
   }
 
-  /** Every retained message with seq > `seq`, oldest first; or that some of them are gone. */
+  /** Every retained, published message with seq > `seq`, oldest first; or that some of them are gone. */
   after(seq: number): Replay {
     this.evict(Date.now());
     if (seq < this.oldestSeq - 1) return { ok: false, oldestSeq: this.oldestSeq };
     const start = this.head + Math.max(0, seq - this.oldestSeq + 1);
-    return { ok: true, events: this.events.slice(start).filter((event): event is LoggedEvent => event !== undefined) };
+    const end = this.head + Math.max(0, this.publishedSeq - this.oldestSeq + 1);
+    return { ok: true, events: this.events.slice(start, Math.max(start, end)).filter((event): event is LoggedEvent => event !== undefined) };
   }
 
   /** Every retained message of one execution, oldest first. */

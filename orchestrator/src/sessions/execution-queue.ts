@@ -99,13 +99,34 @@ export class ExecutionQueue {
     this.current = next;
     next.startedAt = Date.now();
     send(next);
-    const backstopMs = next.timeoutMs + this.options.interruptGraceMs + BACKSTOP_EXTRA_MS;
-    next.backstop = new PausableTimer(backstopMs, () => {
-      this.options.logger.error({ requestId: next.requestId, backstopMs }, "the worker never ended the execution");
-      this.options.onBackstop(next.requestId, backstopMs);
-    });
-    if (this.backstopPaused) next.backstop.pause();
+    this.armBackstop(next);
     return next;
+  }
+
+  /**
+   * The execution the session's previous replica had sent the worker: it
+   * runs here from now on. No sink: whoever waited for it waited there (and
+   * reads its record, or the log, here).
+   */
+  adoptRunning(request: ExecutionRequest): void {
+    const execution: Execution = { ...request, sink: undefined, waitingForInput: false, startedAt: Date.now(), resumed: false, backstop: undefined };
+    this.inFlight.set(request.requestId, execution);
+    this.current = execution;
+    this.armBackstop(execution);
+  }
+
+  private armBackstop(execution: Execution): void {
+    const backstopMs = execution.timeoutMs + this.options.interruptGraceMs + BACKSTOP_EXTRA_MS;
+    execution.backstop = new PausableTimer(backstopMs, () => {
+      this.options.logger.error({ requestId: execution.requestId, backstopMs }, "the worker never ended the execution");
+      this.options.onBackstop(execution.requestId, backstopMs);
+    });
+    if (this.backstopPaused) execution.backstop.pause();
+  }
+
+  /** This replica lets the session go: backstops stop (the next owner arms its own). */
+  disarm(): void {
+    this.current?.backstop?.cancel();
   }
 
   /** Stops (true) or restarts (false) the running execution's backstop clock: the worker is not being read. */

@@ -37,6 +37,16 @@ export class ExecutionRecord {
     return this.fold.retainedBytes;
   }
 
+  /** The session moved to another replica before this execution ended here. */
+  moved = false;
+
+  /** Wakes whoever waits for the done: it will come at the session's next owner. */
+  abandon(): void {
+    if (this.done) return;
+    this.moved = true;
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+
   started(): void {
     if (this.state === "queued") this.state = "running";
     this.startedAt ??= new Date();
@@ -121,6 +131,11 @@ export class ExecutionRecords {
   list(limit: number): ExecutionRecord[] {
     this.evict();
     return [...this.records.values()].reverse().slice(0, limit);
+  }
+
+  /** The session moved: waiters of executions not ended are woken (they answer SESSION_MOVED). */
+  abandonAll(): void {
+    for (const record of this.records.values()) record.abandon();
   }
 
   apply(requestId: string, event: ExecutionEvent): void {

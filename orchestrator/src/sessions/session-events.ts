@@ -1,5 +1,6 @@
-import type { ExecutionEvent, SessionResumed, SessionStatusMessage } from "@tether/shared";
-import { SessionEventLog, type EventLogLimits } from "./event-log.js";
+import { Type } from "@sinclair/typebox";
+import { ExecutionEvent, MessageCodec, SessionResumed, splitSequenced, type SessionStatusMessage } from "@tether/shared";
+import { SessionEventLog, type EventLogLimits, type LoggedEvent } from "./event-log.js";
 import type { Execution } from "./execution-queue.js";
 import { ExecutionRecords } from "./execution-records.js";
 import { SessionObservers } from "./session-observers.js";
@@ -8,6 +9,22 @@ export interface SessionEventLimits extends EventLogLimits {
   /** stdout/stderr kept per execution record (TETHER_MAX_OUTPUT_BYTES). */
   maxOutputBytes: number;
 }
+
+/** Cluster mode: each logged event is persisted before clients see it. */
+export interface EventJournal {
+  /** Every logged event, in order; the journal calls `SessionEvents.published` once they are persisted. */
+  append(event: LoggedEvent): void;
+}
+
+/** What a replica taking the session over finds of its executions. */
+export interface RestoredExecution {
+  requestId: string;
+  state: "queued" | "running" | "ended";
+}
+
+/** Reads a logged frame back (seq stripped): the events a record folds. */
+const loggedCodec = new MessageCodec(Type.Union([ExecutionEvent, SessionResumed]));
+const decoder = new TextDecoder();
 
 /**
  * Everything a session tells its clients, in one place: each message is
@@ -19,6 +36,7 @@ export class SessionEvents {
   readonly log: SessionEventLog;
   readonly records: ExecutionRecords;
   readonly observers = new SessionObservers();
+  private journal: EventJournal | undefined;
 
   constructor(limits: SessionEventLimits) {
     this.log = new SessionEventLog(limits);
@@ -29,7 +47,54 @@ export class SessionEvents {
   publish(event: ExecutionEvent, raw: Uint8Array | undefined): void {
     const logged = this.log.append(event, raw);
     if (event.requestId !== null) this.records.apply(event.requestId, event);
-    this.observers.deliver(logged);
+    this.deliver(logged);
+  }
+
+  /** From now on, clients see an event once `journal` persisted it. */
+  persistWith(journal: EventJournal): void {
+    this.journal = journal;
+    this.log.gate();
+  }
+
+  /** Persisted (or nothing to persist): clients see these now, in order. */
+  published(events: readonly LoggedEvent[]): void {
+    const last = events.at(-1);
+    if (!last) return;
+    this.log.publishThrough(last.seq);
+    for (const event of events) this.observers.deliver(event);
+  }
+
+  /**
+   * Continues what another replica logged: the events (numbering goes on
+   * after `lastSeq`) and the execution records folded from them.
+   */
+  restore(events: readonly LoggedEvent[], lastSeq: number, executions: readonly RestoredExecution[]): void {
+    this.log.restore(events, lastSeq);
+    const doneInLog = new Set(events.flatMap((event) => (event.done && event.requestId !== null ? [event.requestId] : [])));
+    for (const execution of executions) {
+      // An ended execution whose events are gone has nothing to show: asking for it says 410.
+      if (execution.state === "ended" && !doneInLog.has(execution.requestId)) continue;
+      const record = this.records.create(execution.requestId);
+      if (execution.state !== "queued") record.started();
+    }
+    for (const event of events) {
+      if (event.requestId === null) continue;
+      const body = splitSequenced(event.frame)?.body;
+      const decoded = body ? loggedCodec.decode(decoder.decode(body)) : undefined;
+      if (!decoded?.ok) continue;
+      const message = decoded.value;
+      if (message.type === "session_resumed") {
+        const record = this.records.get(message.requestId);
+        if (record && record !== "expired") record.resumed();
+      } else if (message.requestId !== null) {
+        this.records.apply(message.requestId, message);
+      }
+    }
+  }
+
+  private deliver(logged: LoggedEvent): void {
+    if (this.journal) this.journal.append(logged);
+    else this.published([logged]);
   }
 
   /** An execution went to the worker: its record says running. */
@@ -52,6 +117,6 @@ export class SessionEvents {
       const record = this.records.get(notice.requestId);
       if (record && record !== "expired") record.resumed();
     }
-    this.observers.deliver(this.log.append(notice, undefined));
+    this.deliver(this.log.append(notice, undefined));
   }
 }

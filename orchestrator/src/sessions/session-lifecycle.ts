@@ -129,6 +129,16 @@ export class SessionLifecycle {
     return state.name === "ready" || state.name === "busy" ? state.worker : undefined;
   }
 
+  /**
+   * Takes the state another replica left the session in (a takeover), with
+   * no notice: its clients saw that state already. Only on a fresh session.
+   */
+  adopt(state: LifecycleState): void {
+    if (this.state.name !== "starting" || this.state.worker) throw new IllegalTransitionError(this.state.name, state.name);
+    this.state = state;
+    this.logger.info({ state: describe(state) }, "session adopted from another replica");
+  }
+
   /** Moves to `next`; throws IllegalTransitionError for a move the table forbids. */
   to(next: LifecycleState, reason?: string): void {
     const from = this.state;

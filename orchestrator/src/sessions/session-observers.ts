@@ -6,8 +6,8 @@ import { phaseOf, statusOf, type LifecycleState } from "./session-lifecycle.js";
 export interface SessionObserver {
   /** One message as logged: an execution event, session_status, session_resumed. */
   deliver(event: LoggedEvent): void;
-  /** The session is gone (deleted) or its first start failed. */
-  sessionEnded(state: "stopped" | "failed", reason: string): void;
+  /** The session is gone (deleted), its first start failed, or it moved to another replica (reconnect with ?after=). */
+  sessionEnded(state: "stopped" | "failed" | "moved", reason: string): void;
 }
 
 /** The observers of one session, and the fan-out to them. */
@@ -27,7 +27,7 @@ export class SessionObservers {
   }
 
   /** Tells every observer the session ended, then forgets them. */
-  end(state: "stopped" | "failed", reason: string): void {
+  end(state: "stopped" | "failed" | "moved", reason: string): void {
     for (const observer of this.observers) observer.sessionEnded(state, reason);
     this.observers.clear();
   }

@@ -25,6 +25,7 @@ export class SessionRegistry {
   private readonly sessions = new Map<string, Session>();
   private readonly idsByTenant = new Map<string, Set<string>>();
   private readonly removalListeners: ((session: Session) => void)[] = [];
+  private readonly addedListeners: ((session: Session) => void)[] = [];
 
   constructor(private readonly deps: SessionRegistryDeps) {}
 
@@ -46,14 +47,24 @@ export class SessionRegistry {
     const session = new Session(id, tenant, metadata, {
       ...deps,
       idleTimeoutS: options.idleTimeoutS ?? defaultIdleTimeoutS,
-      onDisposed: (s) => this.remove(s),
+      onDisposed: (s, moved) => this.remove(s, moved),
     });
     session.reserveStart();
-    this.sessions.set(id, session);
-    let ids = this.idsByTenant.get(tenant);
-    if (!ids) this.idsByTenant.set(tenant, (ids = new Set()));
-    ids.add(id);
+    this.track(session);
     return session;
+  }
+
+  private track(session: Session): void {
+    this.sessions.set(session.id, session);
+    let ids = this.idsByTenant.get(session.tenant);
+    if (!ids) this.idsByTenant.set(session.tenant, (ids = new Set()));
+    ids.add(session.id);
+    for (const listener of this.addedListeners) listener(session);
+  }
+
+  /** Calls `listener` for each session created or adopted here. */
+  onAdded(listener: (session: Session) => void): void {
+    this.addedListeners.push(listener);
   }
 
   /** The tenant's session, or 404 TETHER_ERR_SESSION_NOT_FOUND. */
@@ -78,6 +89,30 @@ export class SessionRegistry {
     return this.sessions.size;
   }
 
+  /**
+   * A session another replica served, continued here (cluster takeover):
+   * built like a new one, then given the restored state by `adopt`.
+   */
+  adopt(id: string, tenant: string, metadata: Record<string, string>, idleTimeoutS: number, adopt: (session: Session) => void): Session {
+    const existing = this.sessions.get(id);
+    if (existing) return existing;
+    const { defaultIdleTimeoutS: _default, maxSessionsPerTenant: _max, ...deps } = this.deps;
+    const session = new Session(id, tenant, metadata, { ...deps, idleTimeoutS, onDisposed: (s, moved) => this.remove(s, moved) });
+    adopt(session);
+    this.track(session);
+    return session;
+  }
+
+  /** The session if this replica serves it, whatever its tenant (cluster routing). */
+  local(id: string): Session | undefined {
+    return this.sessions.get(id);
+  }
+
+  /** Every session this replica serves. */
+  all(): Session[] {
+    return [...this.sessions.values()];
+  }
+
   /** Calls `listener` for each session that goes away: deleted, or failed with nobody holding its id (session tokens die with it). */
   onRemoved(listener: (session: Session) => void): void {
     this.removalListeners.push(listener);
@@ -88,12 +123,14 @@ export class SessionRegistry {
     await Promise.allSettled([...this.sessions.values()].map((session) => session.release(reason)));
   }
 
-  private remove(session: Session): void {
+  /** `moved`: another replica serves it now; it is gone from here only (nothing of it is revoked or deleted). */
+  private remove(session: Session, moved = false): void {
     if (this.sessions.get(session.id) !== session) return;
     this.sessions.delete(session.id);
     const ids = this.idsByTenant.get(session.tenant);
     ids?.delete(session.id);
     if (ids?.size === 0) this.idsByTenant.delete(session.tenant);
+    if (moved) return;
     for (const listener of this.removalListeners) listener(session);
   }
 }

@@ -18,6 +18,15 @@ export class SessionSnapshot {
 
   constructor(private readonly sessionId: string) {}
 
+  /** Continues what another replica knew (its record's `snapshot`), a loss it already told included. */
+  adopt(info: SessionInfo["snapshot"]): void {
+    if (!info) return;
+    const { lost, ...summary } = info;
+    this.summary = summary;
+    this.lost = lost;
+    this.lossReported = lost !== undefined;
+  }
+
   /** A scale to zero saved the workspace. */
   taken(summary: SnapshotSummary): void {
     this.summary = summary;

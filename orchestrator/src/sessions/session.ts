@@ -12,6 +12,7 @@ import { describeSession } from "./session-info.js";
 import { SessionLifecycle, phaseOf, statusOf, type StartKind } from "./session-lifecycle.js";
 import { SessionSnapshot } from "./session-snapshot.js";
 import { SessionEvents, type SessionEventLimits } from "./session-events.js";
+import type { SessionReplication, SessionRestore } from "./session-replication.js";
 import { statusNotice } from "./session-observers.js";
 import { scaleToZero } from "./scale-to-zero.js";
 import { runStart, type StartHost } from "./session-start.js";
@@ -31,8 +32,8 @@ export interface SessionDeps extends WorkerSupplyDeps {
   idleTimeoutS: number;
   /** Longest one worker serves the session before it is stopped (snapshotted). */
   maxLifetimeMs: number;
-  /** Called once the session is deleted, or failed its first start with nobody holding its id. */
-  onDisposed(session: Session): void;
+  /** Called once the session is deleted, failed its first start with nobody holding its id, or (`moved`) went to another replica. */
+  onDisposed(session: Session, moved?: boolean): void;
 }
 
 const CALL_TIMEOUT_MS = 30_000;
@@ -46,7 +47,7 @@ const RESTART_TIMEOUT_MS = 120_000;
  * whatever happens to the worker.
  */
 export class Session {
-  readonly createdAt = new Date();
+  createdAt = new Date();
   lastActivityAt = new Date();
   kernel: SessionInfo["kernel"];
   /** The workspace snapshot: summary, expiry, whether a resume found it gone. */
@@ -71,6 +72,8 @@ export class Session {
   private resumeNotice: { restoredFiles: number } | undefined;
   private deletion: Promise<void> | undefined;
   private readonly logger: Logger;
+  /** The cluster layer, when there is one (TETHER_REDIS_URL). */
+  private replication: SessionReplication | undefined;
 
   constructor(
     readonly id: string,
@@ -83,6 +86,7 @@ export class Session {
     this.lifecycle = new SessionLifecycle({ name: "starting", kind: "create", phase: "queued" }, this.logger, (from, to, reason) => {
       const notice = statusNotice(from, to, reason);
       if (notice) this.events.notice(notice);
+      this.replication?.changed();
     });
     this.executions = new ExecutionQueue({
       logger: this.logger,
@@ -92,7 +96,10 @@ export class Session {
         const worker = this.lifecycle.worker;
         if (worker) this.onWorkerLost(worker, ErrorCodes.WORKER_LOST, `The worker did not end execution '${requestId}' within ${backstopMs} ms.`);
       },
-      onFinished: () => this.afterExecution(),
+      onFinished: (execution) => {
+        this.replication?.execution(execution, "ended");
+        this.afterExecution();
+      },
     });
     this.clocks = new SessionClocks({
       idleTimeoutS: deps.idleTimeoutS,
@@ -116,6 +123,11 @@ export class Session {
 
   get phase(): SessionPhase {
     return phaseOf(this.lifecycle.current);
+  }
+
+  /** The worker serving the session, or starting for it. */
+  get worker(): WorkerHandle | undefined {
+    return this.lifecycle.worker;
   }
 
   /** Why the session failed, when it did. */
@@ -246,6 +258,7 @@ export class Session {
     assertKernelText(textFieldsOf(request));
     const execution = this.executions.add(request, sink);
     this.events.records.create(request.requestId);
+    this.replication?.execution(request, "queued");
     this.touch();
     const state = this.lifecycle.name;
     if (this.executions.running || (state !== "ready" && state !== "busy")) {
@@ -295,6 +308,7 @@ export class Session {
       this.events.started(next);
       if (this.resumeNotice) this.events.resumedBy(next, this.resumeNotice.restoredFiles);
       this.resumeNotice = undefined;
+      this.replication?.execution(next, "running");
       worker.send({ type: "execute", requestId: next.requestId, code: next.code, timeoutMs: next.timeoutMs, stdin: next.stdin });
     });
   }
@@ -343,6 +357,52 @@ export class Session {
   private armIdle(): void {
     this.clocks.clearIdle();
     if (this.lifecycle.name === "ready" && this.executions.idle && this.files.activeTransfers === 0) this.clocks.armIdle();
+  }
+
+  /** Reports to the cluster layer from now on. */
+  replicate(replication: SessionReplication): void {
+    this.replication = replication;
+  }
+
+  /**
+   * Continues a session another replica served (it died, or handed the
+   * session over): its log and records, its state, and with a serving worker
+   * the executions that worker runs and the ones queued behind.
+   */
+  adopt(restored: SessionRestore): void {
+    ({ createdAt: this.createdAt, lastActivityAt: this.lastActivityAt, kernel: this.kernel, lastStop: this.stopReason } = restored);
+    this.snapshots.adopt(restored.snapshot);
+    this.events.restore(restored.events, restored.lastSeq, restored.executions);
+    const state = restored.state;
+    if (state.kind === "stopped") return this.lifecycle.adopt({ name: "stopped", stop: state.stop });
+    if (state.kind === "failed") return this.lifecycle.adopt({ name: "failed", failure: state.failure });
+    const worker = state.worker;
+    worker.setListener({ phase: () => undefined, message: (message, raw) => this.onWorkerMessage(worker, message, raw), lost: (code, message) => this.onWorkerLost(worker, code, message) });
+    this.lifecycle.adopt({ name: state.running ? "busy" : "ready", worker });
+    if (state.running) this.executions.adoptRunning(state.running);
+    for (const request of state.queued) this.executions.add(request, undefined);
+    this.backpressure.applyTo(worker);
+    this.clocks.armLifetime();
+    this.pump();
+    this.armIdle();
+  }
+
+  /**
+   * This replica lets the session go (it hands it over, or another replica
+   * took it): the worker carries on without us, clients are told to
+   * reconnect and waiting requests that it moved. Nothing is deleted.
+   */
+  detach(reason: string): void {
+    if (this.lifecycle.name === "deleted") return;
+    this.clocks.clear();
+    this.executions.disarm();
+    const worker = this.lifecycle.worker;
+    this.lifecycle.to({ name: "deleted", reason }, reason);
+    if (worker?.state === "ready") worker.handOver(reason);
+    else void worker?.stop(reason);
+    this.events.records.abandonAll();
+    this.events.observers.end("moved", reason);
+    this.deps.onDisposed(this, true);
   }
 
   /** Deletes the session: stops its worker, ends executions in flight with "cancelled", forgets its snapshot (unless `keepSnapshot`). Idempotent. */

@@ -1,52 +1,59 @@
+import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { ErrorCodes } from "../errors.js";
-import { JoinTokenStore } from "./join-tokens.js";
+import { MemoryClusterStore } from "../store/memory-store.js";
+import { JoinTokens } from "./join-tokens.js";
 
-describe("JoinTokenStore", () => {
-  it("accepts a fresh token once and binds it to its launch", () => {
-    const store = new JoinTokenStore(1000);
-    const token = store.mint("lch_1", "ses_1");
-    const check = store.consume(token);
-    expect(check).toMatchObject({ ok: true, binding: { launchId: "lch_1", sessionId: "ses_1" } });
+function tokens(now: () => number = Date.now): { tokens: JoinTokens; store: MemoryClusterStore } {
+  const store = new MemoryClusterStore(now);
+  return { tokens: new JoinTokens(store, 1000, pino({ level: "silent" }), now), store };
+}
+
+describe("JoinTokens", () => {
+  it("accepts a fresh token once and binds it to its launch", async () => {
+    const { tokens: issuer } = tokens();
+    const token = await issuer.mint("lch_1", "ses_1");
+    expect(await issuer.consume(token)).toMatchObject({ ok: true, binding: { launchId: "lch_1", sessionId: "ses_1" } });
   });
 
-  it("refuses a token used a second time as reused", () => {
-    const store = new JoinTokenStore(1000);
-    const token = store.mint("lch_1", "ses_1");
-    store.consume(token);
-    expect(store.consume(token)).toMatchObject({ ok: false, code: ErrorCodes.WORKER_TOKEN_REUSED });
+  it("refuses a token used a second time as reused", async () => {
+    const { tokens: issuer } = tokens();
+    const token = await issuer.mint("lch_1", "ses_1");
+    await issuer.consume(token);
+    expect(await issuer.consume(token)).toMatchObject({ ok: false, code: ErrorCodes.WORKER_TOKEN_REUSED });
   });
 
-  it("refuses an expired token as expired", () => {
+  it("refuses an expired token as expired", async () => {
     let now = 0;
-    const store = new JoinTokenStore(1000, () => now);
-    const token = store.mint("lch_1", "ses_1");
+    const { tokens: issuer } = tokens(() => now);
+    const token = await issuer.mint("lch_1", "ses_1");
     now = 1000;
-    expect(store.consume(token)).toMatchObject({ ok: false, code: ErrorCodes.WORKER_TOKEN_EXPIRED });
+    expect(await issuer.consume(token)).toMatchObject({ ok: false, code: ErrorCodes.WORKER_TOKEN_EXPIRED });
   });
 
-  it("refuses an unknown token, and one that differs by a character, as invalid", () => {
-    const store = new JoinTokenStore(1000);
-    const token = store.mint("lch_1", "ses_1");
-    expect(store.consume("nope")).toMatchObject({ ok: false, code: ErrorCodes.WORKER_TOKEN_INVALID });
+  it("refuses an unknown token, and one that differs by a character, as invalid", async () => {
+    const { tokens: issuer } = tokens();
+    const token = await issuer.mint("lch_1", "ses_1");
+    expect(await issuer.consume("nope")).toMatchObject({ ok: false, code: ErrorCodes.WORKER_TOKEN_INVALID });
     const altered = `${token.slice(0, -1)}${token.endsWith("A") ? "B" : "A"}`;
-    expect(store.consume(altered)).toMatchObject({ ok: false, code: ErrorCodes.WORKER_TOKEN_INVALID });
-    expect(store.consume(token).ok).toBe(true);
+    expect(await issuer.consume(altered)).toMatchObject({ ok: false, code: ErrorCodes.WORKER_TOKEN_INVALID });
+    expect((await issuer.consume(token)).ok).toBe(true);
   });
 
-  it("refuses the token of a launch that was revoked", () => {
-    const store = new JoinTokenStore(1000);
-    const token = store.mint("lch_1", "ses_1");
-    store.revoke("lch_1");
-    expect(store.consume(token).ok).toBe(false);
+  it("refuses the token of a launch that was revoked", async () => {
+    const { tokens: issuer } = tokens();
+    const token = await issuer.mint("lch_1", "ses_1");
+    issuer.revoke("lch_1");
+    await new Promise((resolve) => setImmediate(resolve));
+    expect((await issuer.consume(token)).ok).toBe(false);
   });
 
-  it("forgets spent tokens some time after they expire", () => {
+  it("forgets spent tokens some time after they expire", async () => {
     let now = 0;
-    const store = new JoinTokenStore(1000, () => now);
-    store.consume(store.mint("lch_1", "ses_1"));
-    now = 5000;
-    store.mint("lch_2", "ses_2");
-    expect(store.size).toBe(1);
+    const { tokens: issuer, store } = tokens(() => now);
+    await issuer.consume(await issuer.mint("lch_1", "ses_1"));
+    now = 70_000;
+    await issuer.mint("lch_2", "ses_2");
+    expect(store.joinTokenCount).toBe(1);
   });
 });

@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
+import type { Logger } from "pino";
 import { ErrorCodes, type ErrorCode } from "../errors.js";
+import type { ClusterStore } from "../store/cluster-store.js";
 
 export interface JoinTokenBinding {
   launchId: string;
@@ -13,73 +15,50 @@ export type JoinTokenCheck =
   | { ok: true; binding: JoinTokenBinding }
   | { ok: false; code: ErrorCode; message: string };
 
-interface Entry extends JoinTokenBinding {
-  spent: boolean;
-}
-
 /**
- * Single-use join tokens, one per launch. Only sha256(token) is kept; the
- * lookup is by digest, so timing reveals nothing about the token. Spent
- * digests are remembered until they would have expired, so a replay is told
- * apart from a forgery.
+ * Single-use join tokens, one per launch, kept in the cluster store (memory,
+ * or Redis so a worker may dial any replica and a replay against another
+ * replica is refused too). Only sha256(token) is kept; the lookup is by
+ * digest, so timing reveals nothing about the token. Spent digests are
+ * remembered past expiry, so a replay is told apart from a forgery.
  */
-export class JoinTokenStore {
-  private readonly entries = new Map<string, Entry>();
-  private readonly digestByLaunch = new Map<string, string>();
-  private lastSweepAt = 0;
-
+export class JoinTokens {
   constructor(
+    private readonly store: ClusterStore,
     private readonly ttlMs: number,
+    private readonly logger: Logger,
     private readonly now: () => number = Date.now,
+    /** In a cluster: record which replica launched it, so the worker's dial-back through any replica reaches it. */
+    private readonly routeLaunches?: { replicaId: string; ttlMs: number },
   ) {}
 
-  mint(launchId: string, sessionId: string | null): string {
-    this.sweep();
+  async mint(launchId: string, sessionId: string | null): Promise<string> {
     const token = randomBytes(32).toString("base64url");
-    const digest = hash(token);
-    this.entries.set(digest, { launchId, sessionId, expiresAt: this.now() + this.ttlMs, spent: false });
-    this.digestByLaunch.set(launchId, digest);
+    const route = this.routeLaunches;
+    await Promise.all([
+      this.store.mintJoinToken(hash(token), { launchId, sessionId, expiresAt: this.now() + this.ttlMs }, this.ttlMs),
+      route ? this.store.putLaunch(launchId, { sessionId, replicaId: route.replicaId }, route.ttlMs) : undefined,
+    ]);
     return token;
   }
 
-  /** Checks and spends a token: a second call with the same token is refused. */
-  consume(token: string): JoinTokenCheck {
-    this.sweep();
-    const entry = this.entries.get(hash(token));
-    if (!entry) return { ok: false, code: ErrorCodes.WORKER_TOKEN_INVALID, message: "The join token is not valid." };
-    if (entry.spent) return { ok: false, code: ErrorCodes.WORKER_TOKEN_REUSED, message: "The join token was already used; tokens are single-use." };
-    if (this.now() >= entry.expiresAt) {
-      return { ok: false, code: ErrorCodes.WORKER_TOKEN_EXPIRED, message: "The join token has expired; the worker started too late." };
+  /** Checks and spends a token: a second call with the same token is refused, on every replica. */
+  async consume(token: string): Promise<JoinTokenCheck> {
+    const spent = await this.store.consumeJoinToken(hash(token), this.now());
+    if (spent.ok) return { ok: true, binding: spent.record };
+    switch (spent.reason) {
+      case "invalid":
+        return { ok: false, code: ErrorCodes.WORKER_TOKEN_INVALID, message: "The join token is not valid." };
+      case "reused":
+        return { ok: false, code: ErrorCodes.WORKER_TOKEN_REUSED, message: "The join token was already used; tokens are single-use." };
+      case "expired":
+        return { ok: false, code: ErrorCodes.WORKER_TOKEN_EXPIRED, message: "The join token has expired; the worker started too late." };
     }
-    entry.spent = true;
-    return { ok: true, binding: { launchId: entry.launchId, sessionId: entry.sessionId, expiresAt: entry.expiresAt } };
   }
 
   /** Makes a launch's token unusable (its session ended before the worker joined). */
   revoke(launchId: string): void {
-    const digest = this.digestByLaunch.get(launchId);
-    if (digest === undefined) return;
-    this.digestByLaunch.delete(launchId);
-    const entry = this.entries.get(digest);
-    if (entry) entry.spent = true;
-  }
-
-  get size(): number {
-    return this.entries.size;
-  }
-
-  /** Forgets entries past expiry: by then an expired token and an unknown one are refused alike anyway. */
-  private sweep(): void {
-    const now = this.now();
-    // Throttled: with thousands of sessions a full pass per mint adds up.
-    if (now - this.lastSweepAt < 1000) return;
-    this.lastSweepAt = now;
-    for (const [digest, entry] of this.entries) {
-      if (now >= entry.expiresAt + this.ttlMs) {
-        this.entries.delete(digest);
-        if (this.digestByLaunch.get(entry.launchId) === digest) this.digestByLaunch.delete(entry.launchId);
-      }
-    }
+    this.store.revokeJoinToken(launchId).catch((error: unknown) => this.logger.warn({ err: error, launchId }, "could not revoke a join token; it expires by itself"));
   }
 }
 

@@ -4,7 +4,8 @@ import type { OrchestratorMessage } from "@tether/shared";
 import { FakeWorkerHandle } from "../../../test/fakes/fake-worker-handle.js";
 import { ErrorCodes, tetherError, type ErrorCode } from "../errors.js";
 import type { LaunchExit, LaunchHandle, Launcher, LaunchRequest } from "../launchers/launcher.js";
-import { JoinTokenStore } from "./join-tokens.js";
+import { MemoryClusterStore } from "../store/memory-store.js";
+import { JoinTokens } from "./join-tokens.js";
 import type { AttachedConnection } from "./launch-table.js";
 import { LaunchTable } from "./launch-table.js";
 import { LaunchedWorker } from "./launched-worker.js";
@@ -44,6 +45,10 @@ class ManualLauncher implements Launcher {
 class FakeConnection implements AttachedConnection {
   readonly workerId = "wrk_1";
   state: "open" | "closed" = "open";
+  readonly delivered = 0;
+  readonly resumeDigest = undefined;
+  deferAcks(): void {}
+  confirm(): void {}
   readonly sent: OrchestratorMessage[] = [];
   handler: WorkerConnectionHandler | undefined;
   setHandler(handler: WorkerConnectionHandler): void {
@@ -73,7 +78,7 @@ class FakeConnection implements AttachedConnection {
 function launched(options: { startTimeoutMs?: number; preload?: string } = {}) {
   const launcher = new ManualLauncher();
   const launches = new LaunchTable();
-  const joinTokens = new JoinTokenStore(60_000);
+  const joinTokens = new JoinTokens(new MemoryClusterStore(), 60_000, logger);
   const worker = new LaunchedWorker(
     "lch_1",
     "ses_1",
@@ -94,7 +99,7 @@ describe("a launched worker", () => {
     await flush();
     const request = launcher.requests[0]!;
     expect(request).toMatchObject({ launchId: "lch_1", sessionId: "ses_1", env: { TETHER_LOG_LEVEL: "warn" } });
-    expect(joinTokens.consume(request.joinToken)).toMatchObject({ ok: true, binding: { launchId: "lch_1", sessionId: "ses_1" } });
+    expect(await joinTokens.consume(request.joinToken)).toMatchObject({ ok: true, binding: { launchId: "lch_1", sessionId: "ses_1" } });
     expect(launches.forWorker("lch_1")).toBe(worker);
     const connection = new FakeConnection();
     expect(worker.attachWorker(connection)).toBe(true);

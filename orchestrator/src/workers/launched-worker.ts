@@ -1,16 +1,16 @@
 import type { Readable } from "node:stream";
 import type { Logger } from "pino";
-import type { DoneEvent, WorkerCallParams, WorkerCallResult, WorkerCallType } from "@tether/shared";
+import { WORKER_MOVED_CLOSE_CODE, type DoneEvent, type WorkerCallParams, type WorkerCallResult, type WorkerCallType } from "@tether/shared";
 import { ErrorCodes, TetherError, errorMessage, tetherError, type ErrorCode } from "../errors.js";
 import type { LaunchExit, LaunchHandle, Launcher } from "../launchers/launcher.js";
-import type { JoinTokenStore } from "./join-tokens.js";
+import type { JoinTokens } from "./join-tokens.js";
 import type { AttachedConnection, AwaitedLaunch, LaunchTable } from "./launch-table.js";
 import type { WorkerConnectionHandler, WorkerSessionMessage } from "./worker-connection.js";
-import type { KernelInfo, LaunchedWorkerState, WorkerCommand, WorkerHandle, WorkerListener } from "./worker-handle.js";
+import type { KernelInfo, LaunchedWorkerState, WorkerCommand, WorkerHandle, WorkerLinkProgress, WorkerListener } from "./worker-handle.js";
 
 export interface LaunchedWorkerDeps {
   launcher: Launcher;
-  joinTokens: JoinTokenStore;
+  joinTokens: JoinTokens;
   launches: LaunchTable;
   logger: Logger;
   /** Full worker gateway URL, resolved at launch time (the port may be chosen at listen). */
@@ -65,6 +65,10 @@ export class LaunchedWorker implements WorkerHandle, AwaitedLaunch, WorkerConnec
     this.listener = listener;
   }
 
+  get workerId(): string | undefined {
+    return this.connection?.workerId;
+  }
+
   get serving(): boolean {
     return this.state === "ready" && this.connection?.state === "open";
   }
@@ -96,6 +100,21 @@ export class LaunchedWorker implements WorkerHandle, AwaitedLaunch, WorkerConnec
     this.connection?.resume(pauser);
   }
 
+  linkProgress(): WorkerLinkProgress | undefined {
+    return this.openConnection();
+  }
+
+  handOver(reason: string): void {
+    if (this.state !== "ready") return;
+    this.transition("stopped", `handed over: ${reason}`);
+    this.clearStartTimer();
+    // Not teardown(): the worker lives on; its next owner ends it over the link.
+    this.stopping ??= Promise.resolve();
+    this.launch?.release?.();
+    this.connection?.close(WORKER_MOVED_CLOSE_CODE, "moved to another replica");
+    this.deps.launches.remove(this);
+  }
+
   private openConnection(): AttachedConnection | undefined {
     return this.connection?.state === "open" ? this.connection : undefined;
   }
@@ -116,13 +135,15 @@ export class LaunchedWorker implements WorkerHandle, AwaitedLaunch, WorkerConnec
   }
 
   private async doLaunch(): Promise<void> {
-    const joinToken = this.deps.joinTokens.mint(this.launchId, this.sessionId);
     this.logger.info({ launcher: this.deps.launcher.kind }, "launching worker");
     try {
+      const joinToken = await this.deps.joinTokens.mint(this.launchId, this.sessionId);
+      // Stopped or timed out while the token was being minted: nothing to launch.
+      if (this.ended()) return;
       this.launch = await this.deps.launcher.launch({
         launchId: this.launchId,
         sessionId: this.sessionId,
-        orchestratorUrl: this.deps.orchestratorUrl(),
+        orchestratorUrl: gatewayUrlFor(this.deps.orchestratorUrl(), this.launchId),
         joinToken,
         env: this.deps.workerEnv,
       });
@@ -137,6 +158,10 @@ export class LaunchedWorker implements WorkerHandle, AwaitedLaunch, WorkerConnec
     void launch.exited.then((exit) => this.onLaunchExited(exit));
     // Stopped or timed out while the launcher was busy: the launch is ours to clean up.
     if (this.state === "stopped" || this.state === "failed") void launch.stop("the worker was stopped while launching");
+  }
+
+  private ended(): boolean {
+    return this.state === "stopped" || this.state === "failed";
   }
 
   /** True while the gateway may bind a dialing worker to this launch. */
@@ -289,6 +314,17 @@ export class LaunchedWorker implements WorkerHandle, AwaitedLaunch, WorkerConnec
     this.state = to;
     this.logger.info({ from, to, ...(reason ? { reason } : {}) }, "worker state changed");
   }
+}
+
+/**
+ * The gateway URL with `?launch=<launchId>`: behind a balancer, any replica
+ * routes the worker's dial-back (and its resumes) to the replica that owns
+ * its launch or session without reading a frame.
+ */
+export function gatewayUrlFor(gatewayUrl: string, launchId: string): string {
+  const url = new URL(gatewayUrl);
+  url.searchParams.set("launch", launchId);
+  return url.toString();
 }
 
 /** "the worker exited with code 1: <last stderr lines>". */

@@ -15,8 +15,20 @@ export class ResumeCredential {
     return token;
   }
 
+  /** The digest (base64), for a shared store: another replica may have to check this worker's resume. */
+  get digest64(): string | undefined {
+    return this.digest?.toString("base64");
+  }
+
+  /** Checks against a digest another replica issued (a takeover). */
+  adoptDigest(digest64: string): void {
+    this.digest = Buffer.from(digest64, "base64");
+  }
+
   matches(token: string): boolean {
-    return this.digest !== undefined && timingSafeEqual(digestOf(token), this.digest);
+    const wanted = this.digest;
+    if (wanted?.length !== 32) return false;
+    return timingSafeEqual(digestOf(token), wanted);
   }
 }
 

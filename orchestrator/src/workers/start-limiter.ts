@@ -1,3 +1,9 @@
+/** Told of each start slot taken and freed, by an id unique in this process. */
+export interface StartObserver {
+  granted(id: string): void;
+  released(id: string): void;
+}
+
 /** Frees the slot; calling it again does nothing. */
 export type StartSlot = () => void;
 
@@ -17,6 +23,8 @@ export class StartLimiter {
   private readonly availableListeners = new Set<() => void>();
   /** Exponentially weighted average of recent start durations. */
   private estimateMs = INITIAL_START_ESTIMATE_MS;
+  private observer: StartObserver | undefined;
+  private nextId = 1;
 
   constructor(readonly max: number) {}
 
@@ -31,6 +39,11 @@ export class StartLimiter {
     const slot = this.tryAcquire();
     if (slot) return Promise.resolve(slot);
     return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Hears of every slot taken and freed (a cluster counts starts across replicas). */
+  observe(observer: StartObserver): void {
+    this.observer = observer;
   }
 
   /** Called (once per registration) the next time a slot frees with nobody waiting: the pool refills then. */
@@ -56,10 +69,13 @@ export class StartLimiter {
 
   private grant(): StartSlot {
     const key = Symbol("start");
+    const id = `start-${this.nextId++}`;
     const startedAt = Date.now();
     this.active.set(key, startedAt);
+    this.observer?.granted(id);
     return () => {
       if (!this.active.delete(key)) return;
+      this.observer?.released(id);
       this.estimateMs = 0.7 * this.estimateMs + 0.3 * (Date.now() - startedAt);
       const next = this.waiters.shift();
       if (next) {

@@ -49,6 +49,23 @@ export interface WorkerConnectionOptions {
    * heartbeats for the worker to resume over a new one. Default false.
    */
   resumable?: boolean;
+  /**
+   * Issue a fresh resume token on every resume (default true). In a cluster
+   * the token's digest lives in the shared store, and a replica dying right
+   * after a rotation would strand the worker with a token nobody knows: the
+   * token then stays for the worker's life.
+   */
+  rotateResumeToken?: boolean;
+}
+
+/** Where the previous owner's link stood, for a replica taking the worker over. */
+export interface LinkTakeover {
+  /** The last frame the worker says it received from the previous owner. */
+  sentSeq: number;
+  /** The last worker frame whose effects the previous owner persisted. */
+  deliveredSeq: number;
+  /** The worker's resume token, as its digest (base64). */
+  resumeDigest: string;
 }
 
 /**
@@ -70,6 +87,7 @@ export class WorkerConnection {
   private closeReason: { code: ErrorCode; message: string } | undefined;
   private closed = false;
   private readonly closedCallbacks: (() => void)[] = [];
+  private readonly rotateResumeToken: boolean;
 
   constructor(
     socket: WebSocket,
@@ -81,6 +99,7 @@ export class WorkerConnection {
     options: WorkerConnectionOptions = {},
   ) {
     this.resumable = options.resumable === true;
+    this.rotateResumeToken = options.rotateResumeToken !== false;
     this.link = new ResumableLink(transportOf(socket), {
       decode: (text) => workerCodec.decode(text),
       unsequenced: UNSEQUENCED_FROM_WORKER,
@@ -108,6 +127,45 @@ export class WorkerConnection {
       },
     });
     this.bind(socket);
+  }
+
+  /**
+   * A worker whose owner replica is gone resumes here: the link continues
+   * where the previous owner's persisted state ends, the worker is told to
+   * resend what came after, and acks wait for this replica's persistence too.
+   * Undefined when the token does not match.
+   */
+  static takeOver(socket: WebSocket, resume: { workerId: string; resumeToken: string }, sessionId: string, takeover: LinkTakeover, heartbeatIntervalMs: number, logger: Logger): WorkerConnection | undefined {
+    const credential = new ResumeCredential();
+    credential.adoptDigest(takeover.resumeDigest);
+    if (!credential.matches(resume.resumeToken)) return undefined;
+    const connection = new WorkerConnection(socket, resume.workerId, sessionId, heartbeatIntervalMs, logger, { resumable: true, rotateResumeToken: false });
+    connection.credential.adoptDigest(takeover.resumeDigest);
+    connection.link.continueAfter(takeover.sentSeq, takeover.deliveredSeq);
+    connection.link.deferAcks();
+    connection.link.sendControl(JSON.stringify({ type: "resumed", lastSeqReceived: takeover.deliveredSeq } satisfies OrchestratorMessage));
+    logger.info({ workerDelivered: takeover.sentSeq, persisted: takeover.deliveredSeq }, "worker taken over from another replica");
+    return connection;
+  }
+
+  /** The resume token's digest (base64) once issued: a shared store keeps it for other replicas. */
+  get resumeDigest(): string | undefined {
+    return this.credential.digest64;
+  }
+
+  /** Last worker frame delivered to the session. */
+  get delivered(): number {
+    return this.link.lastDelivered;
+  }
+
+  /** Acknowledge only what confirm() releases (a replica that persists first). */
+  deferAcks(): void {
+    this.link.deferAcks();
+  }
+
+  /** The worker's frames up to `seq` are persisted: it may forget them. */
+  confirm(seq: number): void {
+    this.link.confirm(seq);
   }
 
   get state(): WorkerConnectionState {
@@ -167,7 +225,8 @@ export class WorkerConnection {
     }
     this.bind(socket);
     this.link.rebind(transportOf(socket));
-    this.link.sendControl(JSON.stringify({ type: "resumed", resumeToken: this.credential.issue(), lastSeqReceived: this.link.lastDelivered } satisfies OrchestratorMessage));
+    const rotated = this.rotateResumeToken ? { resumeToken: this.credential.issue() } : {};
+    this.link.sendControl(JSON.stringify({ type: "resumed", ...rotated, lastSeqReceived: this.link.handshakeSeq } satisfies OrchestratorMessage));
     this.link.resend(resend);
     this.liveness.restart();
     if (this.pausers.size > 0) socket.pause();

@@ -5,7 +5,7 @@ import type { RawData, WebSocket } from "ws";
 import { HELLO_MAX_PAYLOAD_BYTES, PROTOCOL_VERSION, WORKER_MAX_PAYLOAD_BYTES, WorkerCapabilities, WorkerCloseCodes, isCompatibleProtocolVersion, type OrchestratorMessage, type WorkerResume } from "@tether/shared";
 import { ErrorCodes, type ErrorCode } from "../errors.js";
 import { setMaxPayload } from "../ws-limits.js";
-import type { JoinTokenStore } from "./join-tokens.js";
+import type { JoinTokenBinding, JoinTokens } from "./join-tokens.js";
 import type { LaunchTable } from "./launch-table.js";
 import { WorkerConnection, toBuffer, workerCodec } from "./worker-connection.js";
 
@@ -19,12 +19,21 @@ export const HELLO_TIMEOUT_MS = 5_000;
 export const MAX_PENDING_HELLOS = 256;
 export const WORKER_GATEWAY_PATH = "/v1/workers/connect";
 
+/** What a resume for a worker this replica never held comes to (cluster takeover). */
+export type TakeoverResult = { ok: true; connection: WorkerConnection } | { ok: false; code: ErrorCode; message: string };
+
 export interface WorkerGatewayOptions {
-  joinTokens: JoinTokenStore;
+  joinTokens: JoinTokens;
   /** Launches waiting for their worker (a session's, or the warm pool's). */
   launches: LaunchTable;
   heartbeatIntervalMs: number;
   logger: Logger;
+  /** Keep each worker's resume token for its life (a cluster: the shared store holds its digest). Default: rotate on every resume. */
+  keepResumeTokens?: boolean;
+  /** A worker joined (after welcome): a cluster records its resume digest. */
+  onJoined?(connection: WorkerConnection, binding: JoinTokenBinding): void;
+  /** A resume for a worker this replica does not hold: a replica taking it over from another answers; undefined refuses it. */
+  takeover?(socket: WebSocket, resume: WorkerResume): TakeoverResult | undefined;
 }
 
 /**
@@ -93,17 +102,30 @@ function acceptWorker(socket: WebSocket, options: WorkerGatewayOptions, resumabl
         WorkerCloseCodes.versionUnsupported,
       );
     }
-    const check = options.joinTokens.consume(hello.token);
-    if (!check.ok) return refuse(check.code, check.message);
+    void options.joinTokens.consume(hello.token).then(
+      (check) => {
+        if (socket.readyState !== socket.OPEN) return;
+        if (!check.ok) return refuse(check.code, check.message);
+        join(hello.capabilities, hello.agentVersion, check.binding);
+      },
+      (error: unknown) => {
+        logger.warn({ err: error }, "could not check a join token");
+        refuse(ErrorCodes.STORE_UNAVAILABLE, "The join token could not be checked right now; retry.", 1013);
+      },
+    );
+  };
+
+  const join = (capabilities: readonly string[], agentVersion: string, binding: JoinTokenBinding): void => {
+    const check = { binding };
     const launch = options.launches.forWorker(check.binding.launchId);
     const sessionId = check.binding.sessionId;
     const workerId = `wrk_${randomUUID().replaceAll("-", "")}`;
-    const workerLogger = logger.child({ workerId, sessionId, agentVersion: hello.agentVersion });
+    const workerLogger = logger.child({ workerId, sessionId, agentVersion });
     if (!launch || !launch.awaitingConnection) {
       return refuse(ErrorCodes.WORKER_TOKEN_INVALID, "The launch this token was minted for no longer waits for a worker.");
     }
-    const canResume = hello.capabilities.includes(WorkerCapabilities.resume);
-    const connection = new WorkerConnection(socket, workerId, sessionId, options.heartbeatIntervalMs, workerLogger, { resumable: canResume });
+    const canResume = capabilities.includes(WorkerCapabilities.resume);
+    const connection = new WorkerConnection(socket, workerId, sessionId, options.heartbeatIntervalMs, workerLogger, { resumable: canResume, rotateResumeToken: options.keepResumeTokens !== true });
     if (!launch.attachWorker(connection)) {
       connection.close(WorkerCloseCodes.replaced, "launch already has a worker");
       return;
@@ -118,7 +140,8 @@ function acceptWorker(socket: WebSocket, options: WorkerGatewayOptions, resumabl
     // Unsequenced: the handshake comes before the numbered frames.
     setMaxPayload(socket, WORKER_MAX_PAYLOAD_BYTES);
     connection.sendControl({ type: "welcome", workerId, sessionId, heartbeatIntervalMs: options.heartbeatIntervalMs, ...(resumeToken ? { resumeToken } : {}) });
-    workerLogger.info({ capabilities: hello.capabilities }, "worker joined");
+    options.onJoined?.(connection, check.binding);
+    workerLogger.info({ capabilities }, "worker joined");
   };
 
   /** A worker whose link dropped comes back with the resume token from welcome (never its join token). */
@@ -128,6 +151,14 @@ function acceptWorker(socket: WebSocket, options: WorkerGatewayOptions, resumabl
     }
     const connection = resumable.get(resume.workerId);
     if (!connection) {
+      const taken = options.takeover?.(socket, resume);
+      if (taken?.ok) {
+        setMaxPayload(socket, WORKER_MAX_PAYLOAD_BYTES);
+        resumable.set(resume.workerId, taken.connection);
+        taken.connection.onClosed(() => resumable.delete(resume.workerId));
+        return;
+      }
+      if (taken) return refuse(taken.code, taken.message);
       return refuse(ErrorCodes.WORKER_RESUME_REFUSED, "No worker with this id waits for a resume: it was declared lost, or this orchestrator restarted.");
     }
     setMaxPayload(socket, WORKER_MAX_PAYLOAD_BYTES);

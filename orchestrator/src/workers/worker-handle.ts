@@ -22,12 +22,31 @@ export interface WorkerListener {
 }
 
 /**
+ * How far a session's replica got on its worker's link. In a cluster the
+ * replica persists what the worker sent before acknowledging it, so a replica
+ * taking over finds every frame either persisted or still in the worker's
+ * replay buffer.
+ */
+export interface WorkerLinkProgress {
+  readonly workerId: string;
+  /** Last worker frame delivered (its effects are in the session). */
+  readonly delivered: number;
+  /** The resume token's digest, for the shared store. */
+  readonly resumeDigest: string | undefined;
+  /** From now on acknowledge only what confirm() releases. */
+  deferAcks(): void;
+  confirm(seq: number): void;
+}
+
+/**
  * A worker as the session core sees it: one launch, from start to stop. The
  * socket underneath is the worker domain's business; a session only sends
  * commands, makes typed calls and moves files.
  */
 export interface WorkerHandle {
   readonly launchId: string;
+  /** Set once the worker joined (its connection's id). */
+  readonly workerId: string | undefined;
   readonly state: LaunchedWorkerState;
   readonly kernel: KernelInfo | undefined;
   /** Resolves once the kernel is ready (and a pool preload ran); rejects with a 502/504 TetherError. */
@@ -49,4 +68,12 @@ export interface WorkerHandle {
   resume(pauser: object): void;
   /** Shuts the worker down and waits for its launch to end. Idempotent. */
   stop(reason: string): Promise<void>;
+  /** The link's progress while connected (cluster persistence); undefined before the worker joined or once it is gone. */
+  linkProgress(): WorkerLinkProgress | undefined;
+  /**
+   * Lets the worker go on without this replica: its link is closed as
+   * "moved" (it resumes through the balancer at the session's next owner)
+   * and its launch is released, not stopped.
+   */
+  handOver(reason: string): void;
 }

@@ -1,0 +1,232 @@
+import type { Server } from "node:http";
+import type { Logger } from "pino";
+import type { WebSocket } from "ws";
+import type { SessionInfo, WorkerResume } from "@tether/shared";
+import type { ClusterConfig } from "../config-cluster.js";
+import { ErrorCodes, tetherError } from "../errors.js";
+import type { ExecutionRequest, ExecutionSink, Session } from "../sessions/session.js";
+import type { SessionRegistry } from "../sessions/session-registry.js";
+import type { ClusterStore, Lease } from "../store/cluster-store.js";
+import type { JoinTokenBinding } from "../workers/join-tokens.js";
+import type { StartLimiter } from "../workers/start-limiter.js";
+import type { WorkerConnection } from "../workers/worker-connection.js";
+import type { TakeoverResult } from "../workers/worker-gateway.js";
+import type { AdoptedWorker } from "./adopted-worker.js";
+import { handOverAll } from "./hand-over.js";
+import { FrontRouter } from "./front-router.js";
+import { ReplicaPresence } from "./replica-presence.js";
+import { ReplicatedSession } from "./replicated-session.js";
+import { adoptSession } from "./session-adoption.js";
+
+export interface ClusterDeps {
+  store: ClusterStore;
+  replicaId: string;
+  config: ClusterConfig;
+  registry: SessionRegistry;
+  limiter: StartLimiter;
+  heartbeatIntervalMs: number;
+  maxSessionsPerTenant: number;
+  maxConcurrentStarts: number;
+  /** How long launch routes and start slots live in the store. */
+  launchTtlMs: number;
+  /** Where other replicas reach this one, known once it listens. */
+  replicaUrl: () => string;
+  logger: Logger;
+}
+
+/** How often sessions check for worker frames whose acks wait on persistence (frames that made no event). */
+const TICK_MS = 500;
+/** A tenant over its quota cluster-wide is told to retry this much later. */
+const QUOTA_RETRY_AFTER_S = 30;
+
+/**
+ * This replica's part in a cluster of orchestrators sharing a Redis
+ * (TETHER_REDIS_URL): its presence, the router in front of its server, the
+ * replication of the sessions it owns, the adoption of sessions whose
+ * replica is gone, cluster-wide quotas and start limits, and the hand-over
+ * at shutdown. docs/internals.md draws it.
+ */
+export class Cluster {
+  readonly presence: ReplicaPresence;
+  private readonly router: FrontRouter;
+  private readonly replicated = new Map<string, ReplicatedSession>();
+  private readonly adoptedWorkers = new Map<string, AdoptedWorker>();
+  private tickTimer: NodeJS.Timeout | undefined;
+  private readonly logger: Logger;
+
+  constructor(private readonly deps: ClusterDeps) {
+    this.logger = deps.logger.child({ component: "cluster" });
+    this.presence = new ReplicaPresence(deps.replicaId, deps.store, deps.replicaUrl, deps.config.replicaTtlMs, this.logger);
+    this.router = new FrontRouter({ store: deps.store, presence: this.presence, registry: deps.registry, adopt: (id) => this.adopt(id), logger: this.logger });
+    deps.registry.onRemoved((session) => this.deleted(session));
+    deps.limiter.observe({
+      granted: (id) => void deps.store.tryAcquireStartSlot(this.slotId(id), Number.MAX_SAFE_INTEGER, deps.launchTtlMs).catch(() => undefined),
+      released: (id) => void deps.store.releaseStartSlot(this.slotId(id)).catch(() => undefined),
+    });
+  }
+
+  get replicaId(): string {
+    return this.presence.replicaId;
+  }
+
+  /** Puts the router in front of `server` (before it listens). */
+  route(server: Server): void {
+    this.router.install(server);
+  }
+
+  /** Joins the cluster: the replica answers at its address now. */
+  async start(): Promise<void> {
+    await this.presence.start();
+    this.tickTimer = setInterval(() => {
+      for (const replica of this.replicated.values()) replica.tick();
+    }, TICK_MS);
+    this.tickTimer.unref();
+  }
+
+  /** Refuses a create over the tenant's quota or the start limit, counted across replicas (429 with Retry-After). */
+  async admitCreate(tenant: string): Promise<void> {
+    const [held, starting] = await Promise.all([this.deps.store.countSessions(tenant), this.deps.store.startSlotsInUse()]);
+    if (held >= this.deps.maxSessionsPerTenant) {
+      throw tetherError(ErrorCodes.SESSION_QUOTA_EXCEEDED, `The tenant already holds ${held} sessions across the cluster; the limit is ${this.deps.maxSessionsPerTenant}.`, {
+        retryAfterS: QUOTA_RETRY_AFTER_S,
+        hint: "Delete sessions you no longer need (DELETE /v1/sessions/:id), or raise TETHER_MAX_SESSIONS_PER_TENANT.",
+      });
+    }
+    if (starting >= this.deps.maxConcurrentStarts) {
+      throw tetherError(ErrorCodes.SESSION_START_LIMIT, `${starting} workers are already starting across the cluster (TETHER_MAX_CONCURRENT_STARTS).`, {
+        retryAfterS: this.deps.limiter.retryAfterS(),
+        hint: "Retry after the Retry-After seconds, or raise TETHER_MAX_CONCURRENT_STARTS / TETHER_POOL_SIZE.",
+      });
+    }
+  }
+
+  /** A session just created here: this replica owns it (its record is written before anyone hears its id). */
+  async own(session: Session): Promise<void> {
+    const lease = await this.deps.store.acquireLease(session.id, this.replicaId);
+    if (!lease) throw tetherError(ErrorCodes.INTERNAL, `A new session id '${session.id}' is already owned elsewhere.`);
+    const replicated = this.replicate(session, lease);
+    await replicated.flushed();
+  }
+
+  /**
+   * Queues an execution once the store has it: after "accepted", a replica
+   * taking the session over runs it. 503 STORE_UNAVAILABLE otherwise, with
+   * nothing queued.
+   */
+  async execute(session: Session, request: ExecutionRequest, sink: ExecutionSink | undefined): Promise<void> {
+    const replicated = this.replicated.get(session.id);
+    if (!replicated) throw sessionMoved(session.id);
+    await replicated.persistQueued(request);
+    // Handed over while the write was in flight: the next owner runs it (the store has it).
+    if (this.replicated.get(session.id) !== replicated) throw sessionMoved(session.id);
+    session.execute(request, sink);
+  }
+
+  /** The tenant's sessions on every replica: the live view of those here, the records of the others. */
+  async listSessions(tenant: string): Promise<SessionInfo[]> {
+    const records = await this.deps.store.listSessions(tenant);
+    return records.map((record) => {
+      const local = this.deps.registry.local(record.info.id);
+      return local && local.tenant === tenant ? local.info() : record.info;
+    });
+  }
+
+  /** A worker joined here: its resume digest goes to the store, for a replica that may take it over. */
+  workerJoined(connection: WorkerConnection, binding: JoinTokenBinding): void {
+    const resumeDigest = connection.resumeDigest;
+    if (!resumeDigest) return;
+    this.deps.store
+      .putWorker({ workerId: connection.workerId, sessionId: binding.sessionId, launchId: binding.launchId, resumeDigest })
+      .catch((error: unknown) => this.logger.warn({ err: error, workerId: connection.workerId }, "could not record the worker for a takeover"));
+  }
+
+  /** A resume for a worker this replica never held: an adopted session's worker coming back. */
+  takeover(socket: WebSocket, resume: WorkerResume): TakeoverResult | undefined {
+    const worker = this.adoptedWorkers.get(resume.workerId);
+    if (!worker) return undefined;
+    const result = worker.acceptResume(socket, resume);
+    if (result.ok) this.adoptedWorkers.delete(resume.workerId);
+    return result;
+  }
+
+  /** SIGTERM: take on nothing new, hand every session over, leave. */
+  async drain(): Promise<void> {
+    await this.presence.drain();
+    await handOverAll(
+      this.deps.registry.all(),
+      async (session) => {
+        const replicated = this.replicated.get(session.id);
+        if (!replicated) return;
+        await replicated.flushed();
+        await this.deps.store.releaseLease(session.id, replicated.lease);
+        this.letGo(session, "the replica serving it is shutting down");
+      },
+      this.deps.config.drainTimeoutMs,
+      this.logger,
+    );
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.tickTimer);
+    await this.presence.stop();
+    await this.deps.store.close();
+  }
+
+  private replicate(session: Session, lease: Lease): ReplicatedSession {
+    const replicated = new ReplicatedSession(session, lease, {
+      store: this.deps.store,
+      replicaId: this.replicaId,
+      logger: this.logger,
+      launchTtlMs: this.deps.launchTtlMs,
+      onFenced: (fenced) => this.letGo(fenced, "another replica took the session over"),
+    });
+    this.replicated.set(session.id, replicated);
+    replicated.attach();
+    return replicated;
+  }
+
+  /** Acquires an orphaned session and continues it here; false when another replica got it first. */
+  private async adopt(sessionId: string): Promise<boolean> {
+    const lease = await this.deps.store.acquireLease(sessionId, this.replicaId);
+    if (!lease) return false;
+    const session = await adoptSession(sessionId, {
+      store: this.deps.store,
+      registry: this.deps.registry,
+      heartbeatIntervalMs: this.deps.heartbeatIntervalMs,
+      // The worker redials for 4 heartbeat intervals after its link dropped; a little more covers the failover.
+      resumeWaitMs: 5 * this.deps.heartbeatIntervalMs,
+      logger: this.logger,
+      adoptedWorkers: this.adoptedWorkers,
+    });
+    if (!session) {
+      await this.deps.store.releaseLease(sessionId, lease);
+      return true;
+    }
+    this.replicate(session, lease);
+    return true;
+  }
+
+  /** The session goes on elsewhere: stop replicating it and let it go here (clients reconnect, the worker resumes there). */
+  private letGo(session: Session, reason: string): void {
+    this.replicated.get(session.id)?.dispose();
+    this.replicated.delete(session.id);
+    session.detach(reason);
+  }
+
+  /** Deleted by its client (or failed for good): gone from the store too. */
+  private deleted(session: Session): void {
+    const replicated = this.replicated.get(session.id);
+    if (!replicated) return;
+    this.replicated.delete(session.id);
+    replicated.dispose();
+    this.deps.store.deleteSession(session.id, session.tenant, replicated.lease).catch((error: unknown) => this.logger.warn({ err: error, sessionId: session.id }, "could not delete the session's record"));
+  }
+
+  private slotId(id: string): string {
+    return `${this.replicaId}:${id}`;
+  }
+}
+
+function sessionMoved(sessionId: string) {
+  return tetherError(ErrorCodes.SESSION_MOVED, `Session '${sessionId}' moved to another replica.`, { retryAfterS: 1, hint: "Retry: the request reaches its new owner." });
+}

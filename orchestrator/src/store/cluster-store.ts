@@ -1,0 +1,169 @@
+import type { SessionInfo, StdinMode } from "@tether/shared";
+
+/**
+ * What must outlive one orchestrator process, behind one interface with two
+ * implementations: memory (the embedded default: one process, nothing to
+ * run) and Redis (TETHER_REDIS_URL: several replicas share it). Writes an
+ * owner makes about its sessions carry its lease, and are refused once
+ * another replica holds the session (fencing): two replicas never both act
+ * as owner.
+ */
+
+/** A session as every replica sees it: enough to list it, count it, and adopt it after its owner died. */
+export interface SessionRecord {
+  info: SessionInfo;
+  tenant: string;
+  /** The worker serving it, while one does: a replica that adopts the session accepts that worker's resume. */
+  worker?: { workerId: string; launchId: string };
+}
+
+/**
+ * Which replica owns a session, and the fencing token of that ownership
+ * (the epoch grows with every new owner). Ownership has no expiry of its own:
+ * it lasts while the owning replica keeps announcing itself, so ten thousand
+ * sessions cost no renewals, and a dead replica loses all of them at once.
+ */
+export interface Lease {
+  replicaId: string;
+  epoch: number;
+}
+
+/** A replica as the others see it while it announces itself. */
+export interface ReplicaInfo {
+  replicaId: string;
+  /** Base URL other replicas forward to (http://host:port). */
+  address: string;
+  /** Shutting down: hands its sessions over and takes on none. */
+  draining: boolean;
+}
+
+/** What the next owner needs to carry on a session: its numbered events and how far the worker's frames were persisted. */
+export interface SessionJournal {
+  events: StoredEvent[];
+  /** The last seq ever numbered (numbering continues after it even when every event was trimmed). */
+  lastSeq: number;
+  /** The serving worker's last link seq whose effects are in `events` (the new owner resumes the worker after it). */
+  worker?: WorkerWatermark;
+}
+
+/** An execution that must survive its owner: the code of a queued or running one, so the next owner can run or end it. */
+export interface StoredExecution {
+  requestId: string;
+  /** Ended: its done is in the events (or was trimmed with them); the code is no longer kept. */
+  state: "queued" | "running" | "ended";
+  createdAt: string;
+  code?: string;
+  timeoutMs?: number;
+  stdin?: StdinMode;
+}
+
+/** How far one worker's frames are persisted: its link seq (each worker's link counts from 1). */
+export interface WorkerWatermark {
+  workerId: string;
+  seq: number;
+}
+
+/** One numbered client-visible message, as sent. */
+export interface StoredEvent {
+  seq: number;
+  requestId: string | null;
+  /** When it was logged (epoch ms): retention counts from there. */
+  at: number;
+  frame: Uint8Array;
+  /** The execution's last message. */
+  done?: boolean;
+}
+
+export interface JoinTokenRecord {
+  launchId: string;
+  sessionId: string | null;
+  expiresAt: number;
+}
+
+export type JoinTokenConsumption = { ok: true; record: JoinTokenRecord } | { ok: false; reason: "invalid" | "reused" | "expired" };
+
+/** A worker that may resume on another replica: where it belongs, and its resume credential's digest. */
+export interface WorkerRecord {
+  workerId: string;
+  /** null for a warm-pool worker not claimed yet. */
+  sessionId: string | null;
+  launchId: string;
+  /** base64 sha256 of the current resume token. */
+  resumeDigest: string;
+  kernel?: SessionInfo["kernel"];
+}
+
+/** Thrown when a write carries a lease another replica has replaced: the session belongs to someone else now. */
+export class FencedError extends Error {
+  constructor(readonly sessionId: string) {
+    super(`Session '${sessionId}' is owned by another replica now.`);
+    this.name = "FencedError";
+  }
+}
+
+export interface ClusterStore {
+  readonly kind: "memory" | "redis";
+
+  // ---- sessions ----------------------------------------------------------
+  putSession(record: SessionRecord, lease: Lease): Promise<void>;
+  getSession(sessionId: string): Promise<SessionRecord | undefined>;
+  deleteSession(sessionId: string, tenant: string, lease: Lease): Promise<void>;
+  listSessions(tenant: string): Promise<SessionRecord[]>;
+  /** Sessions the tenant holds, across replicas (the quota). */
+  countSessions(tenant: string): Promise<number>;
+
+  // ---- ownership ---------------------------------------------------------
+  /**
+   * Takes the session when nobody owns it, its owner stopped announcing
+   * itself, or `replicaId` already does; undefined while another live
+   * replica owns it. A new owner gets a higher epoch.
+   */
+  acquireLease(sessionId: string, replicaId: string): Promise<Lease | undefined>;
+  /** Gives the session up (a graceful hand-over); a no-op once someone else holds it. */
+  releaseLease(sessionId: string, lease: Lease): Promise<void>;
+  leaseOf(sessionId: string): Promise<Lease | undefined>;
+
+  // ---- replicas ----------------------------------------------------------
+  /** Says where a replica answers, for `ttlMs` (it repeats well within). */
+  announceReplica(info: ReplicaInfo, ttlMs: number): Promise<void>;
+  /** A replica still announcing itself. */
+  replica(replicaId: string): Promise<ReplicaInfo | undefined>;
+  /** Every replica still announcing itself. */
+  replicas(): Promise<ReplicaInfo[]>;
+  forgetReplica(replicaId: string): Promise<void>;
+
+  // ---- launches and workers ----------------------------------------------
+  /** Which session (null: the warm pool) and replica a launch belongs to: routes the worker's dial-back. */
+  putLaunch(launchId: string, binding: { sessionId: string | null; replicaId: string }, ttlMs: number): Promise<void>;
+  getLaunch(launchId: string): Promise<{ sessionId: string | null; replicaId: string } | undefined>;
+  deleteLaunch(launchId: string): Promise<void>;
+  mintJoinToken(digest: string, record: JoinTokenRecord, ttlMs: number): Promise<void>;
+  /** Spends a token atomically: across every replica, at most one consumption succeeds. */
+  consumeJoinToken(digest: string, now: number): Promise<JoinTokenConsumption>;
+  revokeJoinToken(launchId: string): Promise<void>;
+  putWorker(record: WorkerRecord): Promise<void>;
+  getWorker(workerId: string): Promise<WorkerRecord | undefined>;
+  deleteWorker(workerId: string): Promise<void>;
+
+  // ---- executions and events ---------------------------------------------
+  putExecution(sessionId: string, execution: StoredExecution, lease: Lease): Promise<void>;
+  listExecutions(sessionId: string): Promise<StoredExecution[]>;
+  /**
+   * Appends in order and records how far the serving worker's frames are
+   * in; `keepFromSeq` trims what the owner no longer keeps either.
+   */
+  appendEvents(sessionId: string, events: readonly StoredEvent[], worker: WorkerWatermark | undefined, keepFromSeq: number, lease: Lease): Promise<void>;
+  /** Everything kept of the session's events (a new owner loads it). */
+  readJournal(sessionId: string): Promise<SessionJournal>;
+
+  // ---- cluster-wide limits -----------------------------------------------
+  /** A start slot among `max` cluster-wide; a slot not released within `ttlMs` frees itself (its replica died). */
+  tryAcquireStartSlot(slotId: string, max: number, ttlMs: number): Promise<boolean>;
+  releaseStartSlot(slotId: string): Promise<void>;
+  /** Start slots in use cluster-wide. */
+  startSlotsInUse(): Promise<number>;
+
+  /** Reachable right now (readiness). */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,95 @@
+/**
+ * Lua scripts: each runs atomically in Redis, which is what makes a lease
+ * check and the write it guards one step (fencing), and a join token
+ * single-use across every replica.
+ */
+
+/** KEYS: lease, target, tenant set. ARGV: expected lease ("replica:epoch"), record JSON, session id. 0 when fenced. */
+export const PUT_SESSION = `
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[3])
+return 1`;
+
+/** KEYS: lease, record, tenant set, executions hash, events stream, journal meta, epoch. ARGV: expected lease, session id. */
+export const DELETE_SESSION = `
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[2], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[1])
+redis.call('SREM', KEYS[3], ARGV[2])
+return 1`;
+
+/**
+ * KEYS: lease, epoch counter. ARGV: replica id, replica key prefix.
+ * The lease ("replica:epoch"), or nil while another replica that still
+ * announces itself (its key exists) holds it. A dead holder's sessions are
+ * taken with a new epoch, which fences the old owner's writes.
+ */
+export const ACQUIRE_LEASE = `
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local holder = string.match(cur, '^(.*):%d+$')
+  if holder == ARGV[1] then return cur end
+  if holder and redis.call('EXISTS', ARGV[2] .. holder) == 1 then return nil end
+end
+local epoch = redis.call('INCR', KEYS[2])
+local value = ARGV[1] .. ':' .. epoch
+redis.call('SET', KEYS[1], value)
+return value`;
+
+/** KEYS: lease. ARGV: expected lease. */
+export const RELEASE_LEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1`;
+
+/** KEYS: join token. ARGV: now (ms). "invalid", "reused", "expired", or the record JSON (now spent). */
+export const CONSUME_JOIN_TOKEN = `
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 'invalid' end
+local entry = cjson.decode(raw)
+if entry.spent then return 'reused' end
+if tonumber(ARGV[1]) >= entry.expiresAt then return 'expired' end
+entry.spent = true
+redis.call('SET', KEYS[1], cjson.encode(entry), 'KEEPTTL')
+return raw`;
+
+/** KEYS: join token. Marks it spent (its launch ended before the worker joined). */
+export const REVOKE_JOIN_TOKEN = `
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local entry = cjson.decode(raw)
+entry.spent = true
+redis.call('SET', KEYS[1], cjson.encode(entry), 'KEEPTTL')
+return 1`;
+
+/** KEYS: lease, executions hash. ARGV: expected lease, request id, execution JSON. */
+export const PUT_EXECUTION = `
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+return 1`;
+
+/**
+ * KEYS: lease, events stream, journal meta. ARGV: expected lease, keep-from
+ * seq, worker watermark ("workerId:seq" or ""), then per event: seq, request
+ * id ("" for none), at (ms), done ("1"/"0"), frame. Stream ids are "<seq>-0":
+ * trimming by MINID keeps what the owner keeps.
+ */
+export const APPEND_EVENTS = `
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return 0 end
+for i = 4, #ARGV, 5 do
+  redis.call('XADD', KEYS[2], ARGV[i] .. '-0', 'r', ARGV[i + 1], 't', ARGV[i + 2], 'd', ARGV[i + 3], 'f', ARGV[i + 4])
+end
+if tonumber(ARGV[2]) > 1 then redis.call('XTRIM', KEYS[2], 'MINID', ARGV[2] .. '-0') end
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[3], 'worker', ARGV[3]) end
+if #ARGV >= 8 then redis.call('HSET', KEYS[3], 'seq', ARGV[#ARGV - 4]) end
+return 1`;
+
+/** KEYS: start slots zset. ARGV: slot id, max, now ms, ttl ms. */
+export const ACQUIRE_START_SLOT = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], tonumber(ARGV[3]) + tonumber(ARGV[4]), ARGV[1])
+return 1`;

@@ -1,0 +1,172 @@
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ErrorCodes, FencedError, MemoryClusterStore, RedisClusterStore, type ClusterStore, type SessionRecord } from "@tether/orchestrator";
+import { startTestRedis, type TestRedis } from "./helpers/redis-server.js";
+
+/**
+ * One contract, two stores: the memory store (one process) and the Redis
+ * store against a real redis-server. What differs (events are only copied to
+ * Redis) is asserted per kind.
+ */
+let redis: TestRedis;
+const opened: RedisClusterStore[] = [];
+
+beforeAll(async () => {
+  redis = await startTestRedis();
+});
+afterAll(async () => {
+  await Promise.all(opened.map((store) => store.close()));
+  await redis.close();
+});
+
+async function redisStore(): Promise<RedisClusterStore> {
+  const store = new RedisClusterStore(redis.url, `t${Math.random().toString(36).slice(2)}:`, pino({ level: "silent" }));
+  opened.push(store);
+  await store.ready(5000);
+  return store;
+}
+
+function record(id: string, tenant = "alice"): SessionRecord {
+  return {
+    tenant,
+    info: {
+      id,
+      status: "ready",
+      phase: "ready",
+      createdAt: new Date(0).toISOString(),
+      lastActivityAt: new Date(0).toISOString(),
+      idleTimeoutS: 60,
+      metadata: {},
+    },
+  };
+}
+
+const kinds: [string, () => Promise<ClusterStore>][] = [
+  ["memory", async () => new MemoryClusterStore()],
+  ["redis", redisStore],
+];
+
+describe.each(kinds)("%s store", (kind, open) => {
+  it("gives a session to one live replica; a dead owner's sessions go to the next with a higher epoch, which fences the old one", async () => {
+    const store = await open();
+    await store.announceReplica({ replicaId: "r1", address: "http://127.0.0.1:1", draining: false }, 60_000);
+    await store.announceReplica({ replicaId: "r2", address: "http://127.0.0.1:2", draining: false }, 60_000);
+    const first = await store.acquireLease("s1", "r1");
+    expect(first).toEqual({ replicaId: "r1", epoch: 1 });
+    expect(await store.acquireLease("s1", "r1")).toEqual(first);
+    expect(await store.acquireLease("s1", "r2")).toBeUndefined();
+    await store.putSession(record("s1"), first!);
+
+    await store.forgetReplica("r1");
+    const second = await store.acquireLease("s1", "r2");
+    expect(second).toEqual({ replicaId: "r2", epoch: 2 });
+    await expect(store.putSession(record("s1"), first!)).rejects.toBeInstanceOf(FencedError);
+    await expect(store.appendEvents("s1", [], undefined, 1, first!)).rejects.toBeInstanceOf(FencedError);
+    await store.putSession(record("s1"), second!);
+    expect(await store.leaseOf("s1")).toEqual(second);
+
+    await store.releaseLease("s1", first!);
+    expect(await store.leaseOf("s1")).toEqual(second);
+    await store.releaseLease("s1", second!);
+    expect(await store.leaseOf("s1")).toBeUndefined();
+  });
+
+  it("a replica that stops announcing itself is gone after its TTL", async () => {
+    const store = await open();
+    await store.announceReplica({ replicaId: "short", address: "http://127.0.0.1:3", draining: true }, 150);
+    expect(await store.replica("short")).toEqual({ replicaId: "short", address: "http://127.0.0.1:3", draining: true });
+    expect((await store.replicas()).map((r) => r.replicaId)).toContain("short");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await store.replica("short")).toBeUndefined();
+    expect((await store.replicas()).map((r) => r.replicaId)).not.toContain("short");
+  });
+
+  it("lists and counts a tenant's sessions, and forgets a deleted one with everything it had", async () => {
+    const store = await open();
+    const lease = (await store.acquireLease("a1", "r1"))!;
+    await store.putSession(record("a1"), lease);
+    await store.putSession(record("b1", "bob"), (await store.acquireLease("b1", "r1"))!);
+    await store.putExecution("a1", { requestId: "x", state: "queued", createdAt: new Date().toISOString(), code: "1" }, lease);
+    expect(await store.countSessions("alice")).toBe(1);
+    expect((await store.listSessions("alice")).map((r) => r.info.id)).toEqual(["a1"]);
+    expect((await store.getSession("a1"))?.tenant).toBe("alice");
+    expect(await store.listExecutions("a1")).toHaveLength(1);
+
+    await store.deleteSession("a1", "alice", lease);
+    expect(await store.countSessions("alice")).toBe(0);
+    expect(await store.getSession("a1")).toBeUndefined();
+    expect(await store.listExecutions("a1")).toEqual([]);
+    expect(await store.leaseOf("a1")).toBeUndefined();
+  });
+
+  it("spends a join token once even when twenty consumers race for it", async () => {
+    const store = await open();
+    await store.mintJoinToken("digest-1", { launchId: "l1", sessionId: "s1", expiresAt: Date.now() + 60_000 }, 60_000);
+    const results = await Promise.all(Array.from({ length: 20 }, () => store.consumeJoinToken("digest-1", Date.now())));
+    expect(results.filter((r) => r.ok)).toHaveLength(1);
+    expect(results.filter((r) => !r.ok && r.reason === "reused")).toHaveLength(19);
+    expect(await store.consumeJoinToken("nope", Date.now())).toEqual({ ok: false, reason: "invalid" });
+
+    await store.mintJoinToken("digest-2", { launchId: "l2", sessionId: null, expiresAt: Date.now() - 1 }, 60_000);
+    expect(await store.consumeJoinToken("digest-2", Date.now())).toEqual({ ok: false, reason: "expired" });
+    await store.mintJoinToken("digest-3", { launchId: "l3", sessionId: null, expiresAt: Date.now() + 60_000 }, 60_000);
+    await store.revokeJoinToken("l3");
+    expect(await store.consumeJoinToken("digest-3", Date.now())).toEqual({ ok: false, reason: "reused" });
+  });
+
+  it("hands out at most `max` start slots cluster-wide; a slot nobody releases frees itself", async () => {
+    const store = await open();
+    expect(await store.tryAcquireStartSlot("a", 2, 60_000)).toBe(true);
+    expect(await store.tryAcquireStartSlot("b", 2, 200)).toBe(true);
+    expect(await store.tryAcquireStartSlot("c", 2, 60_000)).toBe(false);
+    expect(await store.startSlotsInUse()).toBe(2);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await store.tryAcquireStartSlot("c", 2, 60_000)).toBe(true);
+    await store.releaseStartSlot("a");
+    expect(await store.startSlotsInUse()).toBe(1);
+  });
+
+  it("keeps workers' resume digests and launches", async () => {
+    const store = await open();
+    await store.putWorker({ workerId: "w1", sessionId: "s1", launchId: "l1", resumeDigest: "abc" });
+    expect(await store.getWorker("w1")).toEqual({ workerId: "w1", sessionId: "s1", launchId: "l1", resumeDigest: "abc" });
+    await store.putLaunch("l1", { sessionId: null, replicaId: "r1" }, 60_000);
+    expect(await store.getLaunch("l1")).toEqual({ sessionId: null, replicaId: "r1" });
+    await store.deleteLaunch("l1");
+    await store.deleteWorker("w1");
+    expect(await store.getLaunch("l1")).toBeUndefined();
+    expect(await store.getWorker("w1")).toBeUndefined();
+  });
+
+  if (kind === "redis") {
+    it("keeps events byte for byte with the worker watermark, trims what the owner dropped, and refuses a fenced append", async () => {
+      const store = await open();
+      const lease = (await store.acquireLease("e1", "r1"))!;
+      const frame = (seq: number) => new TextEncoder().encode(`{"seq":${seq},"type":"stream","requestId":"x","name":"stdout","text":"é ${seq}\\n"}`);
+      await store.appendEvents("e1", [1, 2, 3].map((seq) => ({ seq, requestId: "x", at: 1000 + seq, frame: frame(seq), done: false })), { workerId: "w1", seq: 7 }, 1, lease);
+      await store.appendEvents("e1", [{ seq: 4, requestId: null, at: 2000, frame: frame(4), done: true }], undefined, 3, lease);
+      const journal = await store.readJournal("e1");
+      expect(journal.worker).toEqual({ workerId: "w1", seq: 7 });
+      expect(journal.lastSeq).toBe(4);
+      expect(journal.events.map((e) => e.seq)).toEqual([3, 4]);
+      expect(new TextDecoder().decode(journal.events[0]!.frame)).toBe(new TextDecoder().decode(frame(3)));
+      expect(journal.events[0]).toMatchObject({ requestId: "x", at: 1003, done: false });
+      expect(journal.events[1]).toMatchObject({ requestId: null, done: true });
+    });
+
+    it("fails fast with STORE_UNAVAILABLE while Redis is down, and works again once it is back", async () => {
+      const store = await open();
+      await redis.stop();
+      try {
+        const startedAt = Date.now();
+        const error = await store.countSessions("alice").catch((e: unknown) => e);
+        expect(error).toMatchObject({ code: ErrorCodes.STORE_UNAVAILABLE, statusCode: 503 });
+        expect(Date.now() - startedAt).toBeLessThan(3000);
+      } finally {
+        await redis.restart();
+      }
+      await expect.poll(() => store.ping(), { timeout: 10_000 }).toBe(true);
+      expect(await store.countSessions("alice")).toBe(0);
+    });
+  }
+});
