@@ -37,6 +37,7 @@ function record(id: string, tenant = "alice"): SessionRecord {
       lastActivityAt: new Date(0).toISOString(),
       idleTimeoutS: 60,
       metadata: {},
+      profile: "default",
     },
   };
 }

@@ -33,7 +33,7 @@ describe("a cluster of replicas on Redis", () => {
     const done = await stream.nextMessage((m) => m.type === "done");
     expect(done).toMatchObject({ status: "ok" });
     expect((done as { seq?: number }).seq).toBeGreaterThan(0);
-    stream.close();
+    await stream.close();
 
     // Every replica answers for it, and lists it.
     for (const replica of cluster.replicas) {

@@ -283,7 +283,7 @@ resource orchestrator 'Microsoft.App/containerApps@2025-01-01' = {
             {
               type: 'Readiness'
               httpGet: {
-                path: '/healthz'
+                path: '/readyz'
                 port: 8080
               }
               periodSeconds: 5

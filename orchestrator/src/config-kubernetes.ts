@@ -1,13 +1,14 @@
+import type { WorkerProfile } from "./config-profiles.js";
 import { configInvalid } from "./errors.js";
 
 type Env = Readonly<Record<string, string | undefined>>;
 
 /**
- * What one worker pod gets. One profile per orchestrator for now (from
- * TETHER_K8S_*): sessions cannot choose one yet, but the Job template is
- * built from a profile so that choosing one later is a lookup.
+ * What one worker pod gets: TETHER_K8S_* here, and a session's worker
+ * profile (TETHER_PROFILES) applied over it at launch (podProfileFor in
+ * launchers/kubernetes-job-spec.ts).
  */
-export interface WorkerProfile {
+export interface KubernetesPodProfile {
   /** TETHER_K8S_CPU_REQUEST, default `500m`. */
   cpuRequest: string;
   /** TETHER_K8S_CPU_LIMIT, default `1`. */
@@ -48,7 +49,8 @@ export interface KubernetesLauncherConfig {
   runAsUser: number;
   /** TETHER_K8S_POLL_INTERVAL_MS: how often a pod that has not dialed back is checked, default 1000. */
   pollIntervalMs: number;
-  profile: WorkerProfile;
+  /** The pod resources and placement of a worker whose profile sets none. */
+  profile: KubernetesPodProfile;
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -98,7 +100,7 @@ export function readKubernetesConfig(env: Env, publicUrl: string | undefined): K
   };
 }
 
-function readProfile(env: Env): WorkerProfile {
+function readProfile(env: Env): KubernetesPodProfile {
   const cpuRequest = quantity(env, "TETHER_K8S_CPU_REQUEST", "500m");
   const cpuLimit = quantity(env, "TETHER_K8S_CPU_LIMIT", "1");
   const memoryRequest = quantity(env, "TETHER_K8S_MEMORY_REQUEST", "1Gi");
@@ -123,6 +125,17 @@ function readProfile(env: Env): WorkerProfile {
     nodeSelector: parseNodeSelector(optional(env, "TETHER_K8S_NODE_SELECTOR")),
     workspaceSizeLimit: quantity(env, "TETHER_K8S_WORKSPACE_SIZE", "10Gi"),
   };
+}
+
+/** What only Kubernetes can check in TETHER_PROFILES: node selectors are label pairs. */
+export function checkKubernetesProfiles(profiles: Iterable<WorkerProfile>): void {
+  for (const profile of profiles) {
+    for (const [key, value] of Object.entries(profile.nodeSelector ?? {})) {
+      if (!LABEL_KEY.test(key) || key.length > 317 || value.length > 63 || !LABEL_VALUE.test(value)) {
+        throw configInvalid(`TETHER_PROFILES: '${profile.name}.nodeSelector' entry '${key}: ${value}' is not a Kubernetes label key and value.`);
+      }
+    }
+  }
 }
 
 /** `key=value,key=value` with Kubernetes label syntax on both sides. */

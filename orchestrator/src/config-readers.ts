@@ -35,3 +35,14 @@ export function isLocalHost(hostname: string): boolean {
   const host = hostname.toLowerCase();
   return host === "localhost" || host === "127.0.0.1" || host === "[::1]" || host.endsWith(".localhost") || host.endsWith(".test");
 }
+
+/** A secret a scraper sends as `Authorization: Bearer <token>`: long enough to be one. */
+export function readMetricsToken(raw: string | undefined): string | undefined {
+  const value = raw?.trim();
+  if (!value) return undefined;
+  // Never echo it: config errors end up in logs.
+  if (value.length < 16 || /\s/.test(value)) {
+    throw configInvalid("TETHER_METRICS_TOKEN must be at least 16 characters without whitespace.", "Generate one: openssl rand -hex 24");
+  }
+  return value;
+}

@@ -3,9 +3,10 @@ import { fileURLToPath } from "node:url";
 import { readAuthConfig, type AuthConfig } from "./config-auth.js";
 import { readDockerConfig, type DockerLauncherConfig } from "./config-docker.js";
 import { readClusterConfig, type ClusterConfig } from "./config-cluster.js";
-import { readKubernetesConfig, type KubernetesLauncherConfig } from "./config-kubernetes.js";
+import { checkKubernetesProfiles, readKubernetesConfig, type KubernetesLauncherConfig } from "./config-kubernetes.js";
+import { readProfiles, type WorkerProfile } from "./config-profiles.js";
 import { readSnapshotConfig, type SnapshotConfig } from "./config-snapshots.js";
-import { MiB, isLocalHost, readInteger, readString, type Env } from "./config-readers.js";
+import { MiB, isLocalHost, readInteger, readMetricsToken, readString, type Env } from "./config-readers.js";
 import { readSandboxConfig, type SandboxSetting } from "./config-sandbox.js";
 import { configInvalid } from "./errors.js";
 
@@ -83,6 +84,10 @@ export interface OrchestratorConfig {
   auth: AuthConfig;
   /** TETHER_SNAPSHOT_*: where scale-to-zero snapshots live and how long (config-snapshots.ts). */
   snapshots: SnapshotConfig;
+  /** TETHER_PROFILES or TETHER_PROFILES_FILE: worker profiles by name; always has `default` (empty: the launcher's own settings). */
+  profiles: ReadonlyMap<string, WorkerProfile>;
+  /** TETHER_METRICS_TOKEN: bearer token `/metrics` requires; undefined: `/metrics` answers loopback clients only. */
+  metricsToken: string | undefined;
 }
 
 /** Where and how the `azure` launcher starts Azure Container Apps Jobs executions. */
@@ -155,6 +160,8 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
     maxSessionLifetimeS: readInteger(env, "TETHER_MAX_SESSION_LIFETIME_S", 86_400, 1),
     auth: readAuthConfig(env),
     snapshots: readSnapshotConfig(env, dataDir),
+    profiles: readProfiles(env, launcher),
+    metricsToken: readMetricsToken(env.TETHER_METRICS_TOKEN),
   };
   if (config.defaultExecTimeoutMs > config.maxExecTimeoutMs) {
     throw configInvalid(
@@ -162,7 +169,10 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
     );
   }
   if (config.launcher === "azure") config.azure = readAzureConfig(env, config.publicUrl);
-  if (config.launcher === "kubernetes") config.kubernetes = readKubernetesConfig(env, config.publicUrl);
+  if (config.launcher === "kubernetes") {
+    config.kubernetes = readKubernetesConfig(env, config.publicUrl);
+    checkKubernetesProfiles(config.profiles.values());
+  }
   if (config.launcher === "docker") config.docker = readDockerConfig(env, config.dataDir);
   const cluster = readClusterConfig(env);
   if (cluster && config.launcher === "local" && config.sandbox.mode !== "off") {

@@ -38,6 +38,8 @@ const statusByCode: Record<ErrorCode, number> = {
   [ErrorCodes.SESSION_QUEUE_FULL]: 429,
   [ErrorCodes.SESSION_START_LIMIT]: 429,
   [ErrorCodes.SESSION_QUOTA_EXCEEDED]: 429,
+  [ErrorCodes.PROFILE_UNKNOWN]: 400,
+  [ErrorCodes.METRICS_FORBIDDEN]: 403,
   [ErrorCodes.PATH_INVALID]: 400,
   [ErrorCodes.PATH_ESCAPES_WORKSPACE]: 400,
   [ErrorCodes.FILE_NOT_FOUND]: 404,

@@ -1,7 +1,9 @@
 export { loadConfig, parseApiKeys, effectiveExecTimeoutMs } from "./config.js";
 export type { OrchestratorConfig, ApiKeyEntry, LogLevel, LauncherKind, AzureLauncherConfig } from "./config.js";
 export type { DockerLauncherConfig } from "./config-docker.js";
-export type { KubernetesLauncherConfig, WorkerProfile } from "./config-kubernetes.js";
+export type { KubernetesLauncherConfig, KubernetesPodProfile } from "./config-kubernetes.js";
+export { DEFAULT_PROFILE, PROFILE_FIELDS_BY_LAUNCHER } from "./config-profiles.js";
+export type { WorkerProfile, WorkerProfileSpec } from "./config-profiles.js";
 export { buildApp } from "./app/build-app.js";
 export type { BuildAppOptions } from "./app/build-app.js";
 export { startOrchestrator, DEFAULT_TENANT } from "./start.js";

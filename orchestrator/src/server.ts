@@ -7,7 +7,7 @@ import { startOrchestrator, type RunningOrchestrator } from "./start.js";
 async function main(): Promise<void> {
   let orchestrator: RunningOrchestrator;
   try {
-    orchestrator = await startOrchestrator(loadConfig(process.env));
+    orchestrator = await startOrchestrator(loadConfig(process.env), { processMetrics: true });
   } catch (error) {
     if (error instanceof TetherError) {
       console.error(`tether: ${error.message} [${error.code}]${error.hint ? `\n  hint: ${error.hint}` : ""}`);
@@ -18,14 +18,16 @@ async function main(): Promise<void> {
   }
   printBanner(orchestrator);
 
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals): void => {
+  let stopping: { signal: NodeJS.Signals; at: number } | undefined;
+  const stop = (signal: NodeJS.Signals, why: string = signal): void => {
     if (stopping) {
+      // Under `npm start` a terminal's Ctrl-C arrives twice: from the terminal and relayed by npm.
+      if (signal === stopping.signal && Date.now() - stopping.at < DUPLICATE_SIGNAL_MS) return;
       console.error(`tether: ${signal} again; exiting now`);
       process.exit(1);
     }
-    stopping = true;
-    console.error(`tether: ${signal}: stopping workers and the server`);
+    stopping = { signal, at: Date.now() };
+    console.error(`tether: ${why}: stopping workers and the server`);
     orchestrator.close().then(
       () => process.exit(0),
       (error: unknown) => {
@@ -34,8 +36,36 @@ async function main(): Promise<void> {
       },
     );
   };
-  process.on("SIGTERM", stop);
-  process.on("SIGINT", stop);
+  // Node passes the signal's number as a second argument: not a reason.
+  process.on("SIGTERM", (signal) => stop(signal));
+  process.on("SIGINT", (signal) => stop(signal));
+  if (process.env.npm_lifecycle_event) {
+    watchParent(() => {
+      // Already stopping (npm forwarded a signal, then died): let that finish.
+      if (!stopping) stop("SIGTERM", "the npm process that started it is gone");
+    });
+  }
+}
+
+/** The same signal again within this is the same request (see stop), not an "exit now". */
+const DUPLICATE_SIGNAL_MS = 1000;
+/** How often a server run by an npm script checks that npm is still its parent. */
+const PARENT_CHECK_MS = 1000;
+
+/**
+ * Under `npm start` the parent is npm (the script execs node, so npm's
+ * forwarded SIGINT/SIGTERM reach this process). If npm itself dies without
+ * forwarding anything (SIGKILL, a crash) this process is re-parented: stop
+ * then, rather than keep serving with nobody left to stop it.
+ */
+function watchParent(onOrphaned: () => void): void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    onOrphaned();
+  }, PARENT_CHECK_MS);
+  timer.unref();
 }
 
 function printBanner(orchestrator: RunningOrchestrator): void {

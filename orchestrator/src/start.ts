@@ -39,6 +39,8 @@ export interface StartOptions {
   azure?: AzureClientOverrides;
   /** Overrides TETHER_LAUNCHER with this launcher (benchmarks: a fleet of in-process synthetic workers). */
   launcher?: (logger: Logger) => Launcher;
+  /** Export Node's process metrics on /metrics too (server.ts: one orchestrator per process). */
+  processMetrics?: boolean;
 }
 
 /** Resolves the API key and the Python runtime, builds the app, reconciles the launcher's workers and listens. */
@@ -72,7 +74,7 @@ export async function startOrchestrator(config: OrchestratorConfig, options: Sta
     workerPython = python.python;
   }
   const sandbox = sandboxSummary(config);
-  const app = buildApp(config, { apiKeys, python: workerPython, launcher: selectLauncher(config, options) });
+  const app = buildApp(config, { apiKeys, python: workerPython, launcher: selectLauncher(config, options), processMetrics: options.processMetrics ?? false });
   try {
     // A snapshot store that cannot be reached would fail every scale to zero: refuse to start instead.
     await app.tether.snapshots.init();
@@ -145,13 +147,19 @@ const FATAL_RECONCILE_CODES: ReadonlySet<string> = new Set([ErrorCodes.LAUNCH_FO
 
 /** Stops workers a previous orchestrator left running. Throttling or an outage only warns: reconcile runs again next start. */
 async function reconcileWorkers(app: TetherApp): Promise<void> {
-  const { launcher } = app.tether;
-  if (!launcher.reconcile) return;
+  const { launcher, readiness } = app.tether;
+  if (!launcher.reconcile) {
+    readiness.reconciled(`the ${launcher.kind} launcher has nothing to reconcile`);
+    return;
+  }
   try {
     const { stopped } = await launcher.reconcile();
     app.log.info({ launcher: launcher.kind, stopped: stopped.length }, "reconciled workers");
+    readiness.reconciled(`stopped ${stopped.length} orphaned worker(s) at start`);
   } catch (error) {
     if (error instanceof TetherError && FATAL_RECONCILE_CODES.has(error.code)) throw error;
     app.log.warn({ err: error, launcher: launcher.kind }, "could not reconcile workers; orphans stay until the next start");
+    // The launcher works (the error was not fatal): serving beats waiting for the next start.
+    readiness.reconciled(`reconcile failed, orphans stay until the next start: ${error instanceof Error ? error.message : String(error)}`);
   }
 }

@@ -40,6 +40,11 @@ export const ErrorCodes = {
   /** The tenant holds TETHER_MAX_SESSIONS_PER_TENANT sessions already. */
   SESSION_QUOTA_EXCEEDED: "TETHER_ERR_SESSION_QUOTA_EXCEEDED",
 
+  /** POST /v1/sessions named a worker profile the orchestrator is not configured with (TETHER_PROFILES). */
+  PROFILE_UNKNOWN: "TETHER_ERR_PROFILE_UNKNOWN",
+  /** `/metrics` without TETHER_METRICS_TOKEN answers loopback clients only. */
+  METRICS_FORBIDDEN: "TETHER_ERR_METRICS_FORBIDDEN",
+
   PATH_INVALID: "TETHER_ERR_PATH_INVALID",
   PATH_ESCAPES_WORKSPACE: "TETHER_ERR_PATH_ESCAPES_WORKSPACE",
   FILE_NOT_FOUND: "TETHER_ERR_FILE_NOT_FOUND",

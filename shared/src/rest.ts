@@ -64,6 +64,12 @@ export const CreateSessionBody = Type.Object(
     wait: Type.Optional(Type.Boolean()),
     /** Seconds without executions before the session scales to zero; default TETHER_IDLE_TIMEOUT_S. */
     idleTimeoutS: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_IDLE_TIMEOUT_S })),
+    /**
+     * A worker profile the orchestrator is configured with (TETHER_PROFILES): the
+     * image, CPU, memory, GPU its workers get. Default `default`; an unknown one is
+     * 400 TETHER_ERR_PROFILE_UNKNOWN. Only `default` workers come from the warm pool.
+     */
+    profile: Type.Optional(Type.String({ minLength: 1, maxLength: 63 })),
   },
   { additionalProperties: false },
 );
@@ -99,6 +105,8 @@ export const SessionInfo = Type.Object({
       lost: Type.Optional(Type.Union([Type.Literal("expired"), Type.Literal("missing")])),
     }),
   ),
+  /** The worker profile the session's workers run with (`default` unless the create named one). */
+  profile: Type.String(),
 });
 export type SessionInfo = Static<typeof SessionInfo>;
 

@@ -12,6 +12,8 @@ import { registerExecuteRoutes } from "../routes/execute.js";
 import { registerExecutionRoutes } from "../routes/executions.js";
 import { registerFileRoutes } from "../routes/files.js";
 import { registerHealthRoutes } from "../routes/health.js";
+import { registerMetricsRoute } from "../routes/metrics.js";
+import { Readiness } from "../metrics/readiness.js";
 import { registerPoolRoutes } from "../routes/pool.js";
 import { registerSessionTokenRoutes } from "../routes/session-tokens.js";
 import { registerSessionRoutes } from "../routes/sessions.js";
@@ -88,6 +90,13 @@ export function buildApp(config: OrchestratorConfig, options: BuildAppOptions = 
     () => `${config.publicUrl ?? derivePublicUrl(app)}${WORKER_GATEWAY_PATH}`,
     () => config.cluster?.replicaUrl ?? deriveReplicaUrl(app),
   );
+  const launcherHealth = parts.launcher.health?.bind(parts.launcher);
+  const readiness = new Readiness({
+    listening: () => app.server.listening,
+    launcherHealth,
+    // Local workers need the interpreter probed at start; other launchers' workers use their image's.
+    python: config.launcher === "local" ? (options.python ?? config.python) : null,
+  });
   const context: AppContext = {
     config,
     registry: parts.registry,
@@ -97,6 +106,8 @@ export function buildApp(config: OrchestratorConfig, options: BuildAppOptions = 
     snapshots: parts.snapshots,
     cluster: parts.cluster,
     store: parts.store,
+    readiness,
+    metrics: parts.metrics,
     ...createAuth(config, options.apiKeys ?? config.apiKeys, options.auth ?? {}),
   };
   // Session tokens die with their session.
@@ -106,6 +117,7 @@ export function buildApp(config: OrchestratorConfig, options: BuildAppOptions = 
   app.decorate("tether", context);
   app.decorateRequest("tenant", "");
   app.decorateRequest("principal", null);
+  app.addHook("preClose", async () => readiness.shuttingDown());
   installShutdown(app, parts, options.shutdownSocketGraceMs);
   // Pool workers dial the address the app listens on.
   app.addHook("onListen", async () => {
@@ -121,7 +133,8 @@ export function buildApp(config: OrchestratorConfig, options: BuildAppOptions = 
   void app.register(websocket, { options: { maxPayload: Math.max(WORKER_MAX_PAYLOAD_BYTES, config.maxClientFrameBytes * 2) } });
   void app.register(async (plugin) => {
     const root = plugin.withTypeProvider<TypeBoxTypeProvider>();
-    registerHealthRoutes(root, parts.cluster?.replicaId);
+    registerHealthRoutes(root, readiness, parts.cluster?.replicaId);
+    registerMetricsRoute(root, { metrics: parts.metrics, token: config.metricsToken });
     const cluster = parts.cluster;
     registerWorkerGateway(root, {
       joinTokens: parts.joinTokens,

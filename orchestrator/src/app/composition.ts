@@ -2,9 +2,11 @@ import { randomUUID } from "node:crypto";
 import path from "node:path";
 import type { Logger } from "pino";
 import type { ApiKeyEntry, OrchestratorConfig } from "../config.js";
+import { DEFAULT_PROFILE, type WorkerProfile } from "../config-profiles.js";
 import type { Launcher } from "../launchers/launcher.js";
 import { LocalProcessLauncher } from "../launchers/local-process.js";
 import { createWorkerSpawner } from "../launchers/sandbox/sandbox-setup.js";
+import { OrchestratorMetrics } from "../metrics/orchestrator-metrics.js";
 import { SessionRegistry } from "../sessions/session-registry.js";
 import { createSnapshotStore } from "../snapshots/create-snapshot-store.js";
 import type { SnapshotStore } from "../snapshots/snapshot-store.js";
@@ -27,6 +29,8 @@ export interface CompositionOptions {
   python?: string;
   /** API keys to use instead of config.apiKeys (startOrchestrator passes the generated one). */
   apiKeys?: readonly ApiKeyEntry[];
+  /** Also export Node's process metrics on /metrics (process-wide observers: the server process only). */
+  processMetrics?: boolean;
 }
 
 /** The long-lived parts of one orchestrator, built in one place. */
@@ -44,6 +48,7 @@ export interface Composition {
   /** Expires old snapshots (TETHER_SNAPSHOT_TTL_S); started when the app listens. */
   sweeper: SnapshotSweeper;
   registry: SessionRegistry;
+  metrics: OrchestratorMetrics;
 }
 
 /**
@@ -62,6 +67,13 @@ export function compose(config: OrchestratorConfig, options: CompositionOptions,
           workspacesDir: path.join(config.dataDir, "workspaces"),
           logger,
         }));
+  // Its sources are read at scrape time, when the registry and the pool below exist.
+  const metrics: OrchestratorMetrics = new OrchestratorMetrics({
+    launcher: launcher.kind,
+    sessionsByStatus: (): ReadonlyMap<string, number> => registry.countByStatus(),
+    pool: () => pool?.status(),
+    processMetrics: options.processMetrics ?? false,
+  });
   const store: ClusterStore = config.cluster ? new RedisClusterStore(config.cluster.redisUrl, config.cluster.keyPrefix, logger) : new MemoryClusterStore();
   // A launch's routing entry outlives any worker: a session's worker lives at most its lifetime.
   const launchTtlMs = config.maxSessionLifetimeS * 1000 + config.startTimeoutMs;
@@ -81,6 +93,15 @@ export function compose(config: OrchestratorConfig, options: CompositionOptions,
       TETHER_LOG_LEVEL: config.logLevel === "silent" ? "warn" : config.logLevel,
     },
     startTimeoutMs: config.startTimeoutMs,
+    metrics,
+  };
+  // Each profile's launches: its fields go to the launcher, its env to the worker.
+  const depsByProfile = new Map<string, LaunchedWorkerDeps>();
+  const depsFor = (profile: WorkerProfile | undefined): LaunchedWorkerDeps => {
+    const chosen = profile ?? config.profiles.get(DEFAULT_PROFILE) ?? { name: DEFAULT_PROFILE };
+    let deps = depsByProfile.get(chosen.name);
+    if (!deps) depsByProfile.set(chosen.name, (deps = { ...workerDeps, profile: chosen, workerEnv: { ...workerDeps.workerEnv, ...chosen.env } }));
+    return deps;
   };
   const newLaunchId = () => `lch_${randomUUID().replaceAll("-", "")}`;
   const limiter = new StartLimiter(config.maxConcurrentStarts);
@@ -89,20 +110,22 @@ export function compose(config: OrchestratorConfig, options: CompositionOptions,
       ? new WarmPool({
           targetSize: config.poolSize,
           limiter,
-          createWorker: () => new LaunchedWorker(newLaunchId(), null, workerDeps, config.poolPreload),
+          // Default-profile workers only: a session with another profile always starts cold.
+          createWorker: () => new LaunchedWorker(newLaunchId(), null, depsFor(undefined), config.poolPreload),
           logger,
         })
       : undefined;
   const snapshots = createSnapshotStore(config.snapshots, logger);
   const sweeper = new SnapshotSweeper(snapshots, config.snapshots.sweepIntervalS * 1000, logger);
-  const registry = new SessionRegistry({
+  const registry: SessionRegistry = new SessionRegistry({
     logger,
     interruptGraceMs: config.interruptGraceMs,
     events: { maxBytes: config.eventLogMaxBytes, retentionMs: config.executionRetentionS * 1000, maxOutputBytes: config.maxOutputBytes },
     limiter,
     pool,
     snapshots,
-    createWorker: (sessionId) => new LaunchedWorker(newLaunchId(), sessionId, workerDeps),
+    createWorker: (sessionId, profile) => new LaunchedWorker(newLaunchId(), sessionId, depsFor(profile)),
+    metrics,
     defaultIdleTimeoutS: config.idleTimeoutS,
     maxLifetimeMs: config.maxSessionLifetimeS * 1000,
     maxSessionsPerTenant: config.maxSessionsPerTenant,
@@ -114,6 +137,7 @@ export function compose(config: OrchestratorConfig, options: CompositionOptions,
         config: config.cluster,
         registry,
         limiter,
+        profiles: config.profiles,
         heartbeatIntervalMs: config.heartbeatIntervalMs,
         maxSessionsPerTenant: config.maxSessionsPerTenant,
         maxConcurrentStarts: config.maxConcurrentStarts,
@@ -122,5 +146,5 @@ export function compose(config: OrchestratorConfig, options: CompositionOptions,
         logger,
       })
     : undefined;
-  return { launcher, joinTokens, store, cluster, launches, limiter, pool, snapshots, sweeper, registry };
+  return { launcher, joinTokens, store, cluster, launches, limiter, pool, snapshots, sweeper, registry, metrics };
 }

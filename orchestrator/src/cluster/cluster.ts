@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { WebSocket } from "ws";
 import type { SessionInfo, WorkerResume } from "@tether/shared";
 import type { ClusterConfig } from "../config-cluster.js";
+import type { WorkerProfile } from "../config-profiles.js";
 import { ErrorCodes, tetherError } from "../errors.js";
 import type { ExecutionRequest, ExecutionSink, Session } from "../sessions/session.js";
 import type { SessionRegistry } from "../sessions/session-registry.js";
@@ -24,6 +25,8 @@ export interface ClusterDeps {
   config: ClusterConfig;
   registry: SessionRegistry;
   limiter: StartLimiter;
+  /** TETHER_PROFILES: an adopted session keeps its profile. */
+  profiles: ReadonlyMap<string, WorkerProfile>;
   heartbeatIntervalMs: number;
   maxSessionsPerTenant: number;
   maxConcurrentStarts: number;
@@ -197,6 +200,7 @@ export class Cluster {
       resumeWaitMs: 5 * this.deps.heartbeatIntervalMs,
       logger: this.logger,
       adoptedWorkers: this.adoptedWorkers,
+      profiles: this.deps.profiles,
     });
     if (!session) {
       await this.deps.store.releaseLease(sessionId, lease);

@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { DEFAULT_PROFILE, type WorkerProfile } from "../config-profiles.js";
 import type { LoggedEvent } from "../sessions/event-log.js";
 import type { ExecutionRequest } from "../sessions/execution-queue.js";
 import type { AdoptedState, SessionRestore } from "../sessions/session-replication.js";
@@ -16,6 +17,7 @@ export interface AdoptionDeps {
   logger: Logger;
   /** Workers waiting to resume here, by id (the gateway asks on a resume it does not know). */
   adoptedWorkers: Map<string, AdoptedWorker>;
+  profiles: ReadonlyMap<string, WorkerProfile>;
 }
 
 /** How long reconciling with a resumed worker may take. */
@@ -56,7 +58,10 @@ export async function adoptSession(sessionId: string, deps: AdoptionDeps): Promi
     executions: executions.map((execution) => ({ requestId: execution.requestId, state: doneInLog.has(execution.requestId) ? "ended" : execution.state })),
     state,
   };
-  const session = deps.registry.adopt(sessionId, record.tenant, record.info.metadata, record.info.idleTimeoutS, (adopted) => adopted.adopt(restore));
+  // A profile removed from TETHER_PROFILES since: the session goes on with the default one.
+  const profile = deps.profiles.get(record.info.profile) ?? deps.profiles.get(DEFAULT_PROFILE);
+  const options = { idleTimeoutS: record.info.idleTimeoutS, ...(profile ? { profile } : {}) };
+  const session = deps.registry.adopt(sessionId, record.tenant, record.info.metadata, options, (adopted) => adopted.adopt(restore));
   logger.info({ state: state.kind, events: events.length, lastSeq: journal.lastSeq, open: open.length }, "adopted the session from a replica that is gone");
   // A session that was starting or stopped runs what it had queued once it resumes.
   for (const request of requeue) session.execute(request, undefined);

@@ -30,6 +30,11 @@ export interface AzureAcaJobsLauncherOptions {
   client?: AzureClientOverrides;
 }
 
+/** Container Apps takes memory as `<number>Gi`: 1536 MiB is `1.5Gi`. Which cpu/memory pairs Azure accepts is Azure's to say (LAUNCH_FAILED). */
+export function azureMemory(memoryMb: number): string {
+  return `${Number((memoryMb / 1024).toFixed(3))}Gi`;
+}
+
 /** Worker env the launcher sets itself; the same names in `request.env` are ignored. */
 const OWN_ENV = new Set(["TETHER_ORCHESTRATOR_URL", "TETHER_JOIN_TOKEN", "TETHER_LAUNCH_ID"]);
 
@@ -64,7 +69,7 @@ export class AzureAcaJobsLauncher implements Launcher {
       containers: [
         {
           name: config.containerName,
-          image: config.workerImage,
+          image: request.profile?.image ?? config.workerImage,
           // Plain values, not secretRefs: anyone who may list the job's executions can read this env,
           // which is why join tokens are single-use, bound to this launch and short-lived.
           env: [
@@ -75,7 +80,10 @@ export class AzureAcaJobsLauncher implements Launcher {
             { name: "TETHER_JOIN_TOKEN", value: request.joinToken },
             { name: "TETHER_LAUNCH_ID", value: request.launchId },
           ],
-          resources: { cpu: config.cpu, memory: config.memory },
+          resources: {
+            cpu: request.profile?.cpu ?? config.cpu,
+            memory: request.profile?.memoryMb === undefined ? config.memory : azureMemory(request.profile.memoryMb),
+          },
         },
       ],
     };

@@ -5,23 +5,11 @@ import type { Logger } from "pino";
 import type { DockerLauncherConfig } from "../config-docker.js";
 import { ErrorCodes, TetherError, tetherError } from "../errors.js";
 import { DockerLaunch, isStatus } from "./docker-container.js";
+import { DockerLabels, RELAY_MOUNT, buildContainerSpec } from "./docker-container-spec.js";
 import { GatewayRelay } from "./docker-relay.js";
-import type { LaunchHandle, Launcher, LaunchRequest, ReconcileResult } from "./launcher.js";
+import type { LaunchHandle, Launcher, LauncherHealth, LaunchRequest, ReconcileResult } from "./launcher.js";
 
-/** Labels on every worker container; reconcile finds orphans by `tether.orchestrator`. */
-export const DockerLabels = {
-  managedBy: "tether.managed-by",
-  orchestrator: "tether.orchestrator",
-  launchId: "tether.launch-id",
-  sessionId: "tether.session-id",
-} as const;
-
-/** Where the relay directory is mounted in the worker container (read-only). */
-const RELAY_MOUNT = "/run/tether";
-/** The worker image's user (`node`): never root, owns the tmpfs mounts. */
-const WORKER_USER = "1000:1000";
-/** Worker env the launcher sets itself; the same names in `request.env` are ignored. */
-const OWN_ENV = new Set(["TETHER_ORCHESTRATOR_URL", "TETHER_JOIN_TOKEN", "TETHER_JOIN_TOKEN_STDIN", "TETHER_LAUNCH_ID", "TETHER_WORKSPACE"]);
+export { DockerLabels } from "./docker-container-spec.js";
 
 export interface DockerLauncherOptions {
   config: DockerLauncherConfig;
@@ -54,7 +42,8 @@ export class DockerLauncher implements Launcher {
       : undefined;
     let container: Docker.Container | undefined;
     try {
-      container = await this.docker.createContainer(this.containerSpec(request, relay));
+      const workerUrl = relay ? relay.workerUrl(RELAY_MOUNT) : request.orchestratorUrl;
+      container = await this.docker.createContainer(buildContainerSpec(config, request, workerUrl, relay ? path.join(config.relayDir, request.launchId) : undefined));
       // Attach stdin before start: with StdinOnce the token line is all the worker ever reads, then stdin closes.
       const stdin = await container.attach({ stream: true, stdin: true, stdout: false, stderr: false, hijack: true });
       await container.start();
@@ -66,11 +55,22 @@ export class DockerLauncher implements Launcher {
       logger.warn({ code: mapped.code, err: error }, "could not start a worker container");
       throw mapped;
     }
-    logger.info({ container: container.id.slice(0, 12), image: config.workerImage, network: config.network }, "worker container started");
+    logger.info({ container: container.id.slice(0, 12), image: request.profile?.image ?? config.workerImage, profile: request.profile?.name, network: config.network }, "worker container started");
     const launch = new DockerLaunch(request.launchId, container, relay, logger);
     this.live.set(request.launchId, launch);
     void launch.exited.then(() => this.live.delete(request.launchId));
     return launch;
+  }
+
+  /** For /readyz: the engine answers its ping. */
+  async health(): Promise<LauncherHealth> {
+    try {
+      await this.docker.ping();
+      return { ok: true, detail: `the Docker engine on ${this.options.config.socketPath} answers` };
+    } catch (error) {
+      const mapped = this.launchError(error, "ping the Docker engine");
+      return { ok: false, reason: `${mapped.message} [${mapped.code}]` };
+    }
   }
 
   async stopAll(): Promise<void> {
@@ -116,51 +116,6 @@ export class DockerLauncher implements Launcher {
     await this.removeStaleRelays();
     if (stopped.length > 0) logger.info({ stopped }, "removed worker containers no session owns");
     return { stopped };
-  }
-
-  private containerSpec(request: LaunchRequest, relay: GatewayRelay | undefined): Docker.ContainerCreateOptions {
-    const { config } = this.options;
-    const env = Object.entries(request.env)
-      .filter(([name]) => !OWN_ENV.has(name))
-      .map(([name, value]) => `${name}=${value}`);
-    const workerUrl = relay ? relay.workerUrl(RELAY_MOUNT) : request.orchestratorUrl;
-    env.push(`TETHER_ORCHESTRATOR_URL=${workerUrl}`, `TETHER_LAUNCH_ID=${request.launchId}`, "TETHER_JOIN_TOKEN_STDIN=1", "TETHER_WORKSPACE=/workspace");
-    const tmpfsOwner = "uid=1000,gid=1000";
-    return {
-      name: `tether-${request.launchId}`,
-      Image: config.workerImage,
-      Env: env,
-      User: WORKER_USER,
-      WorkingDir: "/workspace",
-      Labels: {
-        [DockerLabels.managedBy]: "tether",
-        [DockerLabels.orchestrator]: config.orchestratorId,
-        [DockerLabels.launchId]: request.launchId,
-        ...(request.sessionId ? { [DockerLabels.sessionId]: request.sessionId } : {}),
-      },
-      AttachStdin: true,
-      OpenStdin: true,
-      StdinOnce: true,
-      Tty: false,
-      HostConfig: {
-        NetworkMode: config.network,
-        ReadonlyRootfs: true,
-        CapDrop: ["ALL"],
-        SecurityOpt: ["no-new-privileges"],
-        Memory: config.memoryBytes,
-        MemorySwap: config.memoryBytes,
-        NanoCpus: Math.round(config.cpus * 1e9),
-        PidsLimit: config.pidsLimit,
-        // The only writable places. tmpfs pages count against the memory limit.
-        Tmpfs: {
-          "/workspace": `rw,exec,nosuid,nodev,size=${config.workspaceBytes},mode=0755,${tmpfsOwner}`,
-          "/tmp": "rw,exec,nosuid,nodev,size=268435456,mode=1777",
-          "/home/node": `rw,nosuid,nodev,size=67108864,mode=0700,${tmpfsOwner}`,
-        },
-        ...(relay ? { Binds: [`${path.join(config.relayDir, request.launchId)}:${RELAY_MOUNT}:ro`] } : {}),
-        LogConfig: { Type: "json-file", Config: { "max-size": "1m", "max-file": "1" } },
-      },
-    };
   }
 
   /** Relay directories of launches that are not running any more (an earlier orchestrator's). */

@@ -1,5 +1,6 @@
 import type { V1Job, V1Secret, V1Toleration } from "@kubernetes/client-node";
-import type { KubernetesLauncherConfig } from "../config-kubernetes.js";
+import type { KubernetesLauncherConfig, KubernetesPodProfile } from "../config-kubernetes.js";
+import type { WorkerProfile } from "../config-profiles.js";
 import type { LaunchRequest } from "./launcher.js";
 
 /** Labels every worker Job and pod carries; reconcile and the NetworkPolicy select on them. */
@@ -10,6 +11,7 @@ export const WorkerLabels = {
   orchestrator: "tether.dev/orchestrator",
   launchId: "tether.dev/launch-id",
   sessionId: "tether.dev/session-id",
+  profile: "tether.dev/profile",
 } as const;
 
 export const MANAGED_BY = "tether";
@@ -47,7 +49,7 @@ export function orchestratorSelector(config: KubernetesLauncherConfig): string {
   return `${WorkerLabels.managedBy}=${MANAGED_BY},${WorkerLabels.orchestrator}=${config.orchestratorId}`;
 }
 
-function workerLabels(config: KubernetesLauncherConfig, request: Pick<LaunchRequest, "launchId" | "sessionId">): Record<string, string> {
+function workerLabels(config: KubernetesLauncherConfig, request: Pick<LaunchRequest, "launchId" | "sessionId" | "profile">): Record<string, string> {
   return {
     [WorkerLabels.name]: "tether-worker",
     [WorkerLabels.component]: "worker",
@@ -55,7 +57,32 @@ function workerLabels(config: KubernetesLauncherConfig, request: Pick<LaunchRequ
     [WorkerLabels.orchestrator]: config.orchestratorId,
     [WorkerLabels.launchId]: request.launchId,
     ...(request.sessionId ? { [WorkerLabels.sessionId]: request.sessionId } : {}),
+    ...(request.profile ? { [WorkerLabels.profile]: request.profile.name } : {}),
   };
+}
+
+/**
+ * TETHER_K8S_* with a worker profile applied: its cpu and memoryMb set both
+ * request and limit (what a profile asks for is what the scheduler reserves),
+ * its gpu replaces TETHER_K8S_GPU, its nodeSelector is merged over
+ * TETHER_K8S_NODE_SELECTOR (the profile wins on a shared key).
+ */
+export function podProfileFor(base: KubernetesPodProfile, profile: WorkerProfile | undefined): KubernetesPodProfile {
+  if (!profile) return base;
+  const cpu = profile.cpu === undefined ? undefined : cpuQuantity(profile.cpu);
+  const memory = profile.memoryMb === undefined ? undefined : `${profile.memoryMb}Mi`;
+  return {
+    ...base,
+    ...(cpu ? { cpuRequest: cpu, cpuLimit: cpu } : {}),
+    ...(memory ? { memoryRequest: memory, memoryLimit: memory } : {}),
+    ...(profile.gpu === undefined ? {} : { gpu: profile.gpu }),
+    ...(profile.nodeSelector ? { nodeSelector: { ...base.nodeSelector, ...profile.nodeSelector } } : {}),
+  };
+}
+
+/** 4 -> "4", 0.5 -> "500m": whole cores as such, the rest in millicores (at least 1m). */
+function cpuQuantity(cpus: number): string {
+  return Number.isInteger(cpus) ? String(cpus) : `${Math.max(1, Math.round(cpus * 1000))}m`;
 }
 
 /**
@@ -65,7 +92,7 @@ function workerLabels(config: KubernetesLauncherConfig, request: Pick<LaunchRequ
  * token, and the join token only as a file from a Secret, never in the spec.
  */
 export function buildWorkerJob(config: KubernetesLauncherConfig, namespace: string, request: LaunchRequest): V1Job {
-  const { profile } = config;
+  const profile = podProfileFor(config.profile, request.profile);
   const names = workerJobNames(request.launchId);
   const labels = workerLabels(config, request);
   const uid = config.runAsUser;
@@ -109,7 +136,7 @@ export function buildWorkerJob(config: KubernetesLauncherConfig, namespace: stri
           containers: [
             {
               name: WORKER_CONTAINER,
-              image: config.workerImage,
+              image: request.profile?.image ?? config.workerImage,
               workingDir: WORKSPACE_PATH,
               env,
               resources: { requests: { cpu: profile.cpuRequest, memory: profile.memoryRequest }, limits },

@@ -6,7 +6,7 @@ import { launchErrorFromKubernetes } from "./kubernetes-errors.js";
 import { deleteJobTolerant, KubernetesJobLaunch } from "./kubernetes-job-launch.js";
 import { buildJoinSecret, buildWorkerJob, orchestratorSelector, workerJobNames } from "./kubernetes-job-spec.js";
 import { isJobFinished } from "./kubernetes-pod-status.js";
-import type { LaunchHandle, Launcher, LaunchRequest, ReconcileResult } from "./launcher.js";
+import type { LaunchHandle, Launcher, LauncherHealth, LaunchRequest, ReconcileResult } from "./launcher.js";
 
 export interface KubernetesJobsLauncherOptions {
   config: KubernetesLauncherConfig;
@@ -71,6 +71,23 @@ export class KubernetesJobsLauncher implements Launcher {
     void launch.exited.then(() => this.live.delete(names.job));
     launch.watch();
     return launch;
+  }
+
+  /** For /readyz: the API server answers a list of this orchestrator's Jobs (one item), as launches need. */
+  async health(): Promise<LauncherHealth> {
+    let apis: KubernetesApis;
+    try {
+      apis = await this.connect();
+    } catch (error) {
+      return { ok: false, reason: error instanceof TetherError ? `${error.message} [${error.code}]` : String(error) };
+    }
+    try {
+      await apis.batch.listNamespacedJob({ namespace: apis.namespace, labelSelector: orchestratorSelector(this.options.config), limit: 1 });
+      return { ok: true, detail: `the Kubernetes API server ${apis.server} lists Jobs in namespace ${apis.namespace}` };
+    } catch (error) {
+      const mapped = launchErrorFromKubernetes(error, "list the worker Jobs", apis);
+      return { ok: false, reason: `${mapped.message} [${mapped.code}]` };
+    }
   }
 
   async stopAll(): Promise<void> {

@@ -1,3 +1,5 @@
+import type { WorkerProfile } from "../config-profiles.js";
+
 /**
  * Starts workers. A launch is one worker process (local) or one job execution
  * (cloud); the worker dials back with the join token, so the launcher never
@@ -11,8 +13,14 @@ export interface LaunchRequest {
   orchestratorUrl: string;
   /** Single-use; ends up in the worker's environment only. */
   joinToken: string;
-  /** Extra environment for the worker (TETHER_PYTHON, TETHER_LOG_LEVEL, ...). */
+  /** Extra environment for the worker (TETHER_PYTHON, TETHER_LOG_LEVEL, ..., the profile's `env` already merged in). */
   env: Readonly<Record<string, string>>;
+  /**
+   * The worker profile (TETHER_PROFILES) the launch is for; absent means
+   * `default`. Each launcher applies the fields it supports over its own
+   * settings (PROFILE_FIELDS_BY_LAUNCHER; config refuses the others).
+   */
+  profile?: WorkerProfile;
 }
 
 export interface LaunchExit {
@@ -56,7 +64,14 @@ export interface Launcher {
    * Optional: a local launcher's workers die with their process group.
    */
   reconcile?(): Promise<ReconcileResult>;
+  /**
+   * Whether the launcher can launch right now (its engine or API answers),
+   * for `/readyz`. Optional: a local launcher has nothing to ask. Never rejects.
+   */
+  health?(): Promise<LauncherHealth>;
 }
+
+export type LauncherHealth = { ok: true; detail: string } | { ok: false; reason: string };
 
 export interface ReconcileResult {
   /** Names of the orphaned launches (job executions) that were stopped. */

@@ -97,6 +97,7 @@ class ClientStream implements SessionObserver {
     if (this.state !== "open") return;
     this.corkUntilTick();
     this.socket.send(event.frame, { binary: false }, this.afterSend);
+    this.context.metrics?.clientFrameSent(event.frame.byteLength);
     if (!this.pausedWorker && this.socket.bufferedAmount > HIGH_WATER_BYTES) {
       // A slow client: stop reading the worker rather than buffer without bound...
       this.pausedWorker = true;
@@ -117,6 +118,7 @@ class ClientStream implements SessionObserver {
     // The close frame waits behind what is buffered: a client that reads again sees 1013 and its reason;
     // one that never does is cut by ws's close timeout (30 s). Either way it no longer holds anyone back.
     this.socket.close(1013, `${ErrorCodes.CLIENT_TOO_SLOW}: not reading for ${this.context.config.slowClientTimeoutMs} ms`);
+    this.context.metrics?.slowClientDisconnected();
     this.onClose();
   }
 

@@ -9,6 +9,8 @@ import type { SessionTokens } from "../auth/session-tokens.js";
 import type { OrchestratorConfig } from "../config.js";
 import type { Cluster } from "../cluster/cluster.js";
 import type { Launcher } from "../launchers/launcher.js";
+import type { MetricsHooks } from "../metrics/hooks.js";
+import type { Readiness } from "../metrics/readiness.js";
 import type { ExecutionRequest, ExecutionSink, Session } from "../sessions/session.js";
 import type { SessionRegistry } from "../sessions/session-registry.js";
 import type { SnapshotStore } from "../snapshots/snapshot-store.js";
@@ -33,6 +35,10 @@ export interface AppContext {
   cluster: Cluster | undefined;
   /** Memory, or Redis with TETHER_REDIS_URL. */
   store: ClusterStore;
+  /** What `/readyz` answers; startOrchestrator marks the reconcile done. */
+  readiness: Readiness;
+  /** The app's metrics hooks (routes report relayed frames and slow clients). */
+  metrics?: MetricsHooks;
 }
 
 declare module "fastify" {

@@ -1,5 +1,6 @@
 import { Type } from "@sinclair/typebox";
 import { CreateSessionBody, ErrorResponse, SessionInfo, SessionList } from "@tether/shared";
+import { profileNamed } from "../config-profiles.js";
 import { SessionParams, sessionOf, type AppContext, type RouteScope } from "./route-context.js";
 
 const errors = { "4xx": ErrorResponse, "5xx": ErrorResponse };
@@ -17,10 +18,11 @@ export function registerSessionRoutes(scope: RouteScope, context: AppContext): v
     },
     async (request, reply) => {
       const body = request.body ?? {};
+      const profile = profileNamed(context.config.profiles, body.profile);
       // In a cluster, quota and start limit count every replica's sessions first.
       await context.cluster?.admitCreate(request.tenant);
       // Quota and start limit are checked here, synchronously: over either, 429 with Retry-After.
-      const session = context.registry.create(request.tenant, body.metadata ?? {}, body.idleTimeoutS !== undefined ? { idleTimeoutS: body.idleTimeoutS } : {});
+      const session = context.registry.create(request.tenant, body.metadata ?? {}, { ...(body.idleTimeoutS !== undefined ? { idleTimeoutS: body.idleTimeoutS } : {}), profile });
       if (context.cluster) {
         // Its record is in the store before anyone hears its id: every replica can route to it.
         await context.cluster.own(session).catch(async (error: unknown) => {
@@ -28,7 +30,7 @@ export function registerSessionRoutes(scope: RouteScope, context: AppContext): v
           throw error;
         });
       }
-      request.log.info({ sessionId: session.id, wait: body.wait !== false }, "creating session");
+      request.log.info({ sessionId: session.id, wait: body.wait !== false, profile: profile.name }, "creating session");
       if (body.wait === false) {
         // The client follows the phases on the websocket or GET; a failed start stays visible as `failed`.
         session.start({ keepOnFailure: true }).catch(() => undefined);

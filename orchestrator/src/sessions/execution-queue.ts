@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { DoneEvent, ExecutionEvent, ExecutionStatus, SessionResumed, StdinMode } from "@tether/shared";
 import { ErrorCodes, tetherError } from "../errors.js";
+import type { MetricsHooks } from "../metrics/hooks.js";
 import { PausableTimer } from "./pausable-timer.js";
 
 export interface ExecutionRequest {
@@ -36,6 +37,7 @@ export interface ExecutionQueueOptions {
   onBackstop(requestId: string, backstopMs: number): void;
   /** An execution ended; its done has gone out. */
   onFinished(execution: Execution): void;
+  metrics?: MetricsHooks;
 }
 
 /**
@@ -192,6 +194,7 @@ export class ExecutionQueue {
       if (index >= 0) this.queue.splice(index, 1);
     }
     this.emit(execution, done, raw);
+    this.options.metrics?.executionFinished(done.status, execution.startedAt === undefined ? undefined : Date.now() - execution.startedAt);
     this.options.onFinished(execution);
   }
 

@@ -20,6 +20,7 @@ export function describeSession(session: DescribedSession): SessionInfo {
     lastActivityAt: session.lastActivityAt.toISOString(),
     metadata: session.metadata,
     idleTimeoutS: session.idleTimeoutS,
+    profile: session.profile,
     ...(kernel ? { kernel } : {}),
     ...(failure ? { failure } : {}),
     ...(stopReason ? { stopReason } : {}),

@@ -1,8 +1,13 @@
 import { randomUUID } from "node:crypto";
+import type { SessionStatus } from "@tether/shared";
+import { DEFAULT_PROFILE, type WorkerProfile } from "../config-profiles.js";
 import { ErrorCodes, sessionNotFound, tetherError } from "../errors.js";
+import type { WorkerHandle } from "../workers/worker-handle.js";
 import { Session, type SessionDeps } from "./session.js";
 
-export interface SessionRegistryDeps extends Omit<SessionDeps, "onDisposed" | "idleTimeoutS"> {
+export interface SessionRegistryDeps extends Omit<SessionDeps, "onDisposed" | "idleTimeoutS" | "createWorker" | "profile"> {
+  /** A new, unstarted worker launched for `sessionId` with the session's profile (absent: default). */
+  createWorker(sessionId: string, profile?: WorkerProfile): WorkerHandle;
   /** TETHER_IDLE_TIMEOUT_S: the default of sessions created without `idleTimeoutS`. */
   defaultIdleTimeoutS: number;
   /** TETHER_MAX_SESSIONS_PER_TENANT. */
@@ -12,6 +17,8 @@ export interface SessionRegistryDeps extends Omit<SessionDeps, "onDisposed" | "i
 export interface CreateSessionOptions {
   /** Overrides TETHER_IDLE_TIMEOUT_S for this session. */
   idleTimeoutS?: number;
+  /** The worker profile (already resolved by name); absent: default. */
+  profile?: WorkerProfile;
 }
 
 /** A tenant over quota is told to retry this much later (sessions go away only when deleted). */
@@ -25,7 +32,6 @@ export class SessionRegistry {
   private readonly sessions = new Map<string, Session>();
   private readonly idsByTenant = new Map<string, Set<string>>();
   private readonly removalListeners: ((session: Session) => void)[] = [];
-  private readonly addedListeners: ((session: Session) => void)[] = [];
 
   constructor(private readonly deps: SessionRegistryDeps) {}
 
@@ -42,16 +48,38 @@ export class SessionRegistry {
         hint: "Delete sessions you no longer need (DELETE /v1/sessions/:id), or raise TETHER_MAX_SESSIONS_PER_TENANT.",
       });
     }
-    const id = `ses_${randomUUID().replaceAll("-", "")}`;
-    const { defaultIdleTimeoutS, maxSessionsPerTenant: _max, ...deps } = this.deps;
-    const session = new Session(id, tenant, metadata, {
-      ...deps,
-      idleTimeoutS: options.idleTimeoutS ?? defaultIdleTimeoutS,
-      onDisposed: (s, moved) => this.remove(s, moved),
-    });
+    const session = this.build(`ses_${randomUUID().replaceAll("-", "")}`, tenant, metadata, options);
     session.reserveStart();
     this.track(session);
     return session;
+  }
+
+  /**
+   * A session another replica served, continued here (cluster takeover):
+   * built like a new one, then given the restored state by `adopt`.
+   */
+  adopt(id: string, tenant: string, metadata: Record<string, string>, options: CreateSessionOptions, adopt: (session: Session) => void): Session {
+    const existing = this.sessions.get(id);
+    if (existing) return existing;
+    const session = this.build(id, tenant, metadata, options);
+    adopt(session);
+    this.track(session);
+    return session;
+  }
+
+  private build(id: string, tenant: string, metadata: Record<string, string>, options: CreateSessionOptions): Session {
+    const { defaultIdleTimeoutS, maxSessionsPerTenant: _max, createWorker, ...deps } = this.deps;
+    const profile = options.profile;
+    const pooled = profile === undefined || profile.name === DEFAULT_PROFILE;
+    return new Session(id, tenant, metadata, {
+      ...deps,
+      // The warm pool holds default-profile workers only: another profile always starts cold.
+      pool: pooled ? deps.pool : undefined,
+      createWorker: (sessionId) => createWorker(sessionId, profile),
+      profile: profile?.name ?? DEFAULT_PROFILE,
+      idleTimeoutS: options.idleTimeoutS ?? defaultIdleTimeoutS,
+      onDisposed: (s, moved) => this.remove(s, moved),
+    });
   }
 
   private track(session: Session): void {
@@ -59,12 +87,16 @@ export class SessionRegistry {
     let ids = this.idsByTenant.get(session.tenant);
     if (!ids) this.idsByTenant.set(session.tenant, (ids = new Set()));
     ids.add(session.id);
-    for (const listener of this.addedListeners) listener(session);
   }
 
-  /** Calls `listener` for each session created or adopted here. */
-  onAdded(listener: (session: Session) => void): void {
-    this.addedListeners.push(listener);
+  /** The session if this replica serves it, whatever its tenant (cluster routing). */
+  local(id: string): Session | undefined {
+    return this.sessions.get(id);
+  }
+
+  /** Every session this replica serves. */
+  all(): Session[] {
+    return [...this.sessions.values()];
   }
 
   /** The tenant's session, or 404 TETHER_ERR_SESSION_NOT_FOUND. */
@@ -89,28 +121,11 @@ export class SessionRegistry {
     return this.sessions.size;
   }
 
-  /**
-   * A session another replica served, continued here (cluster takeover):
-   * built like a new one, then given the restored state by `adopt`.
-   */
-  adopt(id: string, tenant: string, metadata: Record<string, string>, idleTimeoutS: number, adopt: (session: Session) => void): Session {
-    const existing = this.sessions.get(id);
-    if (existing) return existing;
-    const { defaultIdleTimeoutS: _default, maxSessionsPerTenant: _max, ...deps } = this.deps;
-    const session = new Session(id, tenant, metadata, { ...deps, idleTimeoutS, onDisposed: (s, moved) => this.remove(s, moved) });
-    adopt(session);
-    this.track(session);
-    return session;
-  }
-
-  /** The session if this replica serves it, whatever its tenant (cluster routing). */
-  local(id: string): Session | undefined {
-    return this.sessions.get(id);
-  }
-
-  /** Every session this replica serves. */
-  all(): Session[] {
-    return [...this.sessions.values()];
+  /** Sessions per client-visible status, every tenant's (metrics read it at each scrape). */
+  countByStatus(): Map<SessionStatus, number> {
+    const counts = new Map<SessionStatus, number>();
+    for (const session of this.sessions.values()) counts.set(session.state, (counts.get(session.state) ?? 0) + 1);
+    return counts;
   }
 
   /** Calls `listener` for each session that goes away: deleted, or failed with nobody holding its id (session tokens die with it). */

@@ -1,6 +1,8 @@
 import type { Logger } from "pino";
 import type { ExecutionEvent, SessionInfo, SessionPhase, SessionStatus, SessionStopReason } from "@tether/shared";
+import { DEFAULT_PROFILE } from "../config-profiles.js";
 import { ErrorCodes, type ErrorCode, type TetherError } from "../errors.js";
+import type { MetricsHooks } from "../metrics/hooks.js";
 import type { SnapshotStore } from "../snapshots/snapshot-store.js";
 import type { WorkerSessionMessage } from "../workers/worker-connection.js";
 import type { WorkerHandle } from "../workers/worker-handle.js";
@@ -34,6 +36,9 @@ export interface SessionDeps extends WorkerSupplyDeps {
   maxLifetimeMs: number;
   /** Called once the session is deleted, failed its first start with nobody holding its id, or (`moved`) went to another replica. */
   onDisposed(session: Session, moved?: boolean): void;
+  /** Name of the worker profile its workers run with; default `default`. */
+  profile?: string;
+  metrics?: MetricsHooks;
 }
 
 const CALL_TIMEOUT_MS = 30_000;
@@ -84,6 +89,7 @@ export class Session {
     this.logger = deps.logger.child({ sessionId: id });
     this.events = new SessionEvents(deps.events);
     this.lifecycle = new SessionLifecycle({ name: "starting", kind: "create", phase: "queued" }, this.logger, (from, to, reason) => {
+      deps.metrics?.sessionTransition(from.name, to.name);
       const notice = statusNotice(from, to, reason);
       if (notice) this.events.notice(notice);
       this.replication?.changed();
@@ -100,6 +106,7 @@ export class Session {
         this.replication?.execution(execution, "ended");
         this.afterExecution();
       },
+      metrics: deps.metrics,
     });
     this.clocks = new SessionClocks({
       idleTimeoutS: deps.idleTimeoutS,
@@ -445,6 +452,11 @@ export class Session {
     const worker = this.lifecycle.servingWorker;
     if (!worker?.serving) throw sessionErrors.workerNotConnected();
     return worker;
+  }
+
+  /** The worker profile its workers run with. */
+  get profile(): string {
+    return this.deps.profile ?? DEFAULT_PROFILE;
   }
 
   /** Seconds without activity before the session scales to zero. */

@@ -1,8 +1,10 @@
 import type { Readable } from "node:stream";
 import type { Logger } from "pino";
 import { WORKER_MOVED_CLOSE_CODE, type DoneEvent, type WorkerCallParams, type WorkerCallResult, type WorkerCallType } from "@tether/shared";
+import { DEFAULT_PROFILE, type WorkerProfile } from "../config-profiles.js";
 import { ErrorCodes, TetherError, errorMessage, tetherError, type ErrorCode } from "../errors.js";
 import type { LaunchExit, LaunchHandle, Launcher } from "../launchers/launcher.js";
+import type { MetricsHooks } from "../metrics/hooks.js";
 import type { JoinTokens } from "./join-tokens.js";
 import type { AttachedConnection, AwaitedLaunch, LaunchTable } from "./launch-table.js";
 import type { WorkerConnectionHandler, WorkerSessionMessage } from "./worker-connection.js";
@@ -17,6 +19,9 @@ export interface LaunchedWorkerDeps {
   orchestratorUrl(): string;
   workerEnv: Readonly<Record<string, string>>;
   startTimeoutMs: number;
+  /** The worker profile launches run with (its env already in workerEnv); absent: default. */
+  profile?: WorkerProfile;
+  metrics?: MetricsHooks;
 }
 
 /** When the socket drops, wait this long for the exit code and stderr: they say more. */
@@ -146,6 +151,7 @@ export class LaunchedWorker implements WorkerHandle, AwaitedLaunch, WorkerConnec
         orchestratorUrl: gatewayUrlFor(this.deps.orchestratorUrl(), this.launchId),
         joinToken,
         env: this.deps.workerEnv,
+        profile: this.deps.profile,
       });
     } catch (error) {
       // A launcher's own TetherError (Azure 403, 429 with Retry-After, quota) says more than a generic start failure.
@@ -254,6 +260,7 @@ export class LaunchedWorker implements WorkerHandle, AwaitedLaunch, WorkerConnec
   private becomeReady(): void {
     this.clearStartTimer();
     this.startMs = Date.now() - this.startedAt;
+    this.reportStart(undefined);
     this.transition("ready");
     this.listener?.phase("ready");
     this.settleReady.resolve();
@@ -262,6 +269,7 @@ export class LaunchedWorker implements WorkerHandle, AwaitedLaunch, WorkerConnec
   private failStart(error: TetherError): void {
     if (this.state !== "launching" && this.state !== "connected") return;
     this.clearStartTimer();
+    this.reportStart(error.code);
     this.transition("failed", error.message);
     this.settleReady.reject(error);
     // A preload in flight will get no done from a worker that is gone: end its wait.
@@ -271,6 +279,7 @@ export class LaunchedWorker implements WorkerHandle, AwaitedLaunch, WorkerConnec
 
   private lose(code: ErrorCode, message: string): void {
     if (this.state !== "ready") return;
+    this.deps.metrics?.workerLost();
     this.transition("stopped", message);
     void this.teardown(message);
     this.listener?.lost(code, message);
@@ -301,6 +310,11 @@ export class LaunchedWorker implements WorkerHandle, AwaitedLaunch, WorkerConnec
       }
     })();
     return this.stopping;
+  }
+
+  private reportStart(failureCode: string | undefined): void {
+    const profile = this.deps.profile?.name ?? DEFAULT_PROFILE;
+    this.deps.metrics?.workerStartEnded({ profile, pooled: this.sessionId === null, durationMs: Date.now() - this.startedAt, ...(failureCode ? { failureCode } : {}) });
   }
 
   private clearStartTimer(): void {
