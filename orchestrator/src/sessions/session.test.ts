@@ -7,6 +7,7 @@ import { ErrorCodes, tetherError } from "../errors.js";
 import type { RestoredFile, SnapshotFile, SnapshotLookup, SnapshotStore, SnapshotSummary, SweepResult } from "../snapshots/snapshot-store.js";
 import { StartLimiter } from "../workers/start-limiter.js";
 import { Session } from "./session.js";
+import { SHUTDOWN_SNAPSHOT_MS } from "./scale-to-zero.js";
 import { IllegalTransitionError, SessionLifecycle, isLegalTransition, type LifecycleState, type LifecycleStateName } from "./session-lifecycle.js";
 import type { LoggedEvent } from "./event-log.js";
 import type { SessionObserver } from "./session-observers.js";
@@ -351,6 +352,21 @@ describe("a session over a fake worker", () => {
     await h.session.release("again");
     expect(h.snapshots.saved.has("ses_1")).toBe(true);
     expect(h.disposed()).toBe(false);
+  });
+
+  it("at shutdown gives a snapshot SHUTDOWN_SNAPSHOT_MS, then stops the worker and keeps the previous snapshot", async () => {
+    const h = await readySession();
+    h.snapshots.saved.set("ses_1", new Map([["old.txt", Buffer.from("previous")]]));
+    // A worker that never answers files_list.
+    h.workers[0]!.call = () => new Promise<never>(() => undefined);
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    const released = h.session.release("orchestrator shutting down");
+    await vi.advanceTimersByTimeAsync(SHUTDOWN_SNAPSHOT_MS);
+    vi.useRealTimers();
+    await released;
+    expect(h.workers[0]!.stopped).toBe("orchestrator shutting down");
+    expect(h.session.info()).toMatchObject({ status: "stopped", stopReason: { kind: "orchestrator_shutdown" } });
+    expect(h.snapshots.saved.get("ses_1")?.get("old.txt")?.toString()).toBe("previous");
   });
 
   it("at shutdown stops a busy session's worker without deleting its snapshot", async () => {
