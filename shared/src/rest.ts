@@ -47,6 +47,12 @@ export const SessionStopReason = Type.Object({
   ]),
   message: Type.String(),
   at: Type.String(),
+  /**
+   * True when the workspace could not be snapshotted on the way to `stopped`
+   * (the store failed, or a shutdown's time ran out): files written since the
+   * previous snapshot are gone; the message says why. Absent otherwise.
+   */
+  filesLost: Type.Optional(Type.Literal(true)),
 });
 export type SessionStopReason = Static<typeof SessionStopReason>;
 

@@ -90,6 +90,8 @@ export async function startTestCluster(options: ClusterOptions = {}): Promise<Te
         TETHER_DATA_DIR: join(root, "data"),
         TETHER_SANDBOX: "off",
         TETHER_REPLICA_TTL_MS: "3000",
+        // Three replicas and their kernels share two cores with the rest of the suite.
+        TETHER_START_TIMEOUT_MS: "180000",
         TETHER_LOG_LEVEL: process.env.TETHER_TEST_LOG_LEVEL ?? "info",
         ...options.env,
       },

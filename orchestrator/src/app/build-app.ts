@@ -88,6 +88,10 @@ export function buildApp(config: OrchestratorConfig, options: BuildAppOptions = 
     frameworkErrors: refuseUnroutable,
     // Strict bodies: unknown fields and wrong types are refused, not stripped or coerced.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
+    // A draining replica serves its sessions until each is handed over: a worker
+    // whose link went through a replica that stopped first dials back here, and
+    // a snapshot at the drain needs it (refused, its files were lost: measured).
+    return503OnClosing: config.cluster === undefined,
   }).withTypeProvider<TypeBoxTypeProvider>();
   const parts = compose(
     config,

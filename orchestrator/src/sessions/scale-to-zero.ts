@@ -3,7 +3,7 @@ import type { SessionStopReason } from "@tether/shared";
 import type { SnapshotStore, SnapshotSummary } from "../snapshots/snapshot-store.js";
 import { snapshotWorkspace } from "../snapshots/workspace-snapshot.js";
 import type { WorkerHandle } from "../workers/worker-handle.js";
-import { ErrorCodes, tetherError } from "../errors.js";
+import { ErrorCodes, errorMessage, tetherError } from "../errors.js";
 import type { SessionLifecycle } from "./session-lifecycle.js";
 
 /**
@@ -19,8 +19,8 @@ export interface ScaleToZeroHost {
   readonly lifecycle: SessionLifecycle;
   readonly snapshots: SnapshotStore;
   snapshotTaken(summary: SnapshotSummary): void;
-  /** The worker is gone and the session `stopped` (unless it was deleted meanwhile). */
-  stopped(): void;
+  /** The worker is gone and the session `stopped` (unless it was deleted meanwhile), for `stop` (with `filesLost` when the snapshot failed). */
+  stopped(stop: SessionStopReason): void;
 }
 
 /**
@@ -33,7 +33,8 @@ export interface ScaleToZeroHost {
  * even began).
  */
 export function scaleToZero(host: ScaleToZeroHost, worker: WorkerHandle, stop: SessionStopReason): void {
-  host.logger.info({ kind: stop.kind, reason: stop.message, launchId: worker.launchId }, "scaling the session to zero");
+  const reason = stop.message;
+  host.logger.info({ kind: stop.kind, reason, launchId: worker.launchId }, "scaling the session to zero");
   let settle!: () => void;
   const settled = new Promise<void>((resolve) => (settle = resolve));
   host.lifecycle.to({ name: "stopping", stop, settled }, stop.message);
@@ -48,14 +49,16 @@ export function scaleToZero(host: ScaleToZeroHost, worker: WorkerHandle, stop: S
         if (truncated) host.logger.warn({ files: summary.files }, "the workspace holds more files than a snapshot keeps; the rest are not in it");
       } catch (error) {
         host.logger.error({ err: error }, "the workspace snapshot failed; the previous one (if any) is kept");
+        // Never silent: the session's stop reason says the newer files are gone.
+        stop = { ...stop, filesLost: true, message: `${stop.message}; the workspace snapshot failed (${errorMessage(error)}): files written since the previous snapshot are lost` };
       }
     }
-    worker.stop(stop.message).catch((error: unknown) => host.logger.warn({ err: error }, "the stopped worker did not shut down cleanly"));
+    worker.stop(reason).catch((error: unknown) => host.logger.warn({ err: error }, "the stopped worker did not shut down cleanly"));
   })().finally(() => {
     const deleted = host.lifecycle.name === "deleted";
     if (!deleted) host.lifecycle.to({ name: "stopped", stop }, stop.message);
     settle();
-    if (!deleted) host.stopped();
+    if (!deleted) host.stopped(stop);
   });
 }
 

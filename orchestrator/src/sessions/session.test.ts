@@ -347,6 +347,7 @@ describe("a session over a fake worker", () => {
     await h.session.release("orchestrator shutting down");
     expect(h.snapshots.saved.get("ses_1")?.get("notes.txt")?.toString()).toBe("keep me");
     expect(h.session.info()).toMatchObject({ status: "stopped", stopReason: { kind: "orchestrator_shutdown" }, snapshot: { files: 1 } });
+    expect(h.session.info().stopReason).not.toHaveProperty("filesLost");
     expect(h.workers[0]!.stopped).toBe("orchestrator shutting down");
     // A second release (stopped now) changes nothing and deletes nothing.
     await h.session.release("again");
@@ -365,7 +366,9 @@ describe("a session over a fake worker", () => {
     vi.useRealTimers();
     await released;
     expect(h.workers[0]!.stopped).toBe("orchestrator shutting down");
-    expect(h.session.info()).toMatchObject({ status: "stopped", stopReason: { kind: "orchestrator_shutdown" } });
+    // Files written since the previous snapshot are gone, and the session says so.
+    expect(h.session.info()).toMatchObject({ status: "stopped", stopReason: { kind: "orchestrator_shutdown", filesLost: true } });
+    expect(h.session.info().stopReason?.message).toMatch(/snapshot failed .*files written since the previous snapshot are lost/);
     expect(h.snapshots.saved.get("ses_1")?.get("old.txt")?.toString()).toBe("previous");
   });
 

@@ -347,7 +347,8 @@ export class Session {
         ...{ id: this.id, logger: this.logger, lifecycle: this.lifecycle, snapshots: this.deps.snapshots },
         snapshotTaken: (summary) => this.snapshots.taken(summary),
         // Executions that arrived while stopping resume the session now (not at shutdown).
-        stopped: () => {
+        stopped: (stop) => {
+          this.stopReason = stop;
           if (!this.executions.idle && kind !== "orchestrator_shutdown") this.wake().catch(() => undefined);
         },
       },

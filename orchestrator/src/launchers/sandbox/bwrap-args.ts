@@ -72,10 +72,11 @@ export function bwrapArguments(options: SandboxArgsOptions): string[] {
     else args.push("--ro-bind", entry.path, entry.path);
   }
   for (const file of layout.etc) args.push("--ro-bind-try", file, file);
-  for (const file of layout.readOnly) args.push("--ro-bind", file, file);
   args.push("--proc", "/proc", "--dev", "/dev");
   args.push("--size", String(SHM_SIZE_MB * MiB), "--tmpfs", "/dev/shm");
   args.push("--size", String(TMP_SIZE_MB * MiB), "--tmpfs", "/tmp");
+  // After the private /tmp: a checkout under /tmp (a CI clone) stays visible over it.
+  for (const file of layout.readOnly) args.push("--ro-bind", file, file);
   if (mounts.joinTokenFd !== undefined) args.push("--perms", "0600", "--file", String(mounts.joinTokenFd), SandboxPaths.joinTokenFile);
   if (mounts.runDir !== undefined) args.push("--ro-bind", mounts.runDir, SandboxPaths.runDir);
   if (mounts.workspace !== undefined) args.push("--bind", mounts.workspace, SandboxPaths.workspace);
