@@ -6,6 +6,7 @@ import { readDockerConfig, type DockerLauncherConfig } from "./config-docker.js"
 import { readClusterConfig, type ClusterConfig } from "./config-cluster.js";
 import { checkKubernetesProfiles, readKubernetesConfig, type KubernetesLauncherConfig } from "./config-kubernetes.js";
 import { readProfiles, type WorkerProfile } from "./config-profiles.js";
+import { readSnapshotConfig, type SnapshotConfig } from "./config-snapshots.js";
 import { MiB, isLocalHost, readInteger, readMetricsToken, readString, type Env } from "./config-readers.js";
 import { readSandboxConfig, type SandboxSetting } from "./config-sandbox.js";
 import { configInvalid } from "./errors.js";
@@ -84,6 +85,8 @@ export interface OrchestratorConfig {
   maxSessionLifetimeS: number;
   /** Session tokens, CORS and OIDC (config-auth.ts). */
   auth: AuthConfig;
+  /** TETHER_SNAPSHOT_*: where scale-to-zero snapshots live and how long (config-snapshots.ts). */
+  snapshots: SnapshotConfig;
   /** TETHER_PROFILES or TETHER_PROFILES_FILE: worker profiles by name; always has `default` (empty: the launcher's own settings). */
   profiles: ReadonlyMap<string, WorkerProfile>;
   /** TETHER_METRICS_TOKEN: bearer token `/metrics` requires; undefined: `/metrics` answers loopback clients only. */
@@ -134,11 +137,12 @@ function readPlaygroundDir(raw: string | undefined): string | undefined {
  */
 export function loadConfig(env: Env = process.env): OrchestratorConfig {
   const launcher = readLauncher(env.TETHER_LAUNCHER);
+  const dataDir = path.resolve(readString(env, "TETHER_DATA_DIR", ".tether"));
   const config: OrchestratorConfig = {
     host: readString(env, "TETHER_HOST", "127.0.0.1"),
     port: readInteger(env, "TETHER_PORT", 8080, 0, 65535),
     apiKeys: parseApiKeys(env.TETHER_API_KEYS),
-    dataDir: path.resolve(readString(env, "TETHER_DATA_DIR", ".tether")),
+    dataDir,
     publicUrl: readPublicUrl(env.TETHER_PUBLIC_URL),
     launcher,
     sandbox: launcher === "local" ? readSandboxConfig(env) : { mode: "off" },
@@ -167,6 +171,7 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
     idleTimeoutS: readInteger(env, "TETHER_IDLE_TIMEOUT_S", 600, 1),
     maxSessionLifetimeS: readInteger(env, "TETHER_MAX_SESSION_LIFETIME_S", 86_400, 1),
     auth: readAuthConfig(env),
+    snapshots: readSnapshotConfig(env, dataDir),
     profiles: readProfiles(env, launcher),
     metricsToken: readMetricsToken(env.TETHER_METRICS_TOKEN),
     agents: readAgentAdaptersConfig(env),

@@ -79,6 +79,9 @@ const defaultHintByCode: Record<ErrorCode, string> = {
   [ErrorCodes.PROFILE_UNKNOWN]: "Use one of the profile names in TETHER_PROFILES (or omit `profile` for the default).",
   [ErrorCodes.METRICS_FORBIDDEN]: "Send 'Authorization: Bearer <TETHER_METRICS_TOKEN>', or scrape from loopback without a proxy.",
   [ErrorCodes.STORE_UNAVAILABLE]: "Retry after the Retry-After header's seconds; check TETHER_REDIS_URL and that Redis is up.",
+  [ErrorCodes.SNAPSHOT_EXPIRED]: "The files are gone; the next call resumes the session with an empty workspace. Raise TETHER_SNAPSHOT_TTL_S to keep snapshots longer.",
+  [ErrorCodes.SNAPSHOT_MISSING]: "The snapshot was removed outside Tether (check storage lifecycle rules); the next call resumes with an empty workspace.",
+  [ErrorCodes.SNAPSHOT_UNAVAILABLE]: "Retry later; check TETHER_SNAPSHOT_DIR or the Azure Blob container (TETHER_SNAPSHOT_STORE) is reachable. The snapshot is kept.",
   [ErrorCodes.INTERNAL]: "This is a bug: report it with the orchestrator's log line of the same request.",
 };
 

@@ -82,6 +82,10 @@ const statusByCode: Record<ErrorCode, number> = {
   [ErrorCodes.LAUNCH_THROTTLED]: 429,
   [ErrorCodes.LAUNCH_QUOTA]: 503,
   [ErrorCodes.LAUNCH_FAILED]: 502,
+  // Gone for good (the files of the snapshot): not a retryable failure of the request.
+  [ErrorCodes.SNAPSHOT_EXPIRED]: 410,
+  [ErrorCodes.SNAPSHOT_MISSING]: 410,
+  [ErrorCodes.SNAPSHOT_UNAVAILABLE]: 503,
   [ErrorCodes.STORE_UNAVAILABLE]: 503,
   [ErrorCodes.SESSION_OWNER_UNAVAILABLE]: 503,
   [ErrorCodes.SESSION_MOVED]: 503,

@@ -76,6 +76,8 @@ export async function startOrchestrator(config: OrchestratorConfig, options: Sta
   const sandbox = sandboxSummary(config);
   const app = buildApp(config, { apiKeys, python: workerPython, launcher: selectLauncher(config, options), processMetrics: options.processMetrics ?? false });
   try {
+    // A snapshot store that cannot be reached would fail every scale to zero: refuse to start instead.
+    await app.tether.snapshots.init();
     const { cluster, store } = app.tether;
     if (store instanceof RedisClusterStore) await store.ready(REDIS_CONNECT_TIMEOUT_MS);
     // Before listening: no session exists yet, so every worker the launcher finds is an orphan. Not in a

@@ -107,6 +107,13 @@ export const ErrorCodes = {
   /** The cloud refused or failed the launch for another reason; the message carries it. */
   LAUNCH_FAILED: "TETHER_ERR_LAUNCH_FAILED",
 
+  /** The session's workspace snapshot was older than TETHER_SNAPSHOT_TTL_S and was deleted: its files are gone. Said once, by the resume that found it; the next call resumes with an empty workspace. */
+  SNAPSHOT_EXPIRED: "TETHER_ERR_SNAPSHOT_EXPIRED",
+  /** The session had a workspace snapshot and the store no longer holds it (deleted outside Tether, a lifecycle rule): its files are gone. Said once, like SNAPSHOT_EXPIRED. */
+  SNAPSHOT_MISSING: "TETHER_ERR_SNAPSHOT_MISSING",
+  /** The snapshot store (directory, Azure Blob container) cannot be read or written right now; the snapshot is kept. Retry later. */
+  SNAPSHOT_UNAVAILABLE: "TETHER_ERR_SNAPSHOT_UNAVAILABLE",
+
   /** The session store (Redis, TETHER_REDIS_URL) is unreachable; retry after Retry-After. */
   STORE_UNAVAILABLE: "TETHER_ERR_STORE_UNAVAILABLE",
   /** The session belongs to another replica that cannot be reached right now (it may be failing over); retry after Retry-After. */

@@ -42,6 +42,8 @@ export const SessionStopReason = Type.Object({
     Type.Literal("max_lifetime"),
     Type.Literal("worker_lost"),
     Type.Literal("resume_failed"),
+    /** The orchestrator shut down: the workspace was snapshotted (it outlives the process), the worker stopped. */
+    Type.Literal("orchestrator_shutdown"),
   ]),
   message: Type.String(),
   at: Type.String(),
@@ -88,7 +90,21 @@ export const SessionInfo = Type.Object({
   /** Why the session is (or last was) stopped. */
   stopReason: Type.Optional(SessionStopReason),
   /** The last workspace snapshot, when one was taken. */
-  snapshot: Type.Optional(Type.Object({ files: Type.Integer(), bytes: Type.Integer(), savedAt: Type.String() })),
+  snapshot: Type.Optional(
+    Type.Object({
+      files: Type.Integer(),
+      bytes: Type.Integer(),
+      savedAt: Type.String(),
+      /** When the expiry sweep deletes it (TETHER_SNAPSHOT_TTL_S); absent when snapshots never expire. */
+      expiresAt: Type.Optional(Type.String()),
+      /**
+       * Set once a resume found this snapshot gone (its files were not restored): `expired`
+       * (older than TETHER_SNAPSHOT_TTL_S, TETHER_ERR_SNAPSHOT_EXPIRED) or `missing`
+       * (no longer in the store, TETHER_ERR_SNAPSHOT_MISSING).
+       */
+      lost: Type.Optional(Type.Union([Type.Literal("expired"), Type.Literal("missing")])),
+    }),
+  ),
   /** The worker profile the session's workers run with (`default` unless the create named one). */
   profile: Type.String(),
 });

@@ -126,7 +126,10 @@ export function buildApp(config: OrchestratorConfig, options: BuildAppOptions = 
   app.addHook("preClose", async () => readiness.shuttingDown());
   installShutdown(app, parts, options.shutdownSocketGraceMs);
   // Pool workers dial the address the app listens on.
-  app.addHook("onListen", async () => parts.pool?.start());
+  app.addHook("onListen", async () => {
+    parts.pool?.start();
+    parts.sweeper.start();
+  });
   installBodyParsing(app, config);
   installErrorHandling(app);
   // Before any route: the OpenAPI document collects the routes registered after it.

@@ -8,8 +8,9 @@ import { LocalProcessLauncher } from "../launchers/local-process.js";
 import { createWorkerSpawner } from "../launchers/sandbox/sandbox-setup.js";
 import { OrchestratorMetrics } from "../metrics/orchestrator-metrics.js";
 import { SessionRegistry } from "../sessions/session-registry.js";
-import { LocalDirectorySnapshotStore } from "../snapshots/local-snapshot-store.js";
+import { createSnapshotStore } from "../snapshots/create-snapshot-store.js";
 import type { SnapshotStore } from "../snapshots/snapshot-store.js";
+import { SnapshotSweeper } from "../snapshots/snapshot-sweeper.js";
 import { Cluster } from "../cluster/cluster.js";
 import { newReplicaId } from "../cluster/replica-presence.js";
 import type { ClusterStore } from "../store/cluster-store.js";
@@ -44,13 +45,15 @@ export interface Composition {
   limiter: StartLimiter;
   pool: WarmPool | undefined;
   snapshots: SnapshotStore;
+  /** Expires old snapshots (TETHER_SNAPSHOT_TTL_S); started when the app listens. */
+  sweeper: SnapshotSweeper;
   registry: SessionRegistry;
   metrics: OrchestratorMetrics;
 }
 
 /**
  * Builds the launcher, the worker plumbing (join tokens, launch table, start
- * limiter, warm pool), the snapshot store and the session registry.
+ * limiter, warm pool), the snapshot store and its sweeper, and the session registry.
  * `orchestratorUrl` is resolved at each launch: the port may be chosen at listen.
  */
 export function compose(config: OrchestratorConfig, options: CompositionOptions, logger: Logger, orchestratorUrl: () => string, replicaUrl: () => string): Composition {
@@ -112,7 +115,8 @@ export function compose(config: OrchestratorConfig, options: CompositionOptions,
           logger,
         })
       : undefined;
-  const snapshots = new LocalDirectorySnapshotStore(path.join(config.dataDir, "snapshots"));
+  const snapshots = createSnapshotStore(config.snapshots, logger);
+  const sweeper = new SnapshotSweeper(snapshots, config.snapshots.sweepIntervalS * 1000, logger);
   const registry: SessionRegistry = new SessionRegistry({
     logger,
     interruptGraceMs: config.interruptGraceMs,
@@ -142,5 +146,5 @@ export function compose(config: OrchestratorConfig, options: CompositionOptions,
         logger,
       })
     : undefined;
-  return { launcher, joinTokens, store, cluster, launches, limiter, pool, snapshots, registry, metrics };
+  return { launcher, joinTokens, store, cluster, launches, limiter, pool, snapshots, sweeper, registry, metrics };
 }

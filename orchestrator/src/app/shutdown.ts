@@ -16,9 +16,10 @@ export const SHUTDOWN_SOCKET_GRACE_MS = 20_000;
  * The shutdown order, as a preClose hook that runs before the websocket
  * plugin drops every socket (workers get a `shutdown` while their connection
  * still stands): the pool first (it would replace the workers about to stop),
- * then the sessions within a grace, then whatever the launcher still runs.
+ * then the sessions within a grace, then whatever the launcher still runs;
+ * then the snapshot sweeper stops.
  */
-export function installShutdown(app: TetherApp, parts: Pick<Composition, "pool" | "registry" | "launcher" | "cluster">, socketGraceMs = SHUTDOWN_SOCKET_GRACE_MS): void {
+export function installShutdown(app: TetherApp, parts: Pick<Composition, "pool" | "registry" | "launcher" | "cluster" | "sweeper">, socketGraceMs = SHUTDOWN_SOCKET_GRACE_MS): void {
   const openSockets = new Set<Socket>();
   app.server.on("connection", (socket: Socket) => {
     openSockets.add(socket);
@@ -35,16 +36,18 @@ export function installShutdown(app: TetherApp, parts: Pick<Composition, "pool" 
       await parts.cluster.drain();
       await parts.launcher.stopAll();
       await parts.cluster.close();
+      await parts.sweeper.stop();
       return;
     }
-    // Sessions stop gracefully (shutdown message, snapshot in progress) within a
-    // bound; whatever is still running then is killed by the launcher, so a
-    // SIGTERM always ends.
+    // Sessions stop gracefully within a bound (idle ones snapshotted: snapshots
+    // outlive the process; only a DELETE removes one); whatever is still
+    // running then is killed by the launcher, so a SIGTERM always ends.
     let graceTimer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<"timeout">((resolve) => (graceTimer = setTimeout(() => resolve("timeout"), SHUTDOWN_SESSION_GRACE_MS)));
-    const outcome = await Promise.race([parts.registry.stopAll("orchestrator shutting down"), graceOver]);
+    const outcome = await Promise.race([parts.registry.releaseAll("orchestrator shutting down"), graceOver]);
     clearTimeout(graceTimer);
     if (outcome === "timeout") app.log.warn({ graceMs: SHUTDOWN_SESSION_GRACE_MS }, "sessions still stopping at shutdown; killing their workers");
     await parts.launcher.stopAll();
+    await parts.sweeper.stop();
   });
 }

@@ -1,11 +1,17 @@
 import type { SessionInfo } from "@tether/shared";
 
 /** What the REST view of a session is made of. */
-export type DescribedSession = Omit<SessionInfo, "createdAt" | "lastActivityAt" | "status"> & { state: SessionInfo["status"]; createdAt: Date; lastActivityAt: Date };
+export type DescribedSession = Omit<SessionInfo, "createdAt" | "lastActivityAt" | "status" | "snapshot"> & {
+  state: SessionInfo["status"];
+  createdAt: Date;
+  lastActivityAt: Date;
+  snapshots: { info(): SessionInfo["snapshot"] };
+};
 
 /** The REST view of a session (`GET /v1/sessions/:id`). */
 export function describeSession(session: DescribedSession): SessionInfo {
-  const { kernel, failure, stopReason, snapshot } = session;
+  const { kernel, failure, stopReason } = session;
+  const snapshot = session.snapshots.info();
   return {
     id: session.id,
     status: session.state,

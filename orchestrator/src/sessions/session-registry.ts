@@ -133,8 +133,9 @@ export class SessionRegistry {
     this.removalListeners.push(listener);
   }
 
-  async stopAll(reason: string): Promise<void> {
-    await Promise.allSettled([...this.sessions.values()].map((session) => session.stop(reason)));
+  /** Shutdown: every session lets go of its worker (idle ones are snapshotted first); snapshots are kept for a restart or another replica. */
+  async releaseAll(reason: string): Promise<void> {
+    await Promise.allSettled([...this.sessions.values()].map((session) => session.release(reason)));
   }
 
   /** `moved`: another replica serves it now; it is gone from here only (nothing of it is revoked or deleted). */

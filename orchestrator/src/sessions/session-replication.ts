@@ -1,5 +1,4 @@
 import type { SessionInfo, SessionStopReason } from "@tether/shared";
-import type { SnapshotSummary } from "../snapshots/snapshot-store.js";
 import type { WorkerHandle } from "../workers/worker-handle.js";
 import type { LoggedEvent } from "./event-log.js";
 import type { ExecutionRequest } from "./execution-queue.js";
@@ -31,7 +30,7 @@ export interface SessionRestore {
   createdAt: Date;
   lastActivityAt: Date;
   kernel: SessionInfo["kernel"];
-  snapshot: SnapshotSummary | undefined;
+  snapshot: SessionInfo["snapshot"];
   lastStop: SessionStopReason | undefined;
   events: readonly LoggedEvent[];
   lastSeq: number;

@@ -1,7 +1,8 @@
 import type { Logger } from "pino";
 import { ErrorCodes, TetherError, errorMessage, tetherError, type ErrorCode } from "../errors.js";
-import type { SnapshotStore } from "../snapshots/snapshot-store.js";
+import type { RestoredFile, SnapshotStore } from "../snapshots/snapshot-store.js";
 import { restoreWorkspace } from "../snapshots/workspace-snapshot.js";
+import type { SessionSnapshot } from "./session-snapshot.js";
 import type { WorkerSessionMessage } from "../workers/worker-connection.js";
 import type { WorkerHandle } from "../workers/worker-handle.js";
 import type { SessionLifecycle, StartKind, StartPhase } from "./session-lifecycle.js";
@@ -14,6 +15,8 @@ export interface StartHost {
   readonly lifecycle: SessionLifecycle;
   readonly supply: WorkerSupply;
   readonly snapshots: SnapshotStore;
+  /** What the session knows of its snapshot; decides what a resume restores. */
+  readonly snapshot: SessionSnapshot;
   /** Events of the session's worker, once it is ready. */
   onWorkerMessage(worker: WorkerHandle, message: WorkerSessionMessage, raw: Uint8Array): void;
   onWorkerLost(worker: WorkerHandle, code: ErrorCode, message: string): void;
@@ -25,18 +28,24 @@ export interface StartHost {
 /**
  * One start (the first, or a resume): gets a worker, follows it to ready,
  * restores the last snapshot on a resume, and hands over to the session.
- * Rejects with the reason it failed (502/504), or SESSION_STOPPED when the
- * session was deleted meanwhile.
+ * A resume reads the snapshot's manifest while the worker starts (a pooled
+ * one is taken when free) and fails before the worker is ready when the
+ * files are gone (410 SNAPSHOT_EXPIRED/MISSING, once) or the store cannot be
+ * read (503). Rejects with the reason it failed (502/504), or
+ * SESSION_STOPPED when the session was deleted meanwhile.
  */
 export async function runStart(host: StartHost, kind: StartKind): Promise<void> {
   const startedAt = Date.now();
   const deleted = (): boolean => host.lifecycle.name === "deleted";
   const stoppedWhileStarting = (): TetherError => tetherError(ErrorCodes.SESSION_STOPPED, `Session '${host.id}' was deleted while starting.`);
   if (kind === "resume") host.lifecycle.to({ name: "starting", kind, phase: "queued" });
+  const snapshot = kind === "resume" ? host.snapshots.open(host.id) : undefined;
+  snapshot?.catch(() => undefined); // awaited below; not unhandled while the worker is obtained
   let worker: WorkerHandle | undefined;
   try {
     worker = await host.supply.obtain(deleted);
     if (deleted()) throw stoppedWhileStarting();
+    const files = snapshot ? host.snapshot.filesToRestore(await snapshot) : undefined;
     const bound = worker;
     worker.setListener({
       phase: (phase) => {
@@ -48,7 +57,7 @@ export async function runStart(host: StartHost, kind: StartKind): Promise<void> 
     recordStartProgress(host.lifecycle, worker, worker.state === "launching" || worker.state === "connected" ? worker.state : undefined);
     await worker.ready;
     if (deleted()) throw stoppedWhileStarting();
-    const restoredFiles = kind === "resume" ? await restore(host, worker) : 0;
+    const restoredFiles = files ? await restore(host, worker, files) : 0;
     if (worker.state !== "ready" || host.lifecycle.worker !== worker) {
       throw tetherError(ErrorCodes.WORKER_LOST, "The new worker was lost while its workspace was being restored.");
     }
@@ -70,16 +79,10 @@ export function recordStartProgress(lifecycle: SessionLifecycle, worker: WorkerH
   lifecycle.to({ ...state, worker, phase: phase ?? state.phase });
 }
 
-async function restore(host: StartHost, worker: WorkerHandle): Promise<number> {
+async function restore(host: StartHost, worker: WorkerHandle, files: AsyncIterable<RestoredFile>): Promise<number> {
   recordStartProgress(host.lifecycle, worker, "restoring");
   const startedAt = Date.now();
-  try {
-    const restored = await restoreWorkspace(host.snapshots, host.id, worker);
-    host.logger.info({ restoredFiles: restored, restoreMs: Date.now() - startedAt }, "workspace restored");
-    return restored;
-  } catch (error) {
-    // A worker lost while restoring fails the resume (checked by the caller); a refused file does not.
-    host.logger.warn({ err: error }, "the workspace could not be fully restored");
-    return 0;
-  }
+  const restored = await restoreWorkspace(files, worker);
+  host.logger.info({ restoredFiles: restored, restoreMs: Date.now() - startedAt }, "workspace restored");
+  return restored;
 }

@@ -3,19 +3,23 @@ import { pino } from "pino";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { ExecutionEvent, ServerMessage, SessionResumed, SessionStatusMessage } from "@tether/shared";
 import { FakeWorkerHandle } from "../../../test/fakes/fake-worker-handle.js";
-import { ErrorCodes } from "../errors.js";
-import type { SnapshotFile, SnapshotStore, SnapshotSummary } from "../snapshots/snapshot-store.js";
+import { ErrorCodes, tetherError } from "../errors.js";
+import type { RestoredFile, SnapshotFile, SnapshotLookup, SnapshotStore, SnapshotSummary, SweepResult } from "../snapshots/snapshot-store.js";
 import { StartLimiter } from "../workers/start-limiter.js";
 import { Session } from "./session.js";
+import { SHUTDOWN_SNAPSHOT_MS } from "./scale-to-zero.js";
 import { IllegalTransitionError, SessionLifecycle, isLegalTransition, type LifecycleState, type LifecycleStateName } from "./session-lifecycle.js";
 import type { LoggedEvent } from "./event-log.js";
 import type { SessionObserver } from "./session-observers.js";
 
 const logger = pino({ level: "silent" });
 
-/** Snapshots in memory. */
+/** Snapshots in memory; `expire(id)` turns one into an expiry marker, as the sweep does. */
 class MemorySnapshots implements SnapshotStore {
+  readonly kind = "local";
   readonly saved = new Map<string, Map<string, Buffer>>();
+  readonly expired = new Set<string>();
+  async init(): Promise<void> {}
   async save(sessionId: string, files: AsyncIterable<SnapshotFile>): Promise<SnapshotSummary> {
     const copy = new Map<string, Buffer>();
     for await (const file of files) {
@@ -24,13 +28,28 @@ class MemorySnapshots implements SnapshotStore {
       copy.set(file.path, Buffer.concat(chunks));
     }
     this.saved.set(sessionId, copy);
+    this.expired.delete(sessionId);
     return { files: copy.size, bytes: [...copy.values()].reduce((sum, b) => sum + b.byteLength, 0), savedAt: new Date().toISOString() };
   }
-  async *restore(sessionId: string): AsyncGenerator<SnapshotFile & { size: number }> {
-    for (const [path, bytes] of this.saved.get(sessionId) ?? []) yield { path, size: bytes.byteLength, stream: Readable.from([bytes]) };
+  async open(sessionId: string): Promise<SnapshotLookup> {
+    if (this.expired.has(sessionId)) return { kind: "expired", savedAt: "2026-01-01T00:00:00.000Z", expiredAt: "2026-01-08T00:00:00.000Z" };
+    const saved = this.saved.get(sessionId);
+    if (!saved) return { kind: "none" };
+    async function* files(): AsyncGenerator<RestoredFile> {
+      for (const [path, bytes] of saved ?? []) yield { path, size: bytes.byteLength, stream: Readable.from([bytes]) };
+    }
+    return { kind: "found", summary: { files: saved.size, bytes: 0, savedAt: new Date().toISOString() }, files: files() };
+  }
+  expire(sessionId: string): void {
+    this.saved.delete(sessionId);
+    this.expired.add(sessionId);
   }
   async delete(sessionId: string): Promise<void> {
     this.saved.delete(sessionId);
+    this.expired.delete(sessionId);
+  }
+  async sweep(): Promise<SweepResult> {
+    return { expired: 0, removed: 0 };
   }
 }
 
@@ -272,6 +291,91 @@ describe("a session over a fake worker", () => {
     expect(h.session.state).toBe("stopped");
     expect(h.session.info().stopReason).toMatchObject({ kind: "resume_failed" });
     expect(h.observer.dones().at(-1)).toMatchObject({ requestId: "a", status: "worker_lost" });
+  });
+
+  async function stoppedWithSnapshot() {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    const h = await readySession({ idleTimeoutS: 1 });
+    h.workers[0]!.files.set("data.csv", Buffer.from("a,b\n"));
+    vi.advanceTimersByTime(1000);
+    vi.useRealTimers();
+    while (h.session.phase !== "stopped") await flush();
+    return h;
+  }
+
+  it("fails the resume of a session whose snapshot expired with SNAPSHOT_EXPIRED, once: snapshot.lost says so, the next call resumes empty", async () => {
+    const h = await stoppedWithSnapshot();
+    h.snapshots.expire("ses_1");
+    run(h.session, "a");
+    while (h.observer.dones().length === 0) await flush();
+    expect(h.observer.dones()).toMatchObject([{ requestId: "a", status: "cancelled", failure: { code: ErrorCodes.SNAPSHOT_EXPIRED } }]);
+    expect(h.session.info()).toMatchObject({ status: "stopped", stopReason: { kind: "resume_failed" }, snapshot: { lost: "expired" } });
+    // The worker the resume had obtained is let go without serving.
+    expect(h.workers[1]!.stopped).toMatch(/are gone/);
+    run(h.session, "b");
+    while (h.workers.length < 3) await flush();
+    h.workers[2]!.becomeReady();
+    while (h.session.state !== "busy") await flush();
+    expect(h.observer.notices.at(-1)).toMatchObject({ type: "session_resumed", requestId: "b", restoredFiles: 0 });
+    expect(h.workers[2]!.files.size).toBe(0);
+  });
+
+  it("fails the resume of a session whose snapshot vanished from the store with SNAPSHOT_MISSING", async () => {
+    const h = await stoppedWithSnapshot();
+    h.snapshots.saved.delete("ses_1");
+    await expect(h.session.files.list()).rejects.toMatchObject({ code: ErrorCodes.SNAPSHOT_MISSING, statusCode: 410 });
+    expect(h.session.info().snapshot).toMatchObject({ files: 1, lost: "missing" });
+  });
+
+  it("fails a resume whose restore fails part way instead of serving part of the files", async () => {
+    const h = await stoppedWithSnapshot();
+    run(h.session, "a");
+    while (h.workers.length < 2) await flush();
+    h.workers[1]!.upload = async () => {
+      throw tetherError(ErrorCodes.FILE_IO, "disk full");
+    };
+    h.workers[1]!.becomeReady();
+    while (h.observer.dones().length === 0) await flush();
+    expect(h.observer.dones()).toMatchObject([{ requestId: "a", status: "worker_lost", failure: { code: ErrorCodes.FILE_IO } }]);
+    expect(h.session.info()).toMatchObject({ status: "stopped", stopReason: { kind: "resume_failed" } });
+    expect(h.snapshots.saved.get("ses_1")?.get("data.csv")?.toString()).toBe("a,b\n");
+  });
+
+  it("at shutdown snapshots an idle session and keeps it (stopReason orchestrator_shutdown); a stopped one keeps its snapshot too", async () => {
+    const h = await readySession();
+    h.workers[0]!.files.set("notes.txt", Buffer.from("keep me"));
+    await h.session.release("orchestrator shutting down");
+    expect(h.snapshots.saved.get("ses_1")?.get("notes.txt")?.toString()).toBe("keep me");
+    expect(h.session.info()).toMatchObject({ status: "stopped", stopReason: { kind: "orchestrator_shutdown" }, snapshot: { files: 1 } });
+    expect(h.workers[0]!.stopped).toBe("orchestrator shutting down");
+    // A second release (stopped now) changes nothing and deletes nothing.
+    await h.session.release("again");
+    expect(h.snapshots.saved.has("ses_1")).toBe(true);
+    expect(h.disposed()).toBe(false);
+  });
+
+  it("at shutdown gives a snapshot SHUTDOWN_SNAPSHOT_MS, then stops the worker and keeps the previous snapshot", async () => {
+    const h = await readySession();
+    h.snapshots.saved.set("ses_1", new Map([["old.txt", Buffer.from("previous")]]));
+    // A worker that never answers files_list.
+    h.workers[0]!.call = () => new Promise<never>(() => undefined);
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    const released = h.session.release("orchestrator shutting down");
+    await vi.advanceTimersByTimeAsync(SHUTDOWN_SNAPSHOT_MS);
+    vi.useRealTimers();
+    await released;
+    expect(h.workers[0]!.stopped).toBe("orchestrator shutting down");
+    expect(h.session.info()).toMatchObject({ status: "stopped", stopReason: { kind: "orchestrator_shutdown" } });
+    expect(h.snapshots.saved.get("ses_1")?.get("old.txt")?.toString()).toBe("previous");
+  });
+
+  it("at shutdown stops a busy session's worker without deleting its snapshot", async () => {
+    const h = await readySession();
+    h.snapshots.saved.set("ses_1", new Map([["old.txt", Buffer.from("from an earlier stop")]]));
+    run(h.session, "a");
+    await h.session.release("orchestrator shutting down");
+    expect(h.observer.dones()).toMatchObject([{ requestId: "a", status: "cancelled" }]);
+    expect(h.snapshots.saved.has("ses_1")).toBe(true);
   });
 
   it("is deleted from any state: executions cancelled, observers told, worker stopped, snapshot forgotten, then refuses everything", async () => {

@@ -3,7 +3,7 @@ import type { ExecutionEvent, SessionInfo, SessionPhase, SessionStatus, SessionS
 import { DEFAULT_PROFILE } from "../config-profiles.js";
 import { ErrorCodes, type ErrorCode, type TetherError } from "../errors.js";
 import type { MetricsHooks } from "../metrics/hooks.js";
-import type { SnapshotStore, SnapshotSummary } from "../snapshots/snapshot-store.js";
+import type { SnapshotStore } from "../snapshots/snapshot-store.js";
 import type { WorkerSessionMessage } from "../workers/worker-connection.js";
 import type { WorkerHandle } from "../workers/worker-handle.js";
 import { ExecutionQueue, type ExecutionRequest, type ExecutionSink } from "./execution-queue.js";
@@ -12,6 +12,7 @@ import { assertKernelText, sessionErrors, textFieldsOf } from "./session-errors.
 import { SessionFiles } from "./session-files.js";
 import { describeSession } from "./session-info.js";
 import { SessionLifecycle, phaseOf, statusOf, type StartKind } from "./session-lifecycle.js";
+import { SessionSnapshot } from "./session-snapshot.js";
 import { SessionEvents, type SessionEventLimits } from "./session-events.js";
 import type { SessionReplication, SessionRestore } from "./session-replication.js";
 import { statusNotice } from "./session-observers.js";
@@ -54,9 +55,10 @@ export class Session {
   createdAt = new Date();
   lastActivityAt = new Date();
   kernel: SessionInfo["kernel"];
-  snapshot: SnapshotSummary | undefined;
+  /** The workspace snapshot: summary, expiry, whether a resume found it gone. */
+  readonly snapshots: SessionSnapshot;
   /** Why the session is (or last was) stopped. */
-  private lastStop: SessionStopReason | undefined;
+  stopReason: SessionStopReason | undefined;
   private readonly lifecycle: SessionLifecycle;
   private readonly executions: ExecutionQueue;
   private readonly clocks: SessionClocks;
@@ -118,6 +120,7 @@ export class Session {
     this.files = new SessionFiles({ serving: () => this.serving(), touch: () => this.touch() });
     this.backpressure = new WorkerBackpressure(() => this.lifecycle.servingWorker, (held) => this.executions.pauseBackstop(held));
     this.supply = new WorkerSupply(id, deps, this.logger);
+    this.snapshots = new SessionSnapshot(id);
   }
 
   /** The client-visible status. */
@@ -140,14 +143,6 @@ export class Session {
     return state.name === "failed" ? state.failure : undefined;
   }
 
-  get stopReason(): SessionStopReason | undefined {
-    return this.lastStop;
-  }
-
-  private get deleted(): boolean {
-    return this.lifecycle.name === "deleted";
-  }
-
   /** Claims a pooled worker, or a start slot, for the first start; throws 429 over TETHER_MAX_CONCURRENT_STARTS. */
   reserveStart(): void {
     this.supply.reserve();
@@ -166,7 +161,7 @@ export class Session {
   /** A start (`runStart`) in progress; its host is the session. */
   private startRun(kind: StartKind, keepOnFailure: boolean): Promise<void> {
     const host: StartHost = {
-      ...{ id: this.id, logger: this.logger, lifecycle: this.lifecycle, supply: this.supply, snapshots: this.deps.snapshots },
+      ...{ id: this.id, logger: this.logger, lifecycle: this.lifecycle, supply: this.supply, snapshots: this.deps.snapshots, snapshot: this.snapshots },
       onWorkerMessage: (worker, message, raw) => this.onWorkerMessage(worker, message, raw),
       onWorkerLost: (worker, code, message) => this.onWorkerLost(worker, code, message),
       becameReady: (worker, readyKind, restoredFiles, startedAt) => this.serveWith(worker, readyKind, restoredFiles, startedAt),
@@ -197,9 +192,9 @@ export class Session {
       return;
     }
     const message = `The session could not be resumed: ${error.message}`;
-    this.lastStop = { kind: "resume_failed", message, at: new Date().toISOString() };
-    this.lifecycle.to({ name: "stopped", stop: this.lastStop }, message);
-    this.executions.endAll("worker_lost", { code: error.code, message });
+    this.stopReason = { kind: "resume_failed", message, at: new Date().toISOString() };
+    this.lifecycle.to({ name: "stopped", stop: this.stopReason }, message);
+    this.executions.endAll(error.code.startsWith("TETHER_ERR_SNAPSHOT_") ? "cancelled" : "worker_lost", { code: error.code, message });
   }
 
   /** Resolves once a worker serves the session, resuming it when stopped. */
@@ -228,7 +223,6 @@ export class Session {
     }
   }
 
-
   private onWorkerMessage(worker: WorkerHandle, message: WorkerSessionMessage, raw: Uint8Array): void {
     if (worker !== this.lifecycle.worker) return;
     switch (message.type) {
@@ -255,12 +249,11 @@ export class Session {
     if (worker !== this.lifecycle.worker || state.name === "starting") return;
     this.clocks.clear();
     this.logger.warn({ launchId: worker.launchId, reason: message }, "the session's worker was lost");
-    this.lastStop = { kind: "worker_lost", message, at: new Date().toISOString() };
-    this.lifecycle.to({ name: "stopped", stop: this.lastStop }, message);
+    this.stopReason = { kind: "worker_lost", message, at: new Date().toISOString() };
+    this.lifecycle.to({ name: "stopped", stop: this.stopReason }, message);
     this.executions.endAll("worker_lost", { code: ErrorCodes.WORKER_LOST, message });
     void worker.stop(message);
   }
-
 
   /**
    * Queues an execution (while starting too: it runs once the kernel is
@@ -335,7 +328,6 @@ export class Session {
     this.armIdle();
   }
 
-
   private async serving(): Promise<WorkerHandle> {
     this.assertNotEnded();
     if (this.lifecycle.name === "starting" && !this.startAttempt) throw sessionErrors.notReady(this.id);
@@ -344,24 +336,23 @@ export class Session {
     return this.servingNow();
   }
 
-
   /** Snapshots the workspace, stops the worker; the session shows `stopped` and resumes on the next execute. */
   private suspend(kind: SessionStopReason["kind"], message: string): void {
     const state = this.lifecycle.current;
     if (state.name !== "ready" || this.executions.running) return;
     this.clocks.clear();
-    this.lastStop = { kind, message, at: new Date().toISOString() };
+    this.stopReason = { kind, message, at: new Date().toISOString() };
     scaleToZero(
       {
         ...{ id: this.id, logger: this.logger, lifecycle: this.lifecycle, snapshots: this.deps.snapshots },
-        snapshotTaken: (summary) => (this.snapshot = summary),
-        // Executions that arrived while stopping resume the session now.
+        snapshotTaken: (summary) => this.snapshots.taken(summary),
+        // Executions that arrived while stopping resume the session now (not at shutdown).
         stopped: () => {
-          if (!this.executions.idle) this.wake().catch(() => undefined);
+          if (!this.executions.idle && kind !== "orchestrator_shutdown") this.wake().catch(() => undefined);
         },
       },
       state.worker,
-      this.lastStop,
+      this.stopReason,
     );
   }
 
@@ -375,7 +366,6 @@ export class Session {
     if (this.lifecycle.name === "ready" && this.executions.idle && this.files.activeTransfers === 0) this.clocks.armIdle();
   }
 
-
   /** Reports to the cluster layer from now on. */
   replicate(replication: SessionReplication): void {
     this.replication = replication;
@@ -387,7 +377,8 @@ export class Session {
    * the executions that worker runs and the ones queued behind.
    */
   adopt(restored: SessionRestore): void {
-    ({ createdAt: this.createdAt, lastActivityAt: this.lastActivityAt, kernel: this.kernel, snapshot: this.snapshot, lastStop: this.lastStop } = restored);
+    ({ createdAt: this.createdAt, lastActivityAt: this.lastActivityAt, kernel: this.kernel, lastStop: this.stopReason } = restored);
+    this.snapshots.adopt(restored.snapshot);
     this.events.restore(restored.events, restored.lastSeq, restored.executions);
     const state = restored.state;
     if (state.kind === "stopped") return this.lifecycle.adopt({ name: "stopped", stop: state.stop });
@@ -409,7 +400,7 @@ export class Session {
    * reconnect and waiting requests that it moved. Nothing is deleted.
    */
   detach(reason: string): void {
-    if (this.deleted) return;
+    if (this.lifecycle.name === "deleted") return;
     this.clocks.clear();
     this.executions.disarm();
     const worker = this.lifecycle.worker;
@@ -421,13 +412,21 @@ export class Session {
     this.deps.onDisposed(this, true);
   }
 
-  /** Deletes the session: stops its worker, ends executions in flight with "cancelled", forgets its snapshot. Idempotent. */
-  stop(reason: string): Promise<void> {
-    this.deletion ??= this.delete(reason);
+  /** Deletes the session: stops its worker, ends executions in flight with "cancelled", forgets its snapshot (unless `keepSnapshot`). Idempotent. */
+  stop(reason: string, options: { keepSnapshot?: boolean } = {}): Promise<void> {
+    this.deletion ??= this.delete(reason, options.keepSnapshot ?? false);
     return this.deletion;
   }
 
-  private async delete(reason: string): Promise<void> {
+  /** Shutdown: an idle ready session scales to zero (its snapshot outlives this process), a running one stops its worker; snapshots are kept. */
+  async release(reason: string): Promise<void> {
+    this.suspend("orchestrator_shutdown", reason);
+    const state = this.lifecycle.current;
+    if (state.name === "stopping") await state.settled;
+    else if (state.name !== "stopped" && state.name !== "failed") await this.stop(reason, { keepSnapshot: true });
+  }
+
+  private async delete(reason: string, keepSnapshot: boolean): Promise<void> {
     this.clocks.clear();
     const previous = this.lifecycle.current;
     const worker = this.lifecycle.worker;
@@ -436,14 +435,14 @@ export class Session {
     this.events.observers.end("stopped", reason);
     try {
       await Promise.allSettled([worker?.stop(reason), this.supply.release(reason), previous.name === "stopping" ? previous.settled : undefined]);
-      await this.deps.snapshots.delete(this.id).catch((error: unknown) => this.logger.warn({ err: error }, "could not delete the snapshot"));
+      if (!keepSnapshot) await this.deps.snapshots.delete(this.id).catch((error: unknown) => this.logger.warn({ err: error }, "could not delete the snapshot"));
     } finally {
       this.deps.onDisposed(this);
     }
   }
 
   private assertNotEnded(): void {
-    if (this.deleted) throw sessionErrors.deleted(this.id);
+    if (this.lifecycle.name === "deleted") throw sessionErrors.deleted(this.id);
     if (this.lifecycle.name === "failed") throw sessionErrors.failed(this.id, this.failure?.message);
   }
 

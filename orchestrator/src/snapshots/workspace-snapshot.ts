@@ -1,12 +1,18 @@
 import { ErrorCodes, TetherError } from "../errors.js";
 import type { WorkerHandle } from "../workers/worker-handle.js";
-import type { SnapshotFile, SnapshotStore, SnapshotSummary } from "./snapshot-store.js";
+import type { RestoredFile, SnapshotFile, SnapshotStore, SnapshotSummary } from "./snapshot-store.js";
 
 const CALL_TIMEOUT_MS = 30_000;
+/**
+ * Files uploaded to a new worker at once. Each upload waits a round trip for
+ * its result; small files are latency-bound, so a few in flight cut a
+ * restore of many files (big ones are bandwidth-bound either way).
+ */
+const RESTORE_CONCURRENCY = 4;
 
 /** Streams every workspace file of a live worker into the store (one file at a time, with the usual credit flow). */
-export async function snapshotWorkspace(store: SnapshotStore, sessionId: string, worker: WorkerHandle): Promise<SnapshotSummary> {
-  const { files: entries } = await worker.call("files_list", {}, CALL_TIMEOUT_MS);
+export async function snapshotWorkspace(store: SnapshotStore, sessionId: string, worker: WorkerHandle): Promise<SnapshotSummary & { truncated: boolean }> {
+  const { files: entries, truncated } = await worker.call("files_list", {}, CALL_TIMEOUT_MS);
   async function* files(): AsyncGenerator<SnapshotFile> {
     for (const entry of entries) {
       let opened;
@@ -20,20 +26,40 @@ export async function snapshotWorkspace(store: SnapshotStore, sessionId: string,
       yield { path: entry.path, stream: opened.stream };
     }
   }
-  return store.save(sessionId, files());
+  return { ...(await store.save(sessionId, files())), truncated };
 }
 
-/** Copies the session's last snapshot into a new worker's workspace; returns how many files came back. */
-export async function restoreWorkspace(store: SnapshotStore, sessionId: string, worker: WorkerHandle): Promise<number> {
+/**
+ * Copies snapshot files into a new worker's workspace, RESTORE_CONCURRENCY at
+ * a time; returns how many. The first failure (the store, the worker, a
+ * refused file) rejects: a resume never goes on with part of the files.
+ */
+export async function restoreWorkspace(files: AsyncIterable<RestoredFile>, worker: WorkerHandle): Promise<number> {
+  const iterator = files[Symbol.asyncIterator]();
   let restored = 0;
-  for await (const file of store.restore(sessionId)) {
-    try {
-      await worker.upload(file.path, file.stream, Number.MAX_SAFE_INTEGER);
-    } finally {
-      // An upload refused part way leaves the file open otherwise.
-      if ("destroy" in file.stream) file.stream.destroy();
+  let failed = false;
+  const uploader = async (): Promise<void> => {
+    while (!failed) {
+      const next = await iterator.next();
+      if (next.done) return;
+      const file = next.value;
+      try {
+        await worker.upload(file.path, file.stream, Number.MAX_SAFE_INTEGER);
+        restored += 1;
+      } catch (error) {
+        failed = true;
+        throw error;
+      } finally {
+        // An upload refused part way leaves the file open otherwise.
+        if ("destroy" in file.stream) file.stream.destroy();
+      }
     }
-    restored += 1;
+  };
+  const results = await Promise.allSettled(Array.from({ length: RESTORE_CONCURRENCY }, uploader));
+  const rejected = results.find((result) => result.status === "rejected");
+  if (rejected) {
+    await iterator.return?.(undefined);
+    throw rejected.reason;
   }
   return restored;
 }

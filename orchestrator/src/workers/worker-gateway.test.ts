@@ -44,6 +44,8 @@ class FakeWorker {
       }
       const message = JSON.parse(data.toString()) as OrchestratorMessage;
       this.received.push(message);
+      // An empty workspace: what a shutdown snapshots of a ready session.
+      if (message.type === "files_list") this.send({ type: "call_result", callId: message.callId, ok: true, value: { files: [], truncated: false } });
       behaviour(this, message);
     });
     this.socket.on("close", (code) => (this.closeCode = code));
