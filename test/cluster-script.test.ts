@@ -1,0 +1,125 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdtemp, realpath, rm } from "node:fs/promises";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { KEYS } from "./helpers/orchestrator.js";
+import { describeProcesses, isAlive, killProcesses, processesWithEnvMarker, waitUntilNoProcesses } from "./helpers/processes.js";
+import { freePort } from "./helpers/redis-server.js";
+import { RestClient } from "./helpers/rest.js";
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
+const MARKER = "TETHER_CLUSTER_SCRIPT_TEST_ID";
+/** Three replicas each probe Python at start: seconds, more on a loaded 2-core machine. */
+const READY_TIMEOUT_MS = 120_000;
+const STOP_TIMEOUT_MS = 60_000;
+
+interface ClusterRun {
+  child: ChildProcess;
+  marker: string;
+  log: string[];
+  balancerPort: number;
+  /** Balancer, replicas and Redis. */
+  ports: number[];
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  cleanUp(): Promise<void>;
+}
+
+/** `node infra/dev/cluster.mjs` on free ports and a temp data dir, marked so that every process it starts can be found in /proc. */
+async function startClusterScript(): Promise<ClusterRun> {
+  const marker = randomUUID();
+  const dataDir = await realpath(await mkdtemp(join(tmpdir(), "tether-cluster-script-")));
+  const [balancerPort, redisPort, ...replicaPorts] = await Promise.all([0, 1, 2, 3, 4].map(() => freePort()));
+  if (balancerPort === undefined || redisPort === undefined) throw new Error("no free ports");
+  const log: string[] = [];
+  const child = spawn(process.execPath, ["infra/dev/cluster.mjs"], {
+    cwd: repoRoot,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: {
+      ...process.env,
+      [MARKER]: marker,
+      TETHER_CLUSTER_PORT: String(balancerPort),
+      TETHER_CLUSTER_REPLICA_PORTS: replicaPorts.join(","),
+      TETHER_CLUSTER_REDIS_PORT: String(redisPort),
+      TETHER_API_KEYS: `alice:${KEYS.alice}`,
+      TETHER_DATA_DIR: dataDir,
+      TETHER_LOG_LEVEL: "info",
+    },
+  });
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+  const cleanUp = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    killProcesses(await processesWithEnvMarker(MARKER, marker));
+    await rm(dataDir, { recursive: true, force: true });
+  };
+  const run: ClusterRun = { child, marker, log, balancerPort, ports: [balancerPort, redisPort, ...replicaPorts], exit, cleanUp };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the cluster was not ready within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
+      const onLine = (line: string): void => {
+        log.push(line);
+        if (line === "cluster ready") {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      for (const stream of [child.stdout, child.stderr]) if (stream) createInterface({ input: stream }).on("line", onLine);
+      void exit.then(({ code, signal }) => {
+        clearTimeout(timer);
+        reject(new Error(`cluster.mjs exited (code ${code}, signal ${signal}) before it was ready`));
+      });
+    });
+    return run;
+  } catch (error) {
+    await cleanUp();
+    throw new Error(`${(error as Error).message}\n--- cluster.mjs output ---\n${log.slice(-40).join("\n")}`, { cause: error });
+  }
+}
+
+function portAnswers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+describe("npm run cluster (infra/dev/cluster.mjs)", () => {
+  it("serves sessions through its balancer and, on SIGTERM, stops every process it started and frees its ports", async () => {
+    const run = await startClusterScript();
+    try {
+      for (const port of run.ports) expect(await portAnswers(port), `port ${port}`).toBe(true);
+      expect(run.log.some((line) => line.startsWith("[replica 1] "))).toBe(true);
+      const alice = new RestClient(`http://127.0.0.1:${run.balancerPort}`, KEYS.alice);
+      const session = await alice.createSession();
+      const result = await alice.execute(session.id, { code: "import os\nprint(1 + 1)\nprint(os.getpid())" });
+      const [sum, kernelPid] = result.stdout.trim().split("\n");
+      expect(sum).toBe("2");
+      expect(await isAlive(Number(kernelPid))).toBe(true);
+      const started = await processesWithEnvMarker(MARKER, run.marker);
+      // The script, Redis, three replicas, and the session's processes (its worker at least).
+      expect(started.length, describeProcesses(started)).toBeGreaterThanOrEqual(7);
+
+      run.child.kill("SIGTERM");
+      const exit = await Promise.race([run.exit, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), STOP_TIMEOUT_MS).unref())]);
+      expect(exit, `cluster.mjs was still running ${STOP_TIMEOUT_MS} ms after SIGTERM`).toEqual({ code: 0, signal: null });
+      const survivors = await waitUntilNoProcesses(() => processesWithEnvMarker(MARKER, run.marker), 10_000);
+      expect(survivors, `still running:\n${describeProcesses(survivors)}`).toEqual([]);
+      expect(await isAlive(Number(kernelPid))).toBe(false);
+      for (const port of run.ports) expect(await portAnswers(port), `port ${port}`).toBe(false);
+      expect(run.log.some((line) => line.startsWith("cluster: stopped 3 replicas"))).toBe(true);
+    } catch (error) {
+      throw new Error(`${(error as Error).message}\n--- cluster.mjs output ---\n${run.log.slice(-40).join("\n")}`, { cause: error });
+    } finally {
+      await run.cleanUp();
+    }
+  }, 300_000);
+});
