@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtemp, realpath, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, realpath, rm } from "node:fs/promises";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -8,7 +8,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { KEYS } from "./helpers/orchestrator.js";
-import { describeProcesses, isAlive, killProcesses, processesWithEnvMarker, waitUntilNoProcesses } from "./helpers/processes.js";
+import { describeProcesses, isAlive, killProcesses, processesWithEnvMarker, waitUntilNoProcesses, type ProcessInfo } from "./helpers/processes.js";
 import { freePort } from "./helpers/redis-server.js";
 import { RestClient } from "./helpers/rest.js";
 
@@ -23,6 +23,7 @@ interface ClusterRun {
   marker: string;
   log: string[];
   balancerPort: number;
+  redisPort: number;
   /** Balancer, replicas and Redis. */
   ports: number[];
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -53,11 +54,16 @@ async function startClusterScript(): Promise<ClusterRun> {
   });
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
   const cleanUp = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-    killProcesses(await processesWithEnvMarker(MARKER, marker));
+    if (child.exitCode === null && child.signalCode === null) {
+      // After a failed assertion: the script's own stop first, SIGKILL if it hangs.
+      child.kill("SIGTERM");
+      const stopped = await Promise.race([exit.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), STOP_TIMEOUT_MS).unref())]);
+      if (!stopped) child.kill("SIGKILL");
+    }
+    killProcesses([...(await processesWithEnvMarker(MARKER, marker)), ...(await redisOnPort(redisPort))]);
     await rm(dataDir, { recursive: true, force: true });
   };
-  const run: ClusterRun = { child, marker, log, balancerPort, ports: [balancerPort, redisPort, ...replicaPorts], exit, cleanUp };
+  const run: ClusterRun = { child, marker, log, balancerPort, redisPort, ports: [balancerPort, redisPort, ...replicaPorts], exit, cleanUp };
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`the cluster was not ready within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
@@ -79,6 +85,21 @@ async function startClusterScript(): Promise<ClusterRun> {
     await cleanUp();
     throw new Error(`${(error as Error).message}\n--- cluster.mjs output ---\n${log.slice(-40).join("\n")}`, { cause: error });
   }
+}
+
+/**
+ * redis-server rewrites its argv and environment area for its process title
+ * ("redis-server 127.0.0.1:<port>"), so the marker cannot find it: its title can.
+ */
+async function redisOnPort(port: number): Promise<ProcessInfo[]> {
+  const found: ProcessInfo[] = [];
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "");
+    const title = cmdline.replaceAll("\0", " ").trim();
+    if (new RegExp(`redis-server 127\\.0\\.0\\.1:${port}$`).test(title)) found.push({ pid: Number(entry), cmdline: title });
+  }
+  return found;
 }
 
 function portAnswers(port: number): Promise<boolean> {
@@ -105,13 +126,14 @@ describe("npm run cluster (infra/dev/cluster.mjs)", () => {
       expect(sum).toBe("2");
       expect(await isAlive(Number(kernelPid))).toBe(true);
       const started = await processesWithEnvMarker(MARKER, run.marker);
-      // The script, Redis, three replicas, and the session's processes (its worker at least).
+      // The script, three replicas, the session's worker, Jupyter server and kernel.
       expect(started.length, describeProcesses(started)).toBeGreaterThanOrEqual(7);
+      expect(await redisOnPort(run.redisPort)).toHaveLength(1);
 
       run.child.kill("SIGTERM");
       const exit = await Promise.race([run.exit, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), STOP_TIMEOUT_MS).unref())]);
       expect(exit, `cluster.mjs was still running ${STOP_TIMEOUT_MS} ms after SIGTERM`).toEqual({ code: 0, signal: null });
-      const survivors = await waitUntilNoProcesses(() => processesWithEnvMarker(MARKER, run.marker), 10_000);
+      const survivors = await waitUntilNoProcesses(async () => [...(await processesWithEnvMarker(MARKER, run.marker)), ...(await redisOnPort(run.redisPort))], 10_000);
       expect(survivors, `still running:\n${describeProcesses(survivors)}`).toEqual([]);
       expect(await isAlive(Number(kernelPid))).toBe(false);
       for (const port of run.ports) expect(await portAnswers(port), `port ${port}`).toBe(false);

@@ -78,16 +78,18 @@ export function freePort() {
 }
 
 /**
- * Polls `url`/healthz until the replica names itself (its start includes a
- * Python probe, seconds); its replica id. Throws when `child` exits first.
+ * Polls `url`/healthz until it answers 200 (the start includes a Python probe:
+ * seconds); the replica id it names (undefined without Redis). Throws when
+ * `child` exits first.
  */
 export async function waitForReplica(url, child, timeoutMs, describe = url) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${describe} exited during its start (${child.signalCode ?? child.exitCode})`);
     try {
-      const body = await (await fetch(`${url}/healthz`)).json();
-      if (typeof body?.replicaId === "string") return body.replicaId;
+      const response = await fetch(`${url}/healthz`);
+      const body = await response.json();
+      if (response.ok) return typeof body?.replicaId === "string" ? body.replicaId : undefined;
     } catch {
       // not listening yet
     }
