@@ -54,6 +54,8 @@ const say = (line) => console.log(`cluster: ${line}`);
 /** What this run started, stopped in reverse on the way out. */
 const started = { redis: undefined, replicas: [], balancer: undefined };
 let stopping;
+/** Set while Redis starts: a Ctrl-C then waits for it, so as to stop it too. */
+let redisStarting;
 
 function readPort(name, value) {
   const port = Number(value.trim());
@@ -91,7 +93,9 @@ async function main() {
   });
 
   const redisLog = createWriteStream(path.join(logDir, "redis.log"), { flags: "a" });
-  started.redis = await startRedis({ binary: redisServer, port: ports.redis, env: { ...env, [RUN_MARKER]: runId }, onOutput: (chunk) => redisLog.write(chunk) });
+  redisStarting = startRedis({ binary: redisServer, port: ports.redis, env: { ...env, [RUN_MARKER]: runId }, onOutput: (chunk) => redisLog.write(chunk) });
+  started.redis = await redisStarting;
+  if (stopping) return;
   started.balancer = await startBalancer({ port: ports.balancer, backends: ports.replicas.map((port) => ({ host: "127.0.0.1", port })) });
   started.replicas = ports.replicas.map((port, index) => startReplica(index, port, started.redis.url));
   await Promise.all(started.replicas.map((replica) => replica.ready));
@@ -199,6 +203,7 @@ async function stop(signal, exitCode = 0) {
       left = await workerPids();
     }
     for (const pid of left) kill(pid, "SIGKILL");
+    started.redis ??= await redisStarting?.catch(() => undefined);
     await started.redis?.close();
     await started.balancer?.close();
     say(`stopped ${started.replicas.length} replicas, ${workers.length} worker process(es), Redis and the balancer`);
