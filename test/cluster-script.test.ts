@@ -113,13 +113,64 @@ function portAnswers(port: number): Promise<boolean> {
   });
 }
 
+/** SIGTERM to the script: it exits 0, and no process it started and no port it used is left. */
+async function expectStopsEverything(run: ClusterRun, kernelPid: number): Promise<void> {
+  run.child.kill("SIGTERM");
+  const exit = await Promise.race([run.exit, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), STOP_TIMEOUT_MS).unref())]);
+  expect(exit, `cluster.mjs was still running ${STOP_TIMEOUT_MS} ms after SIGTERM`).toEqual({ code: 0, signal: null });
+  const survivors = await waitUntilNoProcesses(async () => [...(await processesWithEnvMarker(MARKER, run.marker)), ...(await redisOnPort(run.redisPort))], 10_000);
+  expect(survivors, `still running:\n${describeProcesses(survivors)}`).toEqual([]);
+  expect(await isAlive(kernelPid)).toBe(false);
+  for (const port of run.ports) expect(await portAnswers(port), `port ${port}`).toBe(false);
+  expect(run.log.some((line) => line.startsWith("cluster: stopped 3 replicas"))).toBe(true);
+}
+
+async function withClusterScript(scenario: (run: ClusterRun, alice: RestClient) => Promise<void>): Promise<void> {
+  const run = await startClusterScript();
+  try {
+    await scenario(run, new RestClient(`http://127.0.0.1:${run.balancerPort}`, KEYS.alice));
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\n--- cluster.mjs output ---\n${run.log.slice(-40).join("\n")}`, { cause: error });
+  } finally {
+    await run.cleanUp();
+  }
+}
+
+/** The pid the banner prints for the replica with this id. */
+function bannerPid(run: ClusterRun, replicaId: string): number {
+  const line = run.log.find((entry) => /^replica \d+ /.test(entry) && entry.endsWith(replicaId));
+  const pid = Number(/ pid (\d+) /.exec(line ?? "")?.[1]);
+  if (!Number.isInteger(pid)) throw new Error(`no banner line for ${replicaId}`);
+  return pid;
+}
+
+/**
+ * What the docs tell a client to do while a session moves: a 503
+ * (SESSION_OWNER_UNAVAILABLE until the dead owner's key lapses) or a dropped
+ * connection means ask again after Retry-After.
+ */
+async function executeThroughFailover(alice: RestClient, sessionId: string, code: string): Promise<string> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    let retryAfterS = 1;
+    try {
+      const response = await alice.request("POST", `/v1/sessions/${sessionId}/execute`, { json: { code } });
+      if (response.status === 200) return response.json<{ stdout: string }>().stdout;
+      if (response.status !== 503) throw new Error(`HTTP ${response.status} ${response.text()}`);
+      retryAfterS = Number(response.headers["retry-after"] ?? 1);
+    } catch (error) {
+      if (!(error instanceof Error) || !/ECONNRESET|socket hang up|ECONNREFUSED/.test(error.message)) throw error;
+    }
+    if (Date.now() > deadline) throw new Error("no execute succeeded within 60 s of the kill");
+    await new Promise((resolve) => setTimeout(resolve, retryAfterS * 1000));
+  }
+}
+
 describe("npm run cluster (infra/dev/cluster.mjs)", () => {
   it("serves sessions through its balancer and, on SIGTERM, stops every process it started and frees its ports", async () => {
-    const run = await startClusterScript();
-    try {
+    await withClusterScript(async (run, alice) => {
       for (const port of run.ports) expect(await portAnswers(port), `port ${port}`).toBe(true);
       expect(run.log.some((line) => line.startsWith("[replica 1] "))).toBe(true);
-      const alice = new RestClient(`http://127.0.0.1:${run.balancerPort}`, KEYS.alice);
       const session = await alice.createSession();
       const result = await alice.execute(session.id, { code: "import os\nprint(1 + 1)\nprint(os.getpid())" });
       const [sum, kernelPid] = result.stdout.trim().split("\n");
@@ -130,18 +181,26 @@ describe("npm run cluster (infra/dev/cluster.mjs)", () => {
       expect(started.length, describeProcesses(started)).toBeGreaterThanOrEqual(7);
       expect(await redisOnPort(run.redisPort)).toHaveLength(1);
 
-      run.child.kill("SIGTERM");
-      const exit = await Promise.race([run.exit, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), STOP_TIMEOUT_MS).unref())]);
-      expect(exit, `cluster.mjs was still running ${STOP_TIMEOUT_MS} ms after SIGTERM`).toEqual({ code: 0, signal: null });
-      const survivors = await waitUntilNoProcesses(async () => [...(await processesWithEnvMarker(MARKER, run.marker)), ...(await redisOnPort(run.redisPort))], 10_000);
-      expect(survivors, `still running:\n${describeProcesses(survivors)}`).toEqual([]);
-      expect(await isAlive(Number(kernelPid))).toBe(false);
-      for (const port of run.ports) expect(await portAnswers(port), `port ${port}`).toBe(false);
-      expect(run.log.some((line) => line.startsWith("cluster: stopped 3 replicas"))).toBe(true);
-    } catch (error) {
-      throw new Error(`${(error as Error).message}\n--- cluster.mjs output ---\n${run.log.slice(-40).join("\n")}`, { cause: error });
-    } finally {
-      await run.cleanUp();
-    }
+      await expectStopsEverything(run, Number(kernelPid));
+    });
+  }, 300_000);
+
+  it("follows its printed walk-through: after kill -9 of a session's owner the same kernel answers through the balancer, and SIGTERM still stops everything", async () => {
+    await withClusterScript(async (run, alice) => {
+      const session = await alice.createSession();
+      const before = await alice.execute(session.id, { code: "import os\nx = 1 + 1\nprint(os.getpid())" });
+      const kernelPid = Number(before.stdout.trim());
+      const { Redis } = await import("ioredis");
+      const redis = new Redis(`redis://127.0.0.1:${run.redisPort}`);
+      const lease = await redis.get(`tether:lease:${session.id}`).finally(() => redis.disconnect());
+      const owner = bannerPid(run, lease?.replace(/:\d+$/, "") ?? "");
+
+      process.kill(owner, "SIGKILL");
+      expect(await executeThroughFailover(alice, session.id, "print(x)\nprint(os.getpid())")).toBe(`2\n${kernelPid}\n`);
+      expect(run.log.some((line) => line.includes("adopted the session from a replica that is gone"))).toBe(true);
+
+      // The dead replica's worker now belongs to another replica; the script's stop still finds it.
+      await expectStopsEverything(run, kernelPid);
+    });
   }, 300_000);
 });
