@@ -123,7 +123,8 @@ describe("the Azure Container Apps Jobs launcher, against a fake ARM API through
     expect(container?.image).toBe("tetheracr.azurecr.io/tether-worker:test");
     expect(container?.resources).toEqual({ cpu: 0.5, memory: "1Gi" });
     const env = new Map((container?.env ?? []).map((variable) => [variable.name, variable.value]));
-    expect(env.get("TETHER_ORCHESTRATOR_URL")).toBe(`${orchestrator.publicUrl}/v1/workers/connect`);
+    // ?launch= lets a balancer in front of several replicas route the worker to its launching replica.
+    expect(env.get("TETHER_ORCHESTRATOR_URL")).toBe(`${orchestrator.publicUrl}/v1/workers/connect?launch=${env.get("TETHER_LAUNCH_ID")}`);
     expect(env.get("TETHER_JOIN_TOKEN")).toEqual(expect.any(String));
     expect(env.get("TETHER_JOIN_TOKEN")?.length).toBeGreaterThan(16);
     expect(env.get("TETHER_LAUNCH_ID")).toEqual(expect.any(String));

@@ -85,7 +85,8 @@ describe("hostile input through the real stack", () => {
     // The bootstrap's own source mentions the flag; a token (48 hex digits) must never follow it.
     for (const p of jupyter) expect(p.cmdline).not.toMatch(/--ServerApp\.token=[0-9a-f]{16,}/);
     const workspaces = `${orchestrator.dataDir}/workspaces`;
-    expect((await stat(workspaces)).mode & 0o777).toBe(0o700);
+    // Nobody else lists or writes it; the sandbox user (nobody) may only pass through (o+x).
+    expect((await stat(workspaces)).mode & 0o776).toBe(0o700);
   });
 
   it("refuses a 60 MiB first frame on the worker gateway from its header, without buffering it", async () => {

@@ -97,7 +97,8 @@ describe("the Kubernetes Jobs launcher, against a fake API server through @kuber
     expect(container?.resources).toEqual({ requests: { cpu: "250m", memory: "512Mi" }, limits: { cpu: "1", memory: "1Gi" } });
     expect(container?.securityContext).toMatchObject({ runAsNonRoot: true, privileged: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } });
     const env = new Map((container?.env ?? []).map((variable) => [variable.name, variable.value]));
-    expect(env.get("TETHER_ORCHESTRATOR_URL")).toBe(`${started.publicUrl}/v1/workers/connect`);
+    // ?launch= lets a balancer in front of several replicas route the worker to its launching replica.
+    expect(env.get("TETHER_ORCHESTRATOR_URL")).toBe(`${started.publicUrl}/v1/workers/connect?launch=${env.get("TETHER_LAUNCH_ID")}`);
     expect(env.get("TETHER_JOIN_TOKEN_FILE")).toBe("/var/run/tether/join-token");
     expect(env.has("TETHER_JOIN_TOKEN")).toBe(false);
     expect(container?.volumeMounts).toEqual(

@@ -8,7 +8,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { KEYS } from "./helpers/orchestrator.js";
-import { describeProcesses, isAlive, killProcesses, processesWithEnvMarker, waitForExit, waitUntilNoProcesses, type ProcessInfo } from "./helpers/processes.js";
+import { describeProcesses, isAlive, killProcesses, processesUsingDirectory, processesWithEnvMarker, waitForExit, waitUntilNoProcesses, type ProcessInfo } from "./helpers/processes.js";
 import { RestClient } from "./helpers/rest.js";
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -22,6 +22,7 @@ interface NpmStart {
   npmPid: number;
   log: string[];
   marker: string;
+  dataDir: string;
   url: string;
   port: number;
   server: ProcessInfo;
@@ -60,7 +61,7 @@ async function npmStart(): Promise<NpmStart> {
     } catch {
       // the group is gone
     }
-    killProcesses(await processesWithEnvMarker(MARKER, marker));
+    killProcesses([...(await processesWithEnvMarker(MARKER, marker)), ...(await processesUsingDirectory(dataDir))]);
     await rm(dataDir, { recursive: true, force: true });
   };
   try {
@@ -84,7 +85,7 @@ async function npmStart(): Promise<NpmStart> {
     expect(servers, describeProcesses(servers)).toHaveLength(1);
     const server = servers[0];
     if (!server || npm.pid === undefined) throw new Error("no server process");
-    return { npm, npmPid: npm.pid, log, marker, url, port: Number(new URL(url).port), server, npmExit, cleanUp };
+    return { npm, npmPid: npm.pid, log, marker, dataDir, url, port: Number(new URL(url).port), server, npmExit, cleanUp };
   } catch (error) {
     await cleanUp();
     throw new Error(`${(error as Error).message}\n--- npm start output ---\n${log.slice(-40).join("\n")}`, { cause: error });
@@ -108,8 +109,20 @@ async function expectAllStopped(run: NpmStart): Promise<void> {
   expect(exit, `npm start was still running ${STOP_TIMEOUT_MS} ms after the signal`).toBeDefined();
   expect(await waitForExit(run.server.pid, STOP_TIMEOUT_MS)).toBe(true);
   expect(await portAnswers(run.port)).toBe(false);
-  const survivors = await waitUntilNoProcesses(() => processesWithEnvMarker(MARKER, run.marker), 10_000);
+  const survivors = await waitUntilNoProcesses(() => processesOf(run), 10_000);
   expect(survivors, `still running:\n${describeProcesses(survivors)}`).toEqual([]);
+}
+
+/**
+ * What `npm start` runs: processes carrying the marker (npm, the server, an
+ * unsandboxed worker) and those using the data dir (a sandboxed worker, its
+ * Jupyter Server and kernel get a clean environment and see their workspace
+ * through a bind mount of it).
+ */
+async function processesOf(run: NpmStart): Promise<ProcessInfo[]> {
+  const byPid = new Map<number, ProcessInfo>();
+  for (const p of [...(await processesWithEnvMarker(MARKER, run.marker)), ...(await processesUsingDirectory(run.dataDir))]) byPid.set(p.pid, p);
+  return [...byPid.values()];
 }
 
 async function withNpmStart(scenario: (run: NpmStart) => Promise<void>): Promise<void> {
@@ -129,10 +142,14 @@ describe("npm start (the README's first command) stops with its signals", () => 
       expect(await portAnswers(run.port)).toBe(true);
       const alice = new RestClient(run.url, KEYS.alice);
       const session = await alice.createSession();
-      const kernelPid = Number((await alice.execute(session.id, { code: "import os\nprint(os.getpid())" })).stdout.trim());
+      expect((await alice.execute(session.id, { code: "print(6*7)" })).stdout).toBe("42\n");
+      // npm, the server, and a worker, its Jupyter server and a kernel (host pids: the sandbox has its own pid namespace).
+      const running = await processesOf(run);
+      expect(running.length, describeProcesses(running)).toBeGreaterThanOrEqual(5);
+      const kernel = running.find((p) => p.cmdline.includes("ipykernel"));
+      expect(kernel, describeProcesses(running)).toBeDefined();
+      const kernelPid = kernel?.pid ?? 0;
       expect(await isAlive(kernelPid)).toBe(true);
-      // npm, the server, and a worker, its Jupyter server and a kernel.
-      expect((await processesWithEnvMarker(MARKER, run.marker)).length).toBeGreaterThanOrEqual(5);
 
       process.kill(run.npmPid, "SIGTERM");
       await expectAllStopped(run);

@@ -87,18 +87,20 @@ describe("the sandbox's memory and process limits", () => {
     expect((await orchestrator.alice.execute(b.id, { code: "print('still here')" })).stdout).toBe("still here\n");
   });
 
-  it("ends the worker when its Jupyter Server is killed (a limit may pick it), and the next execute resumes on a new worker", async () => {
+  it("brings up a new Jupyter Server when a limit kills the old one: the files stay, the variables are said lost", async () => {
     const session = await orchestrator.alice.createSession();
-    await orchestrator.alice.execute(session.id, { code: "kept = 1" });
+    await orchestrator.alice.execute(session.id, { code: "kept = 1\nopen('kept.txt', 'w').write('on disk')" });
     // Jupyter Server is the kernel's parent: its host pid is the kernel's PPid.
     const kernel = await hostPidOf((await orchestrator.alice.execute(session.id, { code: KERNEL_PID_CODE })).stdout);
     const server = Number(/^PPid:\s*(\d+)$/m.exec(await readFile(`/proc/${kernel}/status`, "utf8"))?.[1]);
     expect((await readFile(`/proc/${server}/cmdline`, "utf8")).replaceAll("\0", " ")).toContain("jupyter_server.serverapp");
+    const execution = orchestrator.alice.execute(session.id, { code: "import time\ntime.sleep(60)" });
+    await waitForSession(orchestrator, session.id, (info) => info.status === "busy");
     process.kill(server, "SIGKILL");
-    const stopped = await waitForSession(orchestrator, session.id, (info) => info.status === "stopped");
-    expect(stopped.stopReason).toMatchObject({ kind: "worker_lost" });
-    const resumed = await orchestrator.alice.execute(session.id, { code: "print('kept' in globals())" });
-    expect(resumed).toMatchObject({ status: "ok", stdout: "False\n", resumed: true, stateLost: true });
+    expect(await execution).toMatchObject({ status: "kernel_died", stateLost: true });
+    const after = await orchestrator.alice.execute(session.id, { code: "print('kept' in globals(), open('kept.txt').read())" });
+    expect(after).toMatchObject({ status: "ok", stdout: "False on disk\n" });
+    expect(await waitForExit(server, 10_000)).toBe(true);
     await orchestrator.alice.deleteSession(session.id);
   });
 

@@ -143,8 +143,31 @@ export function compose(config: OrchestratorConfig, options: CompositionOptions,
         maxConcurrentStarts: config.maxConcurrentStarts,
         launchTtlMs,
         replicaUrl,
+        workersOutliveReplica: workersOutliveReplica(config),
         logger,
       })
     : undefined;
   return { launcher, joinTokens, store, cluster, launches, limiter, pool, snapshots, sweeper, registry, metrics };
+}
+
+/**
+ * Whether a worker keeps running, and can reach the balancer, when the replica
+ * that launched it is gone: a sandbox and the docker launcher's relay end
+ * with their replica; unsandboxed local processes, containers on a network,
+ * Kubernetes and Azure workers do not.
+ */
+function workersOutliveReplica(config: OrchestratorConfig): boolean {
+  switch (config.launcher) {
+    case "local":
+      return config.sandbox.mode === "off";
+    case "docker":
+      return config.docker?.network !== "none";
+    case "kubernetes":
+    case "azure":
+      return true;
+    default: {
+      const unreachable: never = config.launcher;
+      return unreachable;
+    }
+  }
 }

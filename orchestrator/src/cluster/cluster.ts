@@ -34,6 +34,8 @@ export interface ClusterDeps {
   launchTtlMs: number;
   /** Where other replicas reach this one, known once it listens. */
   replicaUrl: () => string;
+  /** False when workers end with this replica (a docker relay): a hand-over then snapshots first. */
+  workersOutliveReplica: boolean;
   logger: Logger;
 }
 
@@ -152,14 +154,25 @@ export class Cluster {
     return result;
   }
 
-  /** SIGTERM: take on nothing new, hand every session over, leave. */
+  /**
+   * SIGTERM: take on nothing new, hand every session over, leave. The last
+   * replica standing has nobody to hand over to, and some launchers' workers
+   * end with their replica: then sessions are scaled to zero first (their
+   * files are in their snapshots), and the next owner resumes them.
+   */
   async drain(): Promise<void> {
     await this.presence.drain();
+    const others = await this.deps.store.replicas().catch(() => []);
+    const last = !others.some((replica) => replica.replicaId !== this.replicaId && !replica.draining);
+    // Nobody to take the workers over, or workers that cannot outlive us: keep the files in snapshots.
+    const snapshotFirst = last || !this.deps.workersOutliveReplica;
+    if (snapshotFirst) this.logger.info({ last }, "sessions are scaled to zero before they are let go (their workers would not outlive this replica)");
     await handOverAll(
       this.deps.registry.all(),
       async (session) => {
         const replicated = this.replicated.get(session.id);
         if (!replicated) return;
+        if (snapshotFirst) await session.suspendForShutdown("the replica serving it shut down and its worker could not outlive it; the workspace was snapshotted");
         await replicated.flushed();
         await this.deps.store.releaseLease(session.id, replicated.lease);
         this.letGo(session, "the replica serving it is shutting down");

@@ -420,10 +420,16 @@ export class Session {
 
   /** Shutdown: an idle ready session scales to zero (its snapshot outlives this process), a running one stops its worker; snapshots are kept. */
   async release(reason: string): Promise<void> {
+    const state = await this.suspendForShutdown(reason);
+    if (state !== "stopped" && state !== "failed") await this.stop(reason, { keepSnapshot: true });
+  }
+
+  /** Shutdown: scales an idle ready session to zero and waits for its snapshot; anything else is left as it is. Returns the state after. */
+  async suspendForShutdown(reason: string): Promise<SessionLifecycle["name"]> {
     this.suspend("orchestrator_shutdown", reason);
     const state = this.lifecycle.current;
     if (state.name === "stopping") await state.settled;
-    else if (state.name !== "stopped" && state.name !== "failed") await this.stop(reason, { keepSnapshot: true });
+    return this.lifecycle.name;
   }
 
   private async delete(reason: string, keepSnapshot: boolean): Promise<void> {

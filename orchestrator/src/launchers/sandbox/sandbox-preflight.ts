@@ -83,8 +83,9 @@ async function makeReachable(dataDir: string, uid: number): Promise<void> {
     }
     if (dir === path.dirname(dir)) break;
   }
+  // Created private (others may enter, never list: workspace names are launch ids).
   for (const dir of [dataDir, path.join(dataDir, "workspaces"), runRootOf(dataDir)]) {
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true, mode: 0o700 });
     const info = await stat(dir);
     if ((info.mode & 0o001) === 0) await chmod(dir, (info.mode & 0o777) | 0o001);
   }
