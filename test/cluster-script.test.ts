@@ -122,6 +122,8 @@ async function expectStopsEverything(run: ClusterRun, kernelPid: number): Promis
   expect(survivors, `still running:\n${describeProcesses(survivors)}`).toEqual([]);
   expect(await isAlive(kernelPid)).toBe(false);
   for (const port of run.ports) expect(await portAnswers(port), `port ${port}`).toBe(false);
+  // Redis goes with the run: its sessions are deleted, not handed over to nobody.
+  expect(run.log).toContain("cluster: deleted 1 session(s)");
   expect(run.log.some((line) => line.startsWith("cluster: stopped 3 replicas"))).toBe(true);
 }
 

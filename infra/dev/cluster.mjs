@@ -18,10 +18,11 @@
 //   TETHER_DRAIN_TIMEOUT_MS       default 5000 here (30000 for a replica on its own): how long
 //                                 Ctrl-C lets running executions end before replicas hand them over.
 //
-// Stopping: SIGTERM to every replica (each hands its sessions over and exits), then
-// the workers they leave behind (a handed-over worker waits for a new owner that
-// is not coming), then Redis, then the balancer. A second Ctrl-C kills everything
-// at once. Everything is stopped by PID; nothing else is touched.
+// Stopping: every session is deleted (Redis goes with the run, so they could not
+// outlive it), then SIGTERM to every replica, then the workers left behind (one
+// whose owner was killed and not yet replaced), then Redis, then the balancer. A
+// second Ctrl-C kills everything at once. Everything is stopped by PID; nothing
+// else is touched.
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { createWriteStream, existsSync } from "node:fs";
@@ -39,6 +40,7 @@ const RUN_MARKER = "TETHER_DEV_CLUSTER_RUN";
 const REPLICA_START_TIMEOUT_MS = 120_000;
 const REPLICA_STOP_TIMEOUT_MS = 60_000;
 const WORKER_STOP_TIMEOUT_MS = 10_000;
+const SESSION_DELETE_TIMEOUT_MS = 20_000;
 
 const env = process.env;
 const ports = {
@@ -54,8 +56,11 @@ const say = (line) => console.log(`cluster: ${line}`);
 /** What this run started, stopped in reverse on the way out. */
 const started = { redis: undefined, replicas: [], balancer: undefined };
 let stopping;
+let ready = false;
 /** Set while Redis starts: a Ctrl-C then waits for it, so as to stop it too. */
 let redisStarting;
+/** Every tenant's key: stop deletes their sessions. */
+let apiKeys = [];
 
 function readPort(name, value) {
   const port = Number(value.trim());
@@ -84,6 +89,10 @@ async function main() {
   if (!env.TETHER_API_KEYS?.trim()) {
     const { ensureApiKeyFile } = await import(pathToFileURL(path.join(repo, "orchestrator/dist/api-key-file.js")).href);
     apiKey = await ensureApiKeyFile(dataDir);
+    apiKeys = [apiKey.key];
+  } else {
+    const { parseApiKeys } = await import(pathToFileURL(path.join(repo, "orchestrator/dist/config.js")).href);
+    apiKeys = parseApiKeys(env.TETHER_API_KEYS).map((entry) => entry.key);
   }
 
   process.on("SIGINT", () => void stop("SIGINT"));
@@ -100,6 +109,7 @@ async function main() {
   started.replicas = ports.replicas.map((port, index) => startReplica(index, port, started.redis.url));
   await Promise.all(started.replicas.map((replica) => replica.ready));
   if (stopping) return;
+  ready = true;
   printBanner(apiKey);
 }
 
@@ -189,9 +199,10 @@ async function stop(signal, exitCode = 0) {
     process.exit(1);
   }
   stopping = { at: Date.now() };
-  say(`${signal}: stopping the replicas (they hand their sessions over), their workers, Redis, the balancer`);
+  say(`${signal}: deleting the sessions, stopping the replicas, their workers, Redis, the balancer`);
   let code = exitCode;
   try {
+    if (ready) await deleteSessions();
     await Promise.all(started.replicas.map((r) => stopChild(r.child, "SIGTERM", REPLICA_STOP_TIMEOUT_MS)));
     // Handed over to nobody: the workers would wait for a new owner (redialing 4 heartbeats); they stop their kernels on SIGTERM.
     const workers = await workerPids();
@@ -212,6 +223,30 @@ async function stop(signal, exitCode = 0) {
     code = 1;
   }
   process.exit(code);
+}
+
+/**
+ * Redis goes with this run, so its sessions cannot outlive it: delete them
+ * while their owners can still stop their workers and remove their
+ * workspaces (a replica's SIGTERM would hand them over to nobody, or scale
+ * them to zero into snapshots no record points at). Bounded: a session whose
+ * owner was just killed answers 503 and is left to the worker cleanup below.
+ */
+async function deleteSessions() {
+  const base = `http://127.0.0.1:${ports.balancer}`;
+  const signal = AbortSignal.timeout(SESSION_DELETE_TIMEOUT_MS);
+  let deleted = 0;
+  for (const key of apiKeys) {
+    const headers = { Authorization: `Bearer ${key}` };
+    try {
+      const listed = await (await fetch(`${base}/v1/sessions`, { headers, signal })).json();
+      const answers = await Promise.all((listed.sessions ?? []).map((s) => fetch(`${base}/v1/sessions/${s.id}`, { method: "DELETE", headers, signal }).catch(() => undefined)));
+      deleted += answers.filter((answer) => answer?.status === 204).length;
+    } catch {
+      // timed out, or this key's tenant cannot list: the worker cleanup below still runs
+    }
+  }
+  say(`deleted ${deleted} session(s)`);
 }
 
 /** Live processes of this run other than the replicas and Redis: workers, their Jupyter servers and kernels. */
