@@ -204,7 +204,7 @@ async function stop(signal, exitCode = 0) {
   try {
     if (ready) await deleteSessions();
     await Promise.all(started.replicas.map((r) => stopChild(r.child, "SIGTERM", REPLICA_STOP_TIMEOUT_MS)));
-    // Handed over to nobody: the workers would wait for a new owner (redialing 4 heartbeats); they stop their kernels on SIGTERM.
+    // Left behind: the worker of a session not deleted (its owner killed, not yet replaced) redials for a new owner; SIGTERM stops its kernel.
     const workers = await workerPids();
     for (const pid of workers) kill(pid, "SIGTERM");
     const deadline = Date.now() + WORKER_STOP_TIMEOUT_MS;
