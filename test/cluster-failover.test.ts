@@ -54,10 +54,10 @@ describe("failover between replicas", () => {
     await cluster.alice.deleteSession(session.id);
   });
 
-  it("a rolling restart (SIGTERM one replica at a time) with 16 sessions executing in a loop fails no execution", { timeout: 600_000 }, async () => {
-    // Started four at a time: 16 kernels at once on two busy cores can outlast the start timeout, which is not what this tests.
+  it("a rolling restart (SIGTERM one replica at a time) with 20 sessions executing in a loop fails no execution", { timeout: 600_000 }, async () => {
+    // Started four at a time: 20 kernels at once on two busy cores can outlast the start timeout, which is not what this tests.
     const sessions: SessionInfo[] = [];
-    for (let batch = 0; batch < 4; batch += 1) sessions.push(...(await Promise.all(Array.from({ length: 4 }, () => cluster.alice.createSession()))));
+    for (let batch = 0; batch < 5; batch += 1) sessions.push(...(await Promise.all(Array.from({ length: 4 }, () => cluster.alice.createSession()))));
     let running = true;
     const outcomes: { ok: number; failed: string[] } = { ok: 0, failed: [] };
     const loops = sessions.map(async (session, index) => {

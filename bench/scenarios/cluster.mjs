@@ -109,7 +109,7 @@ export async function run({ quick = false, log = () => {} } = {}) {
   if (why) throw new Error(why);
   const rounds = quick ? 3 : 7;
   const perBatch = quick ? 10 : 30;
-  const kills = quick ? 2 : 5;
+  const kills = quick ? 2 : 10;
   const key = `bench-${randomBytes(12).toString('hex')}`;
   const dataDir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'tether-bench-cluster-')));
   const prefix = `bench${randomBytes(4).toString('hex')}:`;
