@@ -155,6 +155,17 @@ describe.each(kinds)("%s store", (kind, open) => {
       expect(journal.events[1]).toMatchObject({ requestId: null, done: true });
     });
 
+    it("skips events it already holds when a batch is retried (after a partial failure), keeping the first copy", async () => {
+      const store = await open();
+      const lease = (await store.acquireLease("e2", "r1"))!;
+      const event = (seq: number, text: string) => ({ seq, requestId: "x", at: seq, frame: new TextEncoder().encode(text), done: false });
+      await store.appendEvents("e2", [event(1, "one"), event(2, "two")], undefined, 1, lease);
+      await store.appendEvents("e2", [event(2, "two again"), event(3, "three")], undefined, 1, lease);
+      const journal = await store.readJournal("e2");
+      expect(journal.events.map((e) => new TextDecoder().decode(e.frame))).toEqual(["one", "two", "three"]);
+      expect(journal.lastSeq).toBe(3);
+    });
+
     it("fails fast with STORE_UNAVAILABLE while Redis is down, and works again once it is back", async () => {
       const store = await open();
       await redis.stop();

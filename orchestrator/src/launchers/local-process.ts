@@ -85,6 +85,10 @@ class LocalProcessLaunch implements LaunchHandle {
       ...(spawned.uid !== undefined ? { uid: spawned.uid } : {}),
       ...(spawned.gid !== undefined ? { gid: spawned.gid } : {}),
     });
+    // The extra pipes (bwrap's args, join token, info) are socketpairs: a sandbox killed before
+    // reading them resets ours (ECONNRESET), which with no listener is an uncaught exception
+    // that takes the orchestrator down (seen on a CI run). The exit path reports what matters.
+    for (const stream of this.child.stdio) stream?.on("error", (error: Error) => this.logger.debug({ err: error }, "a pipe to the worker process failed"));
     if (this.child.pid !== undefined) spawned.started(this.child);
     this.logger.info({ pid: this.child.pid, workspace, command: spawned.command }, "worker process started");
     this.child.stderr?.setEncoding("utf8");

@@ -80,7 +80,8 @@ export const APPEND_EVENTS = `
 local cur = redis.call('GET', KEYS[1])
 if cur and cur ~= ARGV[1] then return 0 end
 for i = 4, #ARGV, 5 do
-  redis.call('XADD', KEYS[2], ARGV[i] .. '-0', 'r', ARGV[i + 1], 't', ARGV[i + 2], 'd', ARGV[i + 3], 'f', ARGV[i + 4])
+  -- pcall: an event already there (a retried batch) is skipped, not an error.
+  redis.pcall('XADD', KEYS[2], ARGV[i] .. '-0', 'r', ARGV[i + 1], 't', ARGV[i + 2], 'd', ARGV[i + 3], 'f', ARGV[i + 4])
 end
 if tonumber(ARGV[2]) > 1 then redis.call('XTRIM', KEYS[2], 'MINID', ARGV[2] .. '-0') end
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[3], 'worker', ARGV[3]) end

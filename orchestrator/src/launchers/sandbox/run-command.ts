@@ -30,6 +30,8 @@ export function runCommand(spec: CommandSpec, timeoutMs: number): Promise<Comman
     let stderr = "";
     child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
     child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    // A child that exits before reading fd 3 resets the pipe: an error listener keeps that from being uncaught.
+    for (const stream of child.stdio) stream?.on("error", () => undefined);
     if (spec.fd3) (child.stdio[3] as Writable | null | undefined)?.end(spec.fd3);
     const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
     child.once("error", (error) => {
