@@ -8,9 +8,13 @@
 # /data; the compose file passes the port, the bind address and persistence.
 ARG DEBIAN_IMAGE=local/debian:bookworm
 FROM ${DEBIAN_IMAGE}
-RUN apt-get update -q \
+# policy-rc.d: the package's postinst would otherwise start a redis-server during
+# the build (a debootstrapped base has none; the official Debian images do).
+RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d \
+ && chmod +x /usr/sbin/policy-rc.d \
+ && apt-get update -q \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-server \
- && rm -rf /var/lib/apt/lists/* \
+ && rm -rf /var/lib/apt/lists/* /usr/sbin/policy-rc.d \
  && mkdir -p /data \
  && chown redis:redis /data
 USER redis
