@@ -142,6 +142,7 @@ describe("docker compose cluster", () => {
     const info = expectStatus<SessionInfo>(await retryWhileUnavailable(() => client.request("GET", `/v1/sessions/${sessionId}`)), 200, "GET the session");
     expect(info).toMatchObject({ status: "stopped", stopReason: { kind: "orchestrator_shutdown" } });
     expect(info.stopReason?.filesLost).not.toBe(true);
+    expect(info.snapshot?.files).toBeGreaterThanOrEqual(1);
 
     const resumeAt = Date.now();
     const res = await retryWhileUnavailable(() => client.request("POST", `/v1/sessions/${sessionId}/execute`, { json: { code: "print(open('kept.txt').read())\nprint('x' in globals())" } }));
