@@ -65,6 +65,8 @@ COPY --from=build /app/shared/dist shared/dist/
 COPY --from=build /app/worker/dist worker/dist/
 COPY --from=build /app/orchestrator/dist orchestrator/dist/
 COPY --from=build /app/client/dist/playground client/dist/playground/
+# The round-robin TCP balancer of infra/docker-compose.cluster.yml (plain node, no dependencies).
+COPY infra/dev/balancer.mjs infra/dev/balancer.mjs
 
 USER node
 # 0.0.0.0 so a published port reaches it on a bridge network; with host

@@ -3,20 +3,21 @@
 # BuildKit in Debian's docker.io), host networking for npm and apt:
 #   tether-worker:local         infra/worker.Dockerfile        (the docker launcher's default image)
 #   tether-orchestrator:local   infra/orchestrator.Dockerfile  (infra/docker-compose.yml)
+#   tether-redis:local          infra/redis.Dockerfile         (infra/docker-compose.cluster.yml)
 # The base images come from infra/dev/container-engine.sh. Unchanged inputs
 # hit the build cache, so a rebuild after a code change takes seconds to a
 # minute. Prints how long each image took.
 #
-#   infra/dev/build-images.sh [worker|orchestrator]...   (default: both)
+#   infra/dev/build-images.sh [worker|orchestrator|redis]...   (default: all three)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 images=("$@")
-[[ ${#images[@]} -gt 0 ]] || images=(worker orchestrator)
+[[ ${#images[@]} -gt 0 ]] || images=(worker orchestrator redis)
 for name in "${images[@]}"; do
   case "$name" in
-    worker | orchestrator) ;;
-    *) echo "build-images: unknown image '$name' (worker or orchestrator)" >&2; exit 2 ;;
+    worker | orchestrator | redis) ;;
+    *) echo "build-images: unknown image '$name' (worker, orchestrator or redis)" >&2; exit 2 ;;
   esac
   started=$SECONDS
   log=$(mktemp /tmp/tether-build-"$name".XXXXXX.log)

@@ -4,7 +4,7 @@ import Docker from "dockerode";
 import { DockerLabels } from "@tether/orchestrator";
 
 export const DOCKER_SOCKET = process.env.TETHER_DOCKER_SOCKET ?? "/var/run/docker.sock";
-export const IMAGES = { worker: "tether-worker:local", orchestrator: "tether-orchestrator:local" } as const;
+export const IMAGES = { worker: "tether-worker:local", orchestrator: "tether-orchestrator:local", redis: "tether-redis:local" } as const;
 /** Set by global-setup: this run's id, part of every orchestrator id the tests use. */
 export const CONTAINER_RUN_ENV = "TETHER_CONTAINER_TEST_RUN";
 
