@@ -27,6 +27,8 @@ interface NpmStart {
   port: number;
   server: ProcessInfo;
   npmExit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** npm's stdout and stderr (shared with the server) are closed: every line is in `log`. */
+  outputClosed: Promise<void>;
   cleanUp(): Promise<void>;
 }
 
@@ -55,6 +57,7 @@ async function npmStart(): Promise<NpmStart> {
     },
   });
   const npmExit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => npm.once("exit", (code, signal) => resolve({ code, signal })));
+  const outputClosed = new Promise<void>((resolve) => npm.once("close", () => resolve()));
   const cleanUp = async (): Promise<void> => {
     try {
       if (npm.pid !== undefined && npm.exitCode === null && npm.signalCode === null) process.kill(-npm.pid, "SIGKILL");
@@ -85,7 +88,7 @@ async function npmStart(): Promise<NpmStart> {
     expect(servers, describeProcesses(servers)).toHaveLength(1);
     const server = servers[0];
     if (!server || npm.pid === undefined) throw new Error("no server process");
-    return { npm, npmPid: npm.pid, log, marker, dataDir, url, port: Number(new URL(url).port), server, npmExit, cleanUp };
+    return { npm, npmPid: npm.pid, log, marker, dataDir, url, port: Number(new URL(url).port), server, npmExit, outputClosed, cleanUp };
   } catch (error) {
     await cleanUp();
     throw new Error(`${(error as Error).message}\n--- npm start output ---\n${log.slice(-40).join("\n")}`, { cause: error });
@@ -111,6 +114,8 @@ async function expectAllStopped(run: NpmStart): Promise<void> {
   expect(await portAnswers(run.port)).toBe(false);
   const survivors = await waitUntilNoProcesses(() => processesOf(run), 10_000);
   expect(survivors, `still running:\n${describeProcesses(survivors)}`).toEqual([]);
+  // npm's 'exit' can come before the last lines the server wrote to the shared pipes were read.
+  await Promise.race([run.outputClosed, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
 }
 
 /**

@@ -5,18 +5,17 @@ import { startOrchestrator, type RunningOrchestrator } from "./start.js";
 
 /** `node orchestrator/dist/server.js`: listen, print how to connect, stop cleanly on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
-  let orchestrator: RunningOrchestrator;
-  let config: OrchestratorConfig | undefined;
-  try {
-    config = loadConfig(process.env);
-    orchestrator = await startOrchestrator(config, { processMetrics: true });
-  } catch (error) {
-    console.error(startFailure(error, config));
-    process.exit(1);
-  }
-  printBanner(orchestrator);
-
+  let orchestrator: RunningOrchestrator | undefined;
   let stopping: { signal: NodeJS.Signals; at: number } | undefined;
+  const close = (running: RunningOrchestrator): void => {
+    running.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error("tether: error while stopping:", error);
+        process.exit(1);
+      },
+    );
+  };
   const stop = (signal: NodeJS.Signals, why: string = signal): void => {
     if (stopping) {
       // Under `npm start` a terminal's Ctrl-C arrives twice: from the terminal and relayed by npm.
@@ -26,17 +25,24 @@ async function main(): Promise<void> {
     }
     stopping = { signal, at: Date.now() };
     console.error(`tether: ${why}: stopping workers and the server`);
-    orchestrator.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        console.error("tether: error while stopping:", error);
-        process.exit(1);
-      },
-    );
+    // A signal during start-up is honoured once the start finished (it may have launched workers).
+    if (orchestrator) close(orchestrator);
   };
+  // Installed before anything starts: a signal in the middle of the start still stops cleanly.
   // Node passes the signal's number as a second argument: not a reason.
   process.on("SIGTERM", (signal) => stop(signal));
   process.on("SIGINT", (signal) => stop(signal));
+
+  let config: OrchestratorConfig | undefined;
+  try {
+    config = loadConfig(process.env);
+    orchestrator = await startOrchestrator(config, { processMetrics: true });
+  } catch (error) {
+    console.error(startFailure(error, config));
+    process.exit(1);
+  }
+  if (stopping) return close(orchestrator);
+  printBanner(orchestrator);
   if (process.env.npm_lifecycle_event) {
     watchParent(() => {
       // Already stopping (npm forwarded a signal, then died): let that finish.
