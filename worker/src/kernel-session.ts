@@ -30,6 +30,9 @@ export type KernelState = "starting" | "idle" | "busy" | "restarting" | "dead" |
 const KERNEL_NAME = "python3";
 /** How long a replacement kernel may take to become idle after a death or restart. */
 export const KERNEL_RECOVERY_TIMEOUT_MS = 30_000;
+/** A first start gets this long for its kernel_info reply before another kernel is tried (a healthy one answers in 1-6 s here, under load). */
+const KERNEL_START_ATTEMPT_MS = 20_000;
+const KERNEL_START_ATTEMPTS = 3;
 /** A restart that is not idle by then gets a brand-new kernel instead (the orchestrator's backstop allows for both). */
 const RESTART_IDLE_TIMEOUT_MS = 10_000;
 /** While recovering from a death: how often the websocket is checked, and how long each state may last before a reconnect. */
@@ -47,6 +50,8 @@ export class KernelSession {
   private connection: KernelConnection | undefined;
   private settings: ServerConnection.ISettings | undefined;
   private restartingByUs = false;
+  /** The first start is under way: a death then is retried by start(), not reported. */
+  private starting = false;
   private stopped = false;
   /** Jupyter Server itself died: the next recovery starts a new one before a new kernel. */
   private serverDead = false;
@@ -63,11 +68,48 @@ export class KernelSession {
   /** Starts the kernel on this server and resolves once it is idle, with what worker_ready reports. */
   async start(server: ServerAddress): Promise<KernelInfo> {
     this.useServer(server);
+    this.starting = true;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await this.startOnce();
+        } catch (error) {
+          if (attempt >= KERNEL_START_ATTEMPTS || this.stopped) throw error;
+          // Seen with several unsandboxed workers on one host: a kernel lost a ZMQ port to another kernel
+          // starting at the same moment, the server's restarter replaced it, and the kernel_info promise of
+          // the first process never settled. A new kernel gets new ports.
+          this.logger.warn({ err: error, attempt }, "the kernel did not become ready; starting another");
+          await this.discardConnection();
+        }
+      }
+    } finally {
+      this.starting = false;
+    }
+  }
+
+  private async startOnce(): Promise<KernelInfo> {
     await this.connectNew();
     const connection = this.requireConnection();
-    const reply = await connection.info;
-    await this.waitIdle(KERNEL_RECOVERY_TIMEOUT_MS);
-    return { name: connection.name, language: reply.language_info.name, languageVersion: reply.language_info.version ?? "" };
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new WorkerError(ErrorCodes.KERNEL_UNAVAILABLE, `The kernel did not answer kernel_info within ${KERNEL_START_ATTEMPT_MS} ms.`)), KERNEL_START_ATTEMPT_MS);
+    });
+    try {
+      const reply = await Promise.race([connection.info, late]);
+      await this.waitIdle(KERNEL_RECOVERY_TIMEOUT_MS);
+      return { name: connection.name, language: reply.language_info.name, languageVersion: reply.language_info.version ?? "" };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Drops the current kernel (its connection and, through the API, the kernel itself). */
+  private async discardConnection(): Promise<void> {
+    const old = this.connection;
+    this.connection = undefined;
+    if (!old) return;
+    old.dispose();
+    await KernelAPI.shutdownKernel(old.id, this.requireSettings()).catch(() => undefined);
   }
 
   /**
@@ -264,7 +306,7 @@ export class KernelSession {
     connection.anyMessage.connect((_, args) => {
       if (args.direction !== "recv") return;
       const msg = args.msg;
-      if (msg.channel === "iopub" && msg.header.msg_type === "status" && !this.restartingByUs) {
+      if (msg.channel === "iopub" && msg.header.msg_type === "status" && !this.restartingByUs && !this.starting) {
         // The server announces a death with a parentless status: `restarting` when its restarter
         // replaces the kernel, `dead` when it gave up.
         const state = stringField(msg.content, "execution_state");
