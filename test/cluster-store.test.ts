@@ -1,3 +1,4 @@
+import { Redis } from "ioredis";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCodes, FencedError, MemoryClusterStore, RedisClusterStore, type ClusterStore, type SessionRecord } from "@tether/orchestrator";
@@ -62,7 +63,7 @@ describe.each(kinds)("%s store", (kind, open) => {
     const second = await store.acquireLease("s1", "r2");
     expect(second).toEqual({ replicaId: "r2", epoch: 2 });
     await expect(store.putSession(record("s1"), first!)).rejects.toBeInstanceOf(FencedError);
-    await expect(store.appendEvents("s1", [], undefined, 1, first!)).rejects.toBeInstanceOf(FencedError);
+    await expect(store.persist("s1", { keepFromSeq: 1 }, first!)).rejects.toBeInstanceOf(FencedError);
     await store.putSession(record("s1"), second!);
     expect(await store.leaseOf("s1")).toEqual(second);
 
@@ -70,6 +71,26 @@ describe.each(kinds)("%s store", (kind, open) => {
     expect(await store.leaseOf("s1")).toEqual(second);
     await store.releaseLease("s1", second!);
     expect(await store.leaseOf("s1")).toBeUndefined();
+  });
+
+  it("persists a flush as one step: record, executions and the tenant's set together; a fenced flush writes none of it", async () => {
+    const store = await open();
+    const first = (await store.acquireLease("p1", "r1"))!;
+    const execution = { requestId: "q", state: "running" as const, createdAt: new Date().toISOString(), code: "x = 1" };
+    await store.persist("p1", { record: record("p1"), executions: [execution, { requestId: "z", state: "ended", createdAt: execution.createdAt }], keepFromSeq: 1 }, first);
+    expect((await store.getSession("p1"))?.tenant).toBe("alice");
+    expect(await store.countSessions("alice")).toBe(1);
+    expect((await store.listExecutions("p1")).sort((a, b) => a.requestId.localeCompare(b.requestId))).toEqual([execution, { requestId: "z", state: "ended", createdAt: execution.createdAt }]);
+
+    await store.forgetReplica("r1");
+    const second = (await store.acquireLease("p1", "r2"))!;
+    const stale = { ...record("p1"), tenant: "mallory" };
+    await expect(store.persist("p1", { record: stale, executions: [{ ...execution, state: "ended" }], keepFromSeq: 1 }, first)).rejects.toBeInstanceOf(FencedError);
+    expect((await store.getSession("p1"))?.tenant).toBe("alice");
+    expect(await store.countSessions("mallory")).toBe(0);
+    expect((await store.listExecutions("p1")).find((e) => e.requestId === "q")?.state).toBe("running");
+    await store.persist("p1", { executions: [{ requestId: "q", state: "ended", createdAt: execution.createdAt }], keepFromSeq: 1 }, second);
+    expect((await store.listExecutions("p1")).find((e) => e.requestId === "q")?.state).toBe("ended");
   });
 
   it("a replica that stops announcing itself is gone after its TTL", async () => {
@@ -144,8 +165,8 @@ describe.each(kinds)("%s store", (kind, open) => {
       const store = await open();
       const lease = (await store.acquireLease("e1", "r1"))!;
       const frame = (seq: number) => new TextEncoder().encode(`{"seq":${seq},"type":"stream","requestId":"x","name":"stdout","text":"é ${seq}\\n"}`);
-      await store.appendEvents("e1", [1, 2, 3].map((seq) => ({ seq, requestId: "x", at: 1000 + seq, frame: frame(seq), done: false })), { workerId: "w1", seq: 7 }, 1, lease);
-      await store.appendEvents("e1", [{ seq: 4, requestId: null, at: 2000, frame: frame(4), done: true }], undefined, 3, lease);
+      await store.persist("e1", { events: [1, 2, 3].map((seq) => ({ seq, requestId: "x", at: 1000 + seq, frame: frame(seq), done: false })), worker: { workerId: "w1", seq: 7 }, keepFromSeq: 1 }, lease);
+      await store.persist("e1", { events: [{ seq: 4, requestId: null, at: 2000, frame: frame(4), done: true }], keepFromSeq: 3 }, lease);
       const journal = await store.readJournal("e1");
       expect(journal.worker).toEqual({ workerId: "w1", seq: 7 });
       expect(journal.lastSeq).toBe(4);
@@ -159,11 +180,24 @@ describe.each(kinds)("%s store", (kind, open) => {
       const store = await open();
       const lease = (await store.acquireLease("e2", "r1"))!;
       const event = (seq: number, text: string) => ({ seq, requestId: "x", at: seq, frame: new TextEncoder().encode(text), done: false });
-      await store.appendEvents("e2", [event(1, "one"), event(2, "two")], undefined, 1, lease);
-      await store.appendEvents("e2", [event(2, "two again"), event(3, "three")], undefined, 1, lease);
+      await store.persist("e2", { events: [event(1, "one"), event(2, "two")], keepFromSeq: 1 }, lease);
+      await store.persist("e2", { events: [event(2, "two again"), event(3, "three")], keepFromSeq: 1 }, lease);
       const journal = await store.readJournal("e2");
       expect(journal.events.map((e) => new TextDecoder().decode(e.frame))).toEqual(["one", "two", "three"]);
       expect(journal.lastSeq).toBe(3);
+    });
+
+    it("runs its scripts by digest and sends them again when Redis has forgotten them (SCRIPT FLUSH, a restart)", async () => {
+      const store = await open();
+      const admin = new Redis(redis.url);
+      try {
+        expect(await store.acquireLease("f1", "r1")).toEqual({ replicaId: "r1", epoch: 1 });
+        await admin.script("FLUSH");
+        expect(await store.acquireLease("f1", "r1")).toEqual({ replicaId: "r1", epoch: 1 });
+        expect(await store.acquireLease("f2", "r1")).toEqual({ replicaId: "r1", epoch: 1 });
+      } finally {
+        admin.disconnect();
+      }
     });
 
     it("fails fast with STORE_UNAVAILABLE while Redis is down, and works again once it is back", async () => {

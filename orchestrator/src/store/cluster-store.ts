@@ -74,6 +74,15 @@ export interface StoredEvent {
   done?: boolean;
 }
 
+/** What an owner's flush writes at once (see ClusterStore.persist). */
+export interface PersistBatch {
+  record?: SessionRecord;
+  executions?: readonly StoredExecution[];
+  events?: readonly StoredEvent[];
+  worker?: WorkerWatermark;
+  keepFromSeq: number;
+}
+
 export interface JoinTokenRecord {
   launchId: string;
   sessionId: string | null;
@@ -149,10 +158,13 @@ export interface ClusterStore {
   putExecution(sessionId: string, execution: StoredExecution, lease: Lease): Promise<void>;
   listExecutions(sessionId: string): Promise<StoredExecution[]>;
   /**
-   * Appends in order and records how far the serving worker's frames are
-   * in; `keepFromSeq` trims what the owner no longer keeps either.
+   * One owner's flush, applied as one step (one round trip on Redis): the
+   * record if it changed, executions as they are now, events appended in
+   * order (one already held is skipped: a retried batch), how far the serving
+   * worker's frames are in, and `keepFromSeq` trims what the owner no longer
+   * keeps either.
    */
-  appendEvents(sessionId: string, events: readonly StoredEvent[], worker: WorkerWatermark | undefined, keepFromSeq: number, lease: Lease): Promise<void>;
+  persist(sessionId: string, batch: PersistBatch, lease: Lease): Promise<void>;
   /** Everything kept of the session's events (a new owner loads it). */
   readJournal(sessionId: string): Promise<SessionJournal>;
 

@@ -4,13 +4,12 @@ import {
   type JoinTokenConsumption,
   type JoinTokenRecord,
   type Lease,
+  type PersistBatch,
   type ReplicaInfo,
   type SessionJournal,
   type SessionRecord,
-  type StoredEvent,
   type StoredExecution,
   type WorkerRecord,
-  type WorkerWatermark,
 } from "./cluster-store.js";
 
 /** A join token is remembered past its expiry, so a late replay is told "expired", not "invalid". */
@@ -183,9 +182,11 @@ export class MemoryClusterStore implements ClusterStore {
     return [...(this.executions.get(sessionId)?.values() ?? [])];
   }
 
-  /** The owner's in-memory log is the only copy a single process needs. */
-  async appendEvents(sessionId: string, _events: readonly StoredEvent[], _worker: WorkerWatermark | undefined, _keepFromSeq: number, lease: Lease): Promise<void> {
+  /** Events are not kept: the owner's in-memory log is the only copy a single process needs. */
+  async persist(sessionId: string, batch: PersistBatch, lease: Lease): Promise<void> {
     this.fence(sessionId, lease);
+    if (batch.record) await this.putSession(batch.record, lease);
+    for (const execution of batch.executions ?? []) await this.putExecution(sessionId, execution, lease);
   }
 
   async readJournal(): Promise<SessionJournal> {

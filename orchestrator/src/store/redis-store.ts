@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { ErrorCodes, errorMessage, tetherError } from "../errors.js";
@@ -7,6 +8,7 @@ import {
   type JoinTokenConsumption,
   type JoinTokenRecord,
   type Lease,
+  type PersistBatch,
   type ReplicaInfo,
   type SessionJournal,
   type SessionRecord,
@@ -32,6 +34,7 @@ const COMMAND_TIMEOUT_MS = 2000;
 export class RedisClusterStore implements ClusterStore {
   readonly kind = "redis" as const;
   private readonly redis: Redis;
+  private readonly scriptDigests = new Map<string, string>();
 
   constructor(
     url: string,
@@ -73,6 +76,21 @@ export class RedisClusterStore implements ClusterStore {
     return `${this.prefix}${parts.join(":")}`;
   }
 
+  /**
+   * Runs a script by its digest (EVALSHA), sending its text only when Redis
+   * does not know it (first use, or after a Redis restart emptied its cache).
+   */
+  private async script(lua: string, numKeys: number, ...args: (string | Buffer)[]): Promise<unknown> {
+    let sha = this.scriptDigests.get(lua);
+    if (!sha) this.scriptDigests.set(lua, (sha = createHash("sha1").update(lua).digest("hex")));
+    try {
+      return await this.redis.evalsha(sha, numKeys, ...args);
+    } catch (error) {
+      if (!(error instanceof Error && error.message.startsWith("NOSCRIPT"))) throw error;
+      return this.redis.eval(lua, numKeys, ...args);
+    }
+  }
+
   private async call<T>(work: () => Promise<T>): Promise<T> {
     try {
       return await work();
@@ -83,7 +101,7 @@ export class RedisClusterStore implements ClusterStore {
 
   async putSession(record: SessionRecord, lease: Lease): Promise<void> {
     const id = record.info.id;
-    const ok = await this.call(() => this.redis.eval(scripts.PUT_SESSION, 3, this.key("lease", id), this.key("session", id), this.key("tenant", record.tenant), leaseValue(lease), JSON.stringify(record), id));
+    const ok = await this.call(() => this.script(scripts.PUT_SESSION, 3, this.key("lease", id), this.key("session", id), this.key("tenant", record.tenant), leaseValue(lease), JSON.stringify(record), id));
     if (ok !== 1) throw new FencedError(id);
   }
 
@@ -96,7 +114,7 @@ export class RedisClusterStore implements ClusterStore {
       ...[this.key("lease", sessionId), this.key("session", sessionId), this.key("tenant", tenant), this.key("executions", sessionId)],
       ...[this.key("events", sessionId), this.key("journal", sessionId), this.key("epoch", sessionId)],
     ];
-    const ok = await this.call(() => this.redis.eval(scripts.DELETE_SESSION, keys.length, ...keys, leaseValue(lease), sessionId));
+    const ok = await this.call(() => this.script(scripts.DELETE_SESSION, keys.length, ...keys, leaseValue(lease), sessionId));
     if (ok !== 1) throw new FencedError(sessionId);
   }
 
@@ -112,12 +130,12 @@ export class RedisClusterStore implements ClusterStore {
   }
 
   async acquireLease(sessionId: string, replicaId: string): Promise<Lease | undefined> {
-    const value = await this.call(() => this.redis.eval(scripts.ACQUIRE_LEASE, 2, this.key("lease", sessionId), this.key("epoch", sessionId), replicaId, this.key("replica", "")));
+    const value = await this.call(() => this.script(scripts.ACQUIRE_LEASE, 2, this.key("lease", sessionId), this.key("epoch", sessionId), replicaId, this.key("replica", "")));
     return typeof value === "string" ? parseLease(value) : undefined;
   }
 
   async releaseLease(sessionId: string, lease: Lease): Promise<void> {
-    await this.call(() => this.redis.eval(scripts.RELEASE_LEASE, 1, this.key("lease", sessionId), leaseValue(lease)));
+    await this.call(() => this.script(scripts.RELEASE_LEASE, 1, this.key("lease", sessionId), leaseValue(lease)));
   }
 
   async leaseOf(sessionId: string): Promise<Lease | undefined> {
@@ -167,7 +185,7 @@ export class RedisClusterStore implements ClusterStore {
   }
 
   async consumeJoinToken(digest: string, now: number): Promise<JoinTokenConsumption> {
-    const result = await this.call(() => this.redis.eval(scripts.CONSUME_JOIN_TOKEN, 1, this.key("join", digest), String(now)));
+    const result = await this.call(() => this.script(scripts.CONSUME_JOIN_TOKEN, 1, this.key("join", digest), String(now)));
     if (result === "invalid" || result === "reused" || result === "expired") return { ok: false, reason: result };
     const record = typeof result === "string" ? parseJoinToken(result) : undefined;
     return record ? { ok: true, record } : { ok: false, reason: "invalid" };
@@ -175,7 +193,7 @@ export class RedisClusterStore implements ClusterStore {
 
   async revokeJoinToken(launchId: string): Promise<void> {
     const digest = await this.call(() => this.redis.get(this.key("joinlaunch", launchId)));
-    if (digest !== null) await this.call(() => this.redis.eval(scripts.REVOKE_JOIN_TOKEN, 1, this.key("join", digest)));
+    if (digest !== null) await this.call(() => this.script(scripts.REVOKE_JOIN_TOKEN, 1, this.key("join", digest)));
   }
 
   async putWorker(record: WorkerRecord): Promise<void> {
@@ -191,7 +209,7 @@ export class RedisClusterStore implements ClusterStore {
   }
 
   async putExecution(sessionId: string, execution: StoredExecution, lease: Lease): Promise<void> {
-    const ok = await this.call(() => this.redis.eval(scripts.PUT_EXECUTION, 2, this.key("lease", sessionId), this.key("executions", sessionId), leaseValue(lease), execution.requestId, JSON.stringify(execution)));
+    const ok = await this.call(() => this.script(scripts.PUT_EXECUTION, 2, this.key("lease", sessionId), this.key("executions", sessionId), leaseValue(lease), execution.requestId, JSON.stringify(execution)));
     if (ok !== 1) throw new FencedError(sessionId);
   }
 
@@ -200,13 +218,23 @@ export class RedisClusterStore implements ClusterStore {
     return all.flatMap((text) => parseStoredExecution(text) ?? []);
   }
 
-  async appendEvents(sessionId: string, events: readonly StoredEvent[], worker: WorkerWatermark | undefined, keepFromSeq: number, lease: Lease): Promise<void> {
-    const args: (string | Buffer)[] = [leaseValue(lease), String(keepFromSeq), worker ? `${worker.workerId}:${worker.seq}` : ""];
-    for (const event of events) {
+  async persist(sessionId: string, batch: PersistBatch, lease: Lease): Promise<void> {
+    const executions = batch.executions ?? [];
+    const args: (string | Buffer)[] = [
+      leaseValue(lease),
+      sessionId,
+      batch.record ? JSON.stringify(batch.record) : "",
+      String(batch.keepFromSeq),
+      batch.worker ? `${batch.worker.workerId}:${batch.worker.seq}` : "",
+      String(executions.length),
+    ];
+    for (const execution of executions) args.push(execution.requestId, JSON.stringify(execution));
+    for (const event of batch.events ?? []) {
       args.push(String(event.seq), event.requestId ?? "", String(event.at), event.done ? "1" : "0", Buffer.from(event.frame.buffer, event.frame.byteOffset, event.frame.byteLength));
     }
-    const keys = [this.key("lease", sessionId), this.key("events", sessionId), this.key("journal", sessionId)];
-    const ok = await this.call(() => this.redis.eval(scripts.APPEND_EVENTS, keys.length, ...keys, ...args));
+    const tenant = batch.record?.tenant ?? "";
+    const keys = [this.key("lease", sessionId), this.key("session", sessionId), this.key("tenant", tenant), this.key("executions", sessionId), this.key("events", sessionId), this.key("journal", sessionId)];
+    const ok = await this.call(() => this.script(scripts.PERSIST, keys.length, ...keys, ...args));
     if (ok !== 1) throw new FencedError(sessionId);
   }
 
@@ -238,7 +266,7 @@ export class RedisClusterStore implements ClusterStore {
   }
 
   async tryAcquireStartSlot(slotId: string, max: number, ttlMs: number): Promise<boolean> {
-    return (await this.call(() => this.redis.eval(scripts.ACQUIRE_START_SLOT, 1, this.key("starts"), slotId, String(max), String(Date.now()), String(ttlMs)))) === 1;
+    return (await this.call(() => this.script(scripts.ACQUIRE_START_SLOT, 1, this.key("starts"), slotId, String(max), String(Date.now()), String(ttlMs)))) === 1;
   }
 
   async releaseStartSlot(slotId: string): Promise<void> {
