@@ -89,6 +89,14 @@ class PortInUseError extends Error {}
  * number of buffers: a v1 header `06 00 00 00 ...` built a struct format of
  * 100 million `I`s, 3.2 GB (seen under load, when the worker replaces a
  * silent kernel socket after a restart). Unpatched, such a message costs that.
+ *
+ * And it finds and reads the `python3` kernelspec without importing
+ * IPython or ipykernel into the server: jupyter_client imports IPython to
+ * name ~/.ipython/kernels (computed here the same way, IPYTHONDIR or the
+ * default) and ipykernel.kernelspec (with debugpy) to compare a path, on
+ * the first kernel start: ~0.5 s between POST /api/kernels and the kernel's
+ * spawn, on the critical path of every cold start and resume. When the spec
+ * is ipykernel's bundled one (no kernelspec on disk), nothing changes.
  */
 export const JUPYTER_BOOTSTRAP = [
   "import sys",
@@ -156,6 +164,28 @@ export const JUPYTER_BOOTSTRAP = [
   "    except Exception:",
   "        pass",
   "_stable_subprotocol('jupyter_server.services.kernels.handlers', 'ZMQChannelsHandler')",
+  "def _spec_from_disk():",
+  "    try:",
+  "        import importlib.util",
+  "        from jupyter_client import kernelspec",
+  "        package = importlib.util.find_spec('ipykernel')",
+  "        bundled = os.path.join(list(package.submodule_search_locations)[0], 'resources') if package else None",
+  "        original = kernelspec.KernelSpecManager._get_kernel_spec_by_name",
+  "        def by_name(self, kernel_name, resource_dir):",
+  "            if kernel_name != kernelspec.NATIVE_KERNEL_NAME or resource_dir == bundled:",
+  "                return original(self, kernel_name, resource_dir)",
+  "            spec = self.kernel_spec_class.from_resource_dir(resource_dir)",
+  "            if not kernelspec.KPF.instance(parent=self.parent).is_provisioner_available(spec):",
+  "                raise kernelspec.NoSuchKernel(kernel_name)",
+  "            return spec",
+  "        kernelspec.KernelSpecManager._get_kernel_spec_by_name = by_name",
+  "        def kernel_dirs(self):",
+  "            ipython = os.environ.get('IPYTHONDIR') or os.path.join(os.path.expanduser('~'), '.ipython')",
+  "            return kernelspec.jupyter_path('kernels') + [os.path.join(ipython, 'kernels')]",
+  "        kernelspec.KernelSpecManager._kernel_dirs_default = kernel_dirs",
+  "    except Exception:",
+  "        pass",
+  "_spec_from_disk()",
   "from jupyter_server.serverapp import main",
   "sys.argv[0] = 'jupyter-server'",
   "sys.exit(main())",
