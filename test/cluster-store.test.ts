@@ -148,6 +148,63 @@ describe.each(kinds)("%s store", (kind, open) => {
     expect(await store.startSlotsInUse()).toBe(1);
   });
 
+  it("hands each idle pool worker to one claimer when two replicas claim at once, never the claimer's own, oldest first", async () => {
+    const store = await open();
+    for (const id of ["r1", "r2", "r3"]) await store.announceReplica({ replicaId: id, address: `http://127.0.0.1:${id.slice(1)}`, draining: false }, 60_000);
+    const listed = ["l1", "l2", "l3", "l4"].map((launchId, index) => ({ replicaId: index < 3 ? "r1" : "r2", launchId }));
+    for (const member of listed) await store.addPoolMember(member);
+    expect(await store.poolMembers()).toEqual(listed);
+
+    // r1 itself gets none of its own: only r2's.
+    expect(await store.claimPoolMember("r1", "token-own", 60_000)).toEqual({ replicaId: "r2", launchId: "l4" });
+    expect(await store.claimPoolMember("r1", "token-own2", 60_000)).toBeUndefined();
+    // Twelve claims at once by r2 and r3 for r1's three workers: each goes to exactly one.
+    const claims = await Promise.all(Array.from({ length: 12 }, (_, i) => store.claimPoolMember(i % 2 ? "r2" : "r3", `token-${i}`, 60_000)));
+    const taken = claims.flatMap((member) => member ?? []);
+    expect(taken.map((member) => member.launchId).sort()).toEqual(["l1", "l2", "l3"]);
+    expect(await store.poolMembers()).toEqual([]);
+    // A member withdrawn by its replica (claimed locally) is not claimable; withdrawing a claimed one says so.
+    await store.addPoolMember({ replicaId: "r1", launchId: "l5" });
+    expect(await store.removePoolMember({ replicaId: "r1", launchId: "l5" })).toBe(true);
+    expect(await store.removePoolMember({ replicaId: "r1", launchId: "l1" })).toBe(false);
+    expect(await store.claimPoolMember("r2", "token-x", 60_000)).toBeUndefined();
+  });
+
+  it("redeems a pool claim once, with its token only", async () => {
+    const store = await open();
+    await store.announceReplica({ replicaId: "r1", address: "http://127.0.0.1:1", draining: false }, 60_000);
+    await store.addPoolMember({ replicaId: "r1", launchId: "l1" });
+    expect(await store.claimPoolMember("r2", "the-token", 60_000)).toEqual({ replicaId: "r1", launchId: "l1" });
+    expect(await store.redeemPoolClaim("l1", "a-guess")).toBe(false);
+    expect(await store.redeemPoolClaim("l9", "the-token")).toBe(false);
+    expect(await store.redeemPoolClaim("l1", "the-token")).toBe(true);
+    expect(await store.redeemPoolClaim("l1", "the-token")).toBe(false);
+    // A claim nobody redeems lapses.
+    await store.addPoolMember({ replicaId: "r1", launchId: "l2" });
+    expect(await store.claimPoolMember("r2", "short", 100)).toEqual({ replicaId: "r1", launchId: "l2" });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await store.redeemPoolClaim("l2", "short")).toBe(false);
+  });
+
+  it("offers no pool worker of a replica that stopped announcing itself or is draining", async () => {
+    const store = await open();
+    await store.announceReplica({ replicaId: "gone", address: "http://127.0.0.1:1", draining: false }, 150);
+    await store.announceReplica({ replicaId: "leaving", address: "http://127.0.0.1:2", draining: true }, 60_000);
+    await store.announceReplica({ replicaId: "live", address: "http://127.0.0.1:3", draining: false }, 60_000);
+    await store.addPoolMember({ replicaId: "gone", launchId: "l1" });
+    await store.addPoolMember({ replicaId: "leaving", launchId: "l2" });
+    await store.addPoolMember({ replicaId: "live", launchId: "l3" });
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(await store.poolMembers()).toEqual([
+      { replicaId: "leaving", launchId: "l2" },
+      { replicaId: "live", launchId: "l3" },
+    ]);
+    expect(await store.claimPoolMember("other", "t1", 60_000)).toEqual({ replicaId: "live", launchId: "l3" });
+    expect(await store.claimPoolMember("other", "t2", 60_000)).toBeUndefined();
+    // The dead replica's member was dropped on the way; the draining one's stays listed (it may still claim it itself).
+    expect(await store.poolMembers()).toEqual([{ replicaId: "leaving", launchId: "l2" }]);
+  });
+
   it("keeps workers' resume digests and launches", async () => {
     const store = await open();
     await store.putWorker({ workerId: "w1", sessionId: "s1", launchId: "l1", resumeDigest: "abc" });

@@ -106,3 +106,35 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[1], tonumber(ARGV[3]) + tonumber(ARGV[4]), ARGV[1])
 return 1`;
+
+/**
+ * KEYS: pool zset (members "replicaId|launchId", scored by when listed).
+ * ARGV: replica to skip (the claimer), replica key prefix, pool-claim key
+ * prefix, claim token, claim TTL ms. The member taken, or nil. Members of a
+ * replica whose key expired are dropped; a draining replica's are skipped.
+ * Scans at most 200 members (pools are tens of workers).
+ */
+export const CLAIM_POOL_MEMBER = `
+local members = redis.call('ZRANGE', KEYS[1], 0, 199)
+for _, member in ipairs(members) do
+  local replica, launch = string.match(member, '^([^|]*)|(.*)$')
+  if replica and replica ~= ARGV[1] then
+    local raw = redis.call('GET', ARGV[2] .. replica)
+    if not raw then
+      redis.call('ZREM', KEYS[1], member)
+    elseif not cjson.decode(raw).draining then
+      redis.call('ZREM', KEYS[1], member)
+      redis.call('SET', ARGV[3] .. launch, ARGV[4], 'PX', tonumber(ARGV[5]))
+      return member
+    end
+  end
+end
+return nil`;
+
+/** KEYS: pool claim. ARGV: token. 1 (and the claim is spent) when it matches. */
+export const REDEEM_POOL_CLAIM = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0`;

@@ -9,15 +9,15 @@ import {
   type JoinTokenRecord,
   type Lease,
   type PersistBatch,
+  type PoolMember,
   type ReplicaInfo,
   type SessionJournal,
   type SessionRecord,
   type StoredEvent,
   type StoredExecution,
   type WorkerRecord,
-  type WorkerWatermark,
 } from "./cluster-store.js";
-import { parseJoinToken, parseLaunch, parseReplica, parseSessionRecord, parseStoredExecution, parseWorkerRecord } from "./record-schemas.js";
+import { leaseValue, parseJoinToken, parseLaunch, parseLease, parsePoolMember, parseReplica, parseSessionRecord, parseStoredExecution, parseWatermark, parseWorkerRecord, poolMemberValue } from "./record-schemas.js";
 import { joinTokenKeepMs } from "./memory-store.js";
 import * as scripts from "./redis-scripts.js";
 
@@ -208,6 +208,30 @@ export class RedisClusterStore implements ClusterStore {
     await this.call(() => this.redis.del(this.key("worker", workerId)));
   }
 
+  async addPoolMember(member: PoolMember): Promise<void> {
+    await this.call(() => this.redis.zadd(this.key("pool"), Date.now(), poolMemberValue(member)));
+  }
+
+  async removePoolMember(member: PoolMember): Promise<boolean> {
+    return (await this.call(() => this.redis.zrem(this.key("pool"), poolMemberValue(member)))) === 1;
+  }
+
+  async claimPoolMember(exceptReplicaId: string, claimToken: string, claimTtlMs: number): Promise<PoolMember | undefined> {
+    const args = [exceptReplicaId, this.key("replica", ""), this.key("poolclaim", ""), claimToken, String(claimTtlMs)];
+    const taken = await this.call(() => this.script(scripts.CLAIM_POOL_MEMBER, 1, this.key("pool"), ...args));
+    return typeof taken === "string" ? parsePoolMember(taken) : undefined;
+  }
+
+  async redeemPoolClaim(launchId: string, claimToken: string): Promise<boolean> {
+    return (await this.call(() => this.script(scripts.REDEEM_POOL_CLAIM, 1, this.key("poolclaim", launchId), claimToken))) === 1;
+  }
+
+  async poolMembers(): Promise<PoolMember[]> {
+    const members = (await this.call(() => this.redis.zrange(this.key("pool"), 0, -1))).flatMap((value) => parsePoolMember(value) ?? []);
+    const live = new Set((await this.replicas()).map((replica) => replica.replicaId));
+    return members.filter((member) => live.has(member.replicaId));
+  }
+
   async putExecution(sessionId: string, execution: StoredExecution, lease: Lease): Promise<void> {
     const ok = await this.call(() => this.script(scripts.PUT_EXECUTION, 2, this.key("lease", sessionId), this.key("executions", sessionId), leaseValue(lease), execution.requestId, JSON.stringify(execution)));
     if (ok !== 1) throw new FencedError(sessionId);
@@ -291,20 +315,6 @@ export class RedisClusterStore implements ClusterStore {
   async close(): Promise<void> {
     this.redis.disconnect();
   }
-}
-
-function leaseValue(lease: Lease): string {
-  return `${lease.replicaId}:${lease.epoch}`;
-}
-
-function parseWatermark(value: string): WorkerWatermark | undefined {
-  const match = /^(.*):(\d+)$/.exec(value);
-  return match?.[1] && match[2] ? { workerId: match[1], seq: Number(match[2]) } : undefined;
-}
-
-function parseLease(value: string): Lease | undefined {
-  const match = /^(.*):(\d+)$/.exec(value);
-  return match?.[1] && match[2] ? { replicaId: match[1], epoch: Number(match[2]) } : undefined;
 }
 
 function unavailable(error: unknown) {
