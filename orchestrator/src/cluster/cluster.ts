@@ -1,4 +1,4 @@
-import type { Server } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { WebSocket } from "ws";
 import type { SessionInfo, WorkerResume } from "@tether/shared";
@@ -14,7 +14,7 @@ import type { WorkerConnection } from "../workers/worker-connection.js";
 import type { TakeoverResult } from "../workers/worker-gateway.js";
 import type { AdoptedWorker } from "./adopted-worker.js";
 import { handOverAll } from "./hand-over.js";
-import { FrontRouter } from "./front-router.js";
+import { FrontRouter, type Route } from "./front-router.js";
 import { ReplicaPresence } from "./replica-presence.js";
 import { ReplicatedSession } from "./replicated-session.js";
 import { adoptSession } from "./session-adoption.js";
@@ -77,6 +77,21 @@ export class Cluster {
   /** Puts the router in front of `server` (before it listens). */
   route(server: Server): void {
     this.router.install(server);
+  }
+
+  /** Which replica serves a request about `sessionId` (an adapter's, which names its session only in the store). */
+  routeSession(sessionId: string): Promise<Route> {
+    return this.router.routeSession(sessionId);
+  }
+
+  /** A replica by id: local, forward while it announces itself, undefined once it is gone. */
+  routeReplica(replicaId: string): Promise<Route | undefined> {
+    return this.router.routeReplica(replicaId);
+  }
+
+  /** Forwards (or refuses) a request another replica serves; the caller has hijacked fastify's reply. */
+  pass(request: IncomingMessage, response: ServerResponse, route: Exclude<Route, { kind: "local" }>): void {
+    this.router.pass(request, response, route);
   }
 
   /** Joins the cluster: the replica answers at its address now. */

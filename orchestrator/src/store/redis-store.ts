@@ -18,6 +18,7 @@ import {
 import { parseJoinToken, parseLaunch, parseReplica, parseSessionRecord, parseStoredExecution, parseWorkerRecord } from "./record-schemas.js";
 import { joinTokenKeepMs } from "./memory-store.js";
 import * as scripts from "./redis-scripts.js";
+import { RedisAdapterBindings } from "./redis-adapter-bindings.js";
 
 /** A command that gets no answer within this long fails: a request answers 503, never hangs on Redis. */
 const COMMAND_TIMEOUT_MS = 2000;
@@ -32,6 +33,7 @@ const COMMAND_TIMEOUT_MS = 2000;
 export class RedisClusterStore implements ClusterStore {
   readonly kind = "redis" as const;
   private readonly redis: Redis;
+  readonly adapters: RedisAdapterBindings;
 
   constructor(
     url: string,
@@ -55,6 +57,7 @@ export class RedisClusterStore implements ClusterStore {
       if (down) logger.info("Redis is reachable again");
       down = false;
     });
+    this.adapters = new RedisAdapterBindings(this.redis, (...parts) => this.key(...parts), (work) => this.call(work));
   }
 
   /** Resolves once connected (start-up), rejects with STORE_UNAVAILABLE after `timeoutMs`. */
