@@ -138,4 +138,28 @@ describe("agent adapters in a cluster of replicas", () => {
     expect((await cluster.alice.listSessions()).sessions.filter((session) => session.metadata.identifier === identifier)).toHaveLength(0);
     expect((await replay(first!, "GET", `session?${query}`)).status).toBe(404);
   });
+
+  it("dynamic sessions: an identifier keeps its session (and variables) when the replica serving it dies", { timeout: 240_000 }, async () => {
+    const identifier = randomUUID();
+    const query = `identifier=${identifier}&api-version=2024-02-02-preview`;
+    const body = (code: string) => ({ json: JSON.stringify({ properties: { codeInputType: "inline", executionType: "synchronous", code } }) });
+    expect((await replay(cluster.alice, "POST", `code/execute?${query}`, body("k = 5"))).status).toBe(200);
+    const [session] = (await cluster.alice.listSessions()).sessions.filter((candidate) => candidate.metadata.identifier === identifier);
+    const owner = (await cluster.ownerOf(session!.id))!;
+    const survivor = cluster.replicas.find((replica) => replica !== owner)!;
+    await cluster.kill(owner);
+
+    // 503 with Retry-After until the survivors notice; then the session is taken over, not replaced.
+    const deadline = Date.now() + 90_000;
+    let answer = await replay(cluster.direct(survivor), "POST", `code/execute?${query}`, body("k + 1"));
+    while (answer.status === 503 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      answer = await replay(cluster.direct(survivor), "POST", `code/execute?${query}`, body("k + 1"));
+    }
+    expect(answer.status).toBe(200);
+    expect(field(answer.json(), "properties", "result")).toBe(6);
+    expect((await cluster.alice.listSessions()).sessions.filter((candidate) => candidate.metadata.identifier === identifier).map((s) => s.id)).toEqual([session!.id]);
+    expect((await replay(cluster.alice, "DELETE", `session?${query}`)).status).toBe(204);
+    await cluster.restart(owner);
+  });
 });
