@@ -103,6 +103,21 @@ describe("agent adapters in a cluster of replicas", () => {
     await cluster.restart(owner);
   });
 
+  it("a replica shutting down (SIGTERM) ends its MCP sessions' Tether sessions instead of handing them to replicas nothing reaches them on", { timeout: 240_000 }, async () => {
+    const { client, transport } = await mcpClient(cluster.url);
+    const mcpSession = transport.sessionId ?? "";
+    expect(await runCode(client, "w = 1\nw")).toContain("1");
+    const ofThisMcpSession = async () => (await cluster.alice.listSessions()).sessions.filter((session) => session.metadata.mcpSession === mcpSession);
+    expect(await ofThisMcpSession()).toHaveLength(1);
+    const holder = await redis.get(`tether:mcp:${mcpSession}`);
+    const owner = cluster.replicas.find((replica) => holder?.includes(replica.replicaId))!;
+    expect(await cluster.stop(owner)).toBe(0);
+    expect(await ofThisMcpSession()).toEqual([]);
+    expect(await redis.exists(`tether:mcp:${mcpSession}`)).toBe(0);
+    await client.close().catch(() => undefined);
+    await cluster.restart(owner);
+  });
+
   it("dynamic sessions: concurrent first requests on two replicas make one session; execute, read and upload through different replicas", { timeout: 240_000 }, async () => {
     const [first, second, third] = cluster.replicas.map((replica) => cluster.direct(replica));
     const identifier = randomUUID();

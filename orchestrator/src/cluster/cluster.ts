@@ -56,6 +56,7 @@ export class Cluster {
   private readonly router: FrontRouter;
   private readonly replicated = new Map<string, ReplicatedSession>();
   private readonly adoptedWorkers = new Map<string, AdoptedWorker>();
+  private readonly drainHooks: (() => Promise<void>)[] = [];
   private tickTimer: NodeJS.Timeout | undefined;
   private readonly logger: Logger;
 
@@ -92,6 +93,14 @@ export class Cluster {
   /** Forwards (or refuses) a request another replica serves; the caller has hijacked fastify's reply. */
   pass(request: IncomingMessage, response: ServerResponse, route: Exclude<Route, { kind: "local" }>): void {
     this.router.pass(request, response, route);
+  }
+
+  /**
+   * Runs when a drain begins, before sessions are handed over: state that
+   * cannot move (an MCP transport) ends here, with what only it uses.
+   */
+  beforeHandOver(hook: () => Promise<void>): void {
+    this.drainHooks.push(hook);
   }
 
   /** Joins the cluster: the replica answers at its address now. */
@@ -177,6 +186,7 @@ export class Cluster {
    */
   async drain(): Promise<void> {
     await this.presence.drain();
+    await Promise.allSettled(this.drainHooks.map((hook) => hook()));
     const others = await this.deps.store.replicas().catch(() => []);
     const last = !others.some((replica) => replica.replicaId !== this.replicaId && !replica.draining);
     // Nobody to take the workers over, or workers that cannot outlive us: keep the files in snapshots.

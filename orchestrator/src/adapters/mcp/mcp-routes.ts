@@ -36,6 +36,8 @@ export function registerMcpRoutes(scope: RouteScope, context: AppContext): void 
   // In a cluster an MCP session lives in the memory of the replica that initialized it: a request
   // for it reaching another replica goes there, streamed both ways (SSE answers, the GET stream).
   if (cluster) {
+    // Its transports die with this replica: their Tether sessions end before the drain would hand them to others (where nothing could reach them).
+    cluster.beforeHandOver(() => sessions.closeAll("the replica serving the MCP session is shutting down"));
     scope.addHook("onRequest", async (request, reply) => {
       const id = request.headers["mcp-session-id"];
       if (typeof id !== "string" || sessions.find(id, request.tenant)) return;
