@@ -1,13 +1,14 @@
 import { mkdtemp, realpath, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ErrorCodes, type SessionInfo } from "@tether/shared";
 import { loadConfig, startOrchestrator, type RunningOrchestrator } from "@tether/orchestrator";
 import { FakeArmServer, type ArmRequest } from "./fakes/fake-arm-server.js";
 import type { FakeTemplate } from "./fakes/fake-job-execution.js";
-import { describeProcesses, killProcesses, processesUsingDirectory, waitForExit, waitUntilNoProcesses } from "./helpers/processes.js";
+import { useFakePlatform } from "./helpers/fake-platform.js";
+import { freePort } from "./helpers/redis-server.js";
+import { waitForExit } from "./helpers/processes.js";
 import { expectStatus, RestClient } from "./helpers/rest.js";
 
 const SUBSCRIPTION_ID = "00000000-0000-4000-8000-0000000000a1";
@@ -22,16 +23,6 @@ interface AzureOrchestrator {
   alice: RestClient;
   publicUrl: string;
   close(): Promise<void>;
-}
-
-/** A port nothing listens on right now: TETHER_PUBLIC_URL must be known before the orchestrator listens. */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
-  const address = probe.address();
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  if (!address || typeof address === "string") throw new Error("no port");
-  return address.port;
 }
 
 /** The real orchestrator with TETHER_LAUNCHER=azure; the fake's credential and rewrite policy are the only difference from production. */
@@ -81,40 +72,26 @@ function startRequests(fake: FakeArmServer): ArmRequest[] {
 }
 
 describe("the Azure Container Apps Jobs launcher, against a fake ARM API through the real SDK", () => {
-  let fake: FakeArmServer;
   let orchestrator: AzureOrchestrator | undefined;
-
-  beforeEach(async () => {
-    fake = await FakeArmServer.start({ subscriptionId: SUBSCRIPTION_ID, resourceGroup: RESOURCE_GROUP, jobName: JOB_NAME });
-  });
-
-  afterEach(async () => {
-    try {
-      await orchestrator?.close();
-      orchestrator = undefined;
-    } finally {
-      await fake.close();
-    }
-    const leftovers = await waitUntilNoProcesses(() => processesUsingDirectory(fake.rootDir), 10_000);
-    if (leftovers.length > 0) {
-      killProcesses(leftovers);
-      throw new Error(`Processes of fake job executions outlived the test:\n${describeProcesses(leftovers)}`);
-    }
-  });
+  const platform = useFakePlatform(() => FakeArmServer.start({ subscriptionId: SUBSCRIPTION_ID, resourceGroup: RESOURCE_GROUP, jobName: JOB_NAME }), () => {
+    const current = orchestrator;
+    orchestrator = undefined;
+    return current;
+  }, "fake job executions");
 
   it("starts an execution with the bare template, runs code on the worker that dialed back, and stops it on delete", async () => {
-    orchestrator = await startAzureOrchestrator(fake);
+    orchestrator = await startAzureOrchestrator(platform.fake);
     const session = expectStatus<SessionInfo>(await orchestrator.alice.request("POST", "/v1/sessions", { json: {} }), 201, "POST /v1/sessions");
     expect(session.status).toBe("ready");
 
-    const [start] = startRequests(fake);
+    const [start] = startRequests(platform.fake);
     // A long-running operation: 202 + Location, polled until it answers {name, id}.
     expect(start?.status).toBe(202);
-    const polls = fake.requests.filter((r) => r.method === "GET" && r.path.includes("/containerappsjobOperationResults/"));
+    const polls = platform.fake.requests.filter((r) => r.method === "GET" && r.path.includes("/containerappsjobOperationResults/"));
     expect(polls.map((r) => r.status)).toEqual([202, 200]);
     expect(start?.apiVersion).toMatch(/^\d{4}-\d{2}-\d{2}/);
     expect(start?.authorization).toBe("Bearer fake-arm-token");
-    expect(fake.tokenScopes).toContain(`${fake.publicEndpoint}/.default`);
+    expect(platform.fake.tokenScopes).toContain(`${platform.fake.publicEndpoint}/.default`);
     const template = start?.body as FakeTemplate;
     expect(Object.keys(template)).toEqual(["containers"]);
     expect(template.containers).toHaveLength(1);
@@ -133,35 +110,35 @@ describe("the Azure Container Apps Jobs launcher, against a fake ARM API through
     expect(result.status).toBe("ok");
     expect(result.stdout).toBe("42\n");
 
-    const [execution] = fake.executions.values();
+    const [execution] = platform.fake.executions.values();
     const pid = execution?.pid;
     expect(pid).toEqual(expect.any(Number));
     await orchestrator.alice.deleteSession(session.id);
-    expect(fake.requests.some((r) => r.method === "POST" && r.path === `${JOB_PATH}/executions/${execution?.name ?? ""}/stop`)).toBe(true);
+    expect(platform.fake.requests.some((r) => r.method === "POST" && r.path === `${JOB_PATH}/executions/${execution?.name ?? ""}/stop`)).toBe(true);
     expect(await waitForExit(pid ?? -1, 10_000)).toBe(true);
-    await fake.waitFor(() => execution?.ended === true, 10_000, "the execution to end");
+    await platform.fake.waitFor(() => execution?.ended === true, 10_000, "the execution to end");
   });
 
   it("keeps a warm pool of job executions and hands one to a new session", async () => {
-    orchestrator = await startAzureOrchestrator(fake, { TETHER_POOL_SIZE: "1" });
-    await fake.waitFor(() => startRequests(fake).length === 1, 15_000, "the pool's first start");
+    orchestrator = await startAzureOrchestrator(platform.fake, { TETHER_POOL_SIZE: "1" });
+    await platform.fake.waitFor(() => startRequests(platform.fake).length === 1, 15_000, "the pool's first start");
     const poolStatus = async () => expectStatus<{ ready: number }>(await orchestrator!.alice.request("GET", "/v1/pool"), 200, "GET /v1/pool");
     for (let tries = 0; (await poolStatus()).ready < 1; tries++) {
       if (tries > 150) throw new Error("the pooled worker never became ready");
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    const [pooled] = fake.executions.values();
+    const [pooled] = platform.fake.executions.values();
     const session = expectStatus<SessionInfo>(await orchestrator.alice.request("POST", "/v1/sessions", { json: {} }), 201, "POST /v1/sessions");
     const result = await orchestrator.alice.execute(session.id, { code: "print(6*7)" });
     expect(result.stdout).toBe("42\n");
     expect(pooled?.status).toBe("Running");
     await orchestrator.alice.deleteSession(session.id);
-    await fake.waitFor(() => pooled?.ended === true, 10_000, "the claimed execution to end");
+    await platform.fake.waitFor(() => pooled?.ended === true, 10_000, "the claimed execution to end");
   });
 
   it("answers a refused start (403) at once with TETHER_ERR_LAUNCH_FORBIDDEN and the role to grant", async () => {
-    orchestrator = await startAzureOrchestrator(fake);
-    fake.refuseNextStart({
+    orchestrator = await startAzureOrchestrator(platform.fake);
+    platform.fake.refuseNextStart({
       status: 403,
       code: "AuthorizationFailed",
       message: "The client does not have authorization to perform action 'Microsoft.App/jobs/start/action'.",
@@ -177,8 +154,8 @@ describe("the Azure Container Apps Jobs launcher, against a fake ARM API through
   });
 
   it("answers a throttled start (429) with 429, TETHER_ERR_LAUNCH_THROTTLED and Azure's Retry-After", async () => {
-    orchestrator = await startAzureOrchestrator(fake);
-    fake.refuseNextStart({ status: 429, code: "TooManyRequests", message: "Rate limit exceeded for jobs/start.", retryAfterS: 17 });
+    orchestrator = await startAzureOrchestrator(platform.fake);
+    platform.fake.refuseNextStart({ status: 429, code: "TooManyRequests", message: "Rate limit exceeded for jobs/start.", retryAfterS: 17 });
     const res = await orchestrator.alice.request("POST", "/v1/sessions", { json: {} });
     expect(res.status).toBe(429);
     expect(res.errorCode()).toBe(ErrorCodes.LAUNCH_THROTTLED);
@@ -186,8 +163,8 @@ describe("the Azure Container Apps Jobs launcher, against a fake ARM API through
   });
 
   it("fails the session within a few seconds, with Azure's reason, when the execution fails before dialing back", async () => {
-    orchestrator = await startAzureOrchestrator(fake);
-    fake.failNextExecutionBeforeDialBack("Failed to pull image 'tetheracr.azurecr.io/tether-worker:test': manifest unknown");
+    orchestrator = await startAzureOrchestrator(platform.fake);
+    platform.fake.failNextExecutionBeforeDialBack("Failed to pull image 'tetheracr.azurecr.io/tether-worker:test': manifest unknown");
     const startedAt = Date.now();
     const res = await orchestrator.alice.request("POST", "/v1/sessions", { json: {} });
     expect(Date.now() - startedAt).toBeLessThan(5000);
@@ -199,12 +176,12 @@ describe("the Azure Container Apps Jobs launcher, against a fake ARM API through
   });
 
   it("stops, at orchestrator start, running executions that no session owns", async () => {
-    const orphan = fake.addExecution("Running");
-    const finished = fake.addExecution("Succeeded");
-    orchestrator = await startAzureOrchestrator(fake);
+    const orphan = platform.fake.addExecution("Running");
+    const finished = platform.fake.addExecution("Succeeded");
+    orchestrator = await startAzureOrchestrator(platform.fake);
     expect(orphan.status).toBe("Stopped");
     expect(finished.status).toBe("Succeeded");
-    const stops = fake.requests.filter((r) => r.method === "POST" && r.path.endsWith("/stop")).map((r) => r.path);
+    const stops = platform.fake.requests.filter((r) => r.method === "POST" && r.path.endsWith("/stop")).map((r) => r.path);
     expect(stops).toEqual([`${JOB_PATH}/executions/${orphan.name}/stop`]);
   });
 

@@ -1,10 +1,10 @@
-import { createServer } from "node:net";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { SessionInfo } from "@tether/shared";
 import { FakeArmServer } from "./fakes/fake-arm-server.js";
 import type { FakeTemplate } from "./fakes/fake-job-execution.js";
 import { startTestOrchestrator, type TestOrchestrator } from "./helpers/orchestrator.js";
-import { describeProcesses, killProcesses, processesUsingDirectory, waitUntilNoProcesses } from "./helpers/processes.js";
+import { useFakePlatform } from "./helpers/fake-platform.js";
+import { freePort } from "./helpers/redis-server.js";
 import { expectStatus } from "./helpers/rest.js";
 
 const SUBSCRIPTION_ID = "00000000-0000-4000-8000-0000000000a2";
@@ -12,36 +12,13 @@ const RESOURCE_GROUP = "tether-rg";
 const JOB_NAME = "tether-worker";
 const JOB_PATH = `/subscriptions/${SUBSCRIPTION_ID}/resourceGroups/${RESOURCE_GROUP}/providers/Microsoft.App/jobs/${JOB_NAME}`;
 
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
-  const address = probe.address();
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  if (!address || typeof address === "string") throw new Error("no port");
-  return address.port;
-}
-
 describe("worker profiles with the Azure Container Apps Jobs launcher (fake ARM, real SDK)", () => {
-  let fake: FakeArmServer;
   let orchestrator: TestOrchestrator | undefined;
-
-  beforeEach(async () => {
-    fake = await FakeArmServer.start({ subscriptionId: SUBSCRIPTION_ID, resourceGroup: RESOURCE_GROUP, jobName: JOB_NAME });
-  });
-
-  afterEach(async () => {
-    try {
-      await orchestrator?.close();
-      orchestrator = undefined;
-    } finally {
-      await fake.close();
-    }
-    const leftovers = await waitUntilNoProcesses(() => processesUsingDirectory(fake.rootDir), 10_000);
-    if (leftovers.length > 0) {
-      killProcesses(leftovers);
-      throw new Error(`Processes of fake job executions outlived the test:\n${describeProcesses(leftovers)}`);
-    }
-  });
+  const platform = useFakePlatform(() => FakeArmServer.start({ subscriptionId: SUBSCRIPTION_ID, resourceGroup: RESOURCE_GROUP, jobName: JOB_NAME }), () => {
+    const current = orchestrator;
+    orchestrator = undefined;
+    return current;
+  }, "fake job executions");
 
   it("starts the execution of a profile's session with the profile's image, CPU, memory and env; a default session with the job settings", async () => {
     const port = await freePort();
@@ -54,18 +31,18 @@ describe("worker profiles with the Azure Container Apps Jobs launcher (fake ARM,
         TETHER_AZURE_RESOURCE_GROUP: RESOURCE_GROUP,
         TETHER_AZURE_JOB_NAME: JOB_NAME,
         TETHER_AZURE_WORKER_IMAGE: "tetheracr.azurecr.io/tether-worker:test",
-        TETHER_AZURE_ARM_ENDPOINT: fake.publicEndpoint,
+        TETHER_AZURE_ARM_ENDPOINT: platform.fake.publicEndpoint,
         TETHER_AZURE_POLL_INTERVAL_MS: "200",
         TETHER_PROFILES: JSON.stringify({ big: { image: "tetheracr.azurecr.io/tether-worker:big", cpu: 2, memoryMb: 4096, env: { PROFILE_MARK: "big" } } }),
       },
-      () => ({ azure: fake.clientOverrides() }),
+      () => ({ azure: platform.fake.clientOverrides() }),
     );
-    const starts = () => fake.requests.filter((r) => r.method === "POST" && r.path === `${JOB_PATH}/start`);
+    const starts = () => platform.fake.requests.filter((r) => r.method === "POST" && r.path === `${JOB_PATH}/start`);
     const big = expectStatus<SessionInfo>(await orchestrator.alice.request("POST", "/v1/sessions", { json: { profile: "big", wait: false } }), 202, "POST /v1/sessions (big)");
     expect(big.profile).toBe("big");
-    await fake.waitFor(() => starts().length === 1, 15_000, "the profile session's start");
+    await platform.fake.waitFor(() => starts().length === 1, 15_000, "the profile session's start");
     const plain = expectStatus<SessionInfo>(await orchestrator.alice.request("POST", "/v1/sessions", { json: { wait: false } }), 202, "POST /v1/sessions");
-    await fake.waitFor(() => starts().length === 2, 15_000, "the default session's start");
+    await platform.fake.waitFor(() => starts().length === 2, 15_000, "the default session's start");
     const [bigStart, plainStart] = starts().map((request) => (request.body as FakeTemplate).containers[0]);
     expect(bigStart?.image).toBe("tetheracr.azurecr.io/tether-worker:big");
     expect(bigStart?.resources).toEqual({ cpu: 2, memory: "4Gi" });

@@ -1,3 +1,4 @@
+import { Redis } from "ioredis";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCodes, FencedError, MemoryClusterStore, RedisClusterStore, type ClusterStore, type SessionRecord } from "@tether/orchestrator";
@@ -62,7 +63,7 @@ describe.each(kinds)("%s store", (kind, open) => {
     const second = await store.acquireLease("s1", "r2");
     expect(second).toEqual({ replicaId: "r2", epoch: 2 });
     await expect(store.putSession(record("s1"), first!)).rejects.toBeInstanceOf(FencedError);
-    await expect(store.appendEvents("s1", [], undefined, 1, first!)).rejects.toBeInstanceOf(FencedError);
+    await expect(store.persist("s1", { keepFromSeq: 1 }, first!)).rejects.toBeInstanceOf(FencedError);
     await store.putSession(record("s1"), second!);
     expect(await store.leaseOf("s1")).toEqual(second);
 
@@ -70,6 +71,26 @@ describe.each(kinds)("%s store", (kind, open) => {
     expect(await store.leaseOf("s1")).toEqual(second);
     await store.releaseLease("s1", second!);
     expect(await store.leaseOf("s1")).toBeUndefined();
+  });
+
+  it("persists a flush as one step: record, executions and the tenant's set together; a fenced flush writes none of it", async () => {
+    const store = await open();
+    const first = (await store.acquireLease("p1", "r1"))!;
+    const execution = { requestId: "q", state: "running" as const, createdAt: new Date().toISOString(), code: "x = 1" };
+    await store.persist("p1", { record: record("p1"), executions: [execution, { requestId: "z", state: "ended", createdAt: execution.createdAt }], keepFromSeq: 1 }, first);
+    expect((await store.getSession("p1"))?.tenant).toBe("alice");
+    expect(await store.countSessions("alice")).toBe(1);
+    expect((await store.listExecutions("p1")).sort((a, b) => a.requestId.localeCompare(b.requestId))).toEqual([execution, { requestId: "z", state: "ended", createdAt: execution.createdAt }]);
+
+    await store.forgetReplica("r1");
+    const second = (await store.acquireLease("p1", "r2"))!;
+    const stale = { ...record("p1"), tenant: "mallory" };
+    await expect(store.persist("p1", { record: stale, executions: [{ ...execution, state: "ended" }], keepFromSeq: 1 }, first)).rejects.toBeInstanceOf(FencedError);
+    expect((await store.getSession("p1"))?.tenant).toBe("alice");
+    expect(await store.countSessions("mallory")).toBe(0);
+    expect((await store.listExecutions("p1")).find((e) => e.requestId === "q")?.state).toBe("running");
+    await store.persist("p1", { executions: [{ requestId: "q", state: "ended", createdAt: execution.createdAt }], keepFromSeq: 1 }, second);
+    expect((await store.listExecutions("p1")).find((e) => e.requestId === "q")?.state).toBe("ended");
   });
 
   it("a replica that stops announcing itself is gone after its TTL", async () => {
@@ -127,6 +148,63 @@ describe.each(kinds)("%s store", (kind, open) => {
     expect(await store.startSlotsInUse()).toBe(1);
   });
 
+  it("hands each idle pool worker to one claimer when two replicas claim at once, never the claimer's own, oldest first", async () => {
+    const store = await open();
+    for (const id of ["r1", "r2", "r3"]) await store.announceReplica({ replicaId: id, address: `http://127.0.0.1:${id.slice(1)}`, draining: false }, 60_000);
+    const listed = ["l1", "l2", "l3", "l4"].map((launchId, index) => ({ replicaId: index < 3 ? "r1" : "r2", launchId }));
+    for (const member of listed) await store.addPoolMember(member);
+    expect(await store.poolMembers()).toEqual(listed);
+
+    // r1 itself gets none of its own: only r2's.
+    expect(await store.claimPoolMember("r1", "token-own", 60_000)).toEqual({ replicaId: "r2", launchId: "l4" });
+    expect(await store.claimPoolMember("r1", "token-own2", 60_000)).toBeUndefined();
+    // Twelve claims at once by r2 and r3 for r1's three workers: each goes to exactly one.
+    const claims = await Promise.all(Array.from({ length: 12 }, (_, i) => store.claimPoolMember(i % 2 ? "r2" : "r3", `token-${i}`, 60_000)));
+    const taken = claims.flatMap((member) => member ?? []);
+    expect(taken.map((member) => member.launchId).sort()).toEqual(["l1", "l2", "l3"]);
+    expect(await store.poolMembers()).toEqual([]);
+    // A member withdrawn by its replica (claimed locally) is not claimable; withdrawing a claimed one says so.
+    await store.addPoolMember({ replicaId: "r1", launchId: "l5" });
+    expect(await store.removePoolMember({ replicaId: "r1", launchId: "l5" })).toBe(true);
+    expect(await store.removePoolMember({ replicaId: "r1", launchId: "l1" })).toBe(false);
+    expect(await store.claimPoolMember("r2", "token-x", 60_000)).toBeUndefined();
+  });
+
+  it("redeems a pool claim once, with its token only", async () => {
+    const store = await open();
+    await store.announceReplica({ replicaId: "r1", address: "http://127.0.0.1:1", draining: false }, 60_000);
+    await store.addPoolMember({ replicaId: "r1", launchId: "l1" });
+    expect(await store.claimPoolMember("r2", "the-token", 60_000)).toEqual({ replicaId: "r1", launchId: "l1" });
+    expect(await store.redeemPoolClaim("l1", "a-guess")).toBe(false);
+    expect(await store.redeemPoolClaim("l9", "the-token")).toBe(false);
+    expect(await store.redeemPoolClaim("l1", "the-token")).toBe(true);
+    expect(await store.redeemPoolClaim("l1", "the-token")).toBe(false);
+    // A claim nobody redeems lapses.
+    await store.addPoolMember({ replicaId: "r1", launchId: "l2" });
+    expect(await store.claimPoolMember("r2", "short", 100)).toEqual({ replicaId: "r1", launchId: "l2" });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await store.redeemPoolClaim("l2", "short")).toBe(false);
+  });
+
+  it("offers no pool worker of a replica that stopped announcing itself or is draining", async () => {
+    const store = await open();
+    await store.announceReplica({ replicaId: "gone", address: "http://127.0.0.1:1", draining: false }, 150);
+    await store.announceReplica({ replicaId: "leaving", address: "http://127.0.0.1:2", draining: true }, 60_000);
+    await store.announceReplica({ replicaId: "live", address: "http://127.0.0.1:3", draining: false }, 60_000);
+    await store.addPoolMember({ replicaId: "gone", launchId: "l1" });
+    await store.addPoolMember({ replicaId: "leaving", launchId: "l2" });
+    await store.addPoolMember({ replicaId: "live", launchId: "l3" });
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(await store.poolMembers()).toEqual([
+      { replicaId: "leaving", launchId: "l2" },
+      { replicaId: "live", launchId: "l3" },
+    ]);
+    expect(await store.claimPoolMember("other", "t1", 60_000)).toEqual({ replicaId: "live", launchId: "l3" });
+    expect(await store.claimPoolMember("other", "t2", 60_000)).toBeUndefined();
+    // The dead replica's member was dropped on the way; the draining one's stays listed (it may still claim it itself).
+    expect(await store.poolMembers()).toEqual([{ replicaId: "leaving", launchId: "l2" }]);
+  });
+
   it("keeps workers' resume digests and launches", async () => {
     const store = await open();
     await store.putWorker({ workerId: "w1", sessionId: "s1", launchId: "l1", resumeDigest: "abc" });
@@ -177,8 +255,8 @@ describe.each(kinds)("%s store", (kind, open) => {
       const store = await open();
       const lease = (await store.acquireLease("e1", "r1"))!;
       const frame = (seq: number) => new TextEncoder().encode(`{"seq":${seq},"type":"stream","requestId":"x","name":"stdout","text":"é ${seq}\\n"}`);
-      await store.appendEvents("e1", [1, 2, 3].map((seq) => ({ seq, requestId: "x", at: 1000 + seq, frame: frame(seq), done: false })), { workerId: "w1", seq: 7 }, 1, lease);
-      await store.appendEvents("e1", [{ seq: 4, requestId: null, at: 2000, frame: frame(4), done: true }], undefined, 3, lease);
+      await store.persist("e1", { events: [1, 2, 3].map((seq) => ({ seq, requestId: "x", at: 1000 + seq, frame: frame(seq), done: false })), worker: { workerId: "w1", seq: 7 }, keepFromSeq: 1 }, lease);
+      await store.persist("e1", { events: [{ seq: 4, requestId: null, at: 2000, frame: frame(4), done: true }], keepFromSeq: 3 }, lease);
       const journal = await store.readJournal("e1");
       expect(journal.worker).toEqual({ workerId: "w1", seq: 7 });
       expect(journal.lastSeq).toBe(4);
@@ -192,11 +270,24 @@ describe.each(kinds)("%s store", (kind, open) => {
       const store = await open();
       const lease = (await store.acquireLease("e2", "r1"))!;
       const event = (seq: number, text: string) => ({ seq, requestId: "x", at: seq, frame: new TextEncoder().encode(text), done: false });
-      await store.appendEvents("e2", [event(1, "one"), event(2, "two")], undefined, 1, lease);
-      await store.appendEvents("e2", [event(2, "two again"), event(3, "three")], undefined, 1, lease);
+      await store.persist("e2", { events: [event(1, "one"), event(2, "two")], keepFromSeq: 1 }, lease);
+      await store.persist("e2", { events: [event(2, "two again"), event(3, "three")], keepFromSeq: 1 }, lease);
       const journal = await store.readJournal("e2");
       expect(journal.events.map((e) => new TextDecoder().decode(e.frame))).toEqual(["one", "two", "three"]);
       expect(journal.lastSeq).toBe(3);
+    });
+
+    it("runs its scripts by digest and sends them again when Redis has forgotten them (SCRIPT FLUSH, a restart)", async () => {
+      const store = await open();
+      const admin = new Redis(redis.url);
+      try {
+        expect(await store.acquireLease("f1", "r1")).toEqual({ replicaId: "r1", epoch: 1 });
+        await admin.script("FLUSH");
+        expect(await store.acquireLease("f1", "r1")).toEqual({ replicaId: "r1", epoch: 1 });
+        expect(await store.acquireLease("f2", "r1")).toEqual({ replicaId: "r1", epoch: 1 });
+      } finally {
+        admin.disconnect();
+      }
     });
 
     it("fails fast with STORE_UNAVAILABLE while Redis is down, and works again once it is back", async () => {

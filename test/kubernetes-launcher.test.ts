@@ -1,11 +1,12 @@
 import { existsSync } from "node:fs";
-import { createServer } from "node:net";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ErrorCodes, type SessionInfo } from "@tether/shared";
 import { FakeKubeApi, type KubeRequest } from "./fakes/fake-kube-api.js";
 import type { JobBody, SecretBody } from "./fakes/fake-kube-objects.js";
 import { startTestOrchestrator, type TestOrchestrator } from "./helpers/orchestrator.js";
-import { describeProcesses, killProcesses, processesUsingDirectory, waitForExit, waitUntilNoProcesses } from "./helpers/processes.js";
+import { useFakePlatform } from "./helpers/fake-platform.js";
+import { freePort } from "./helpers/redis-server.js";
+import { waitForExit } from "./helpers/processes.js";
 import { expectStatus } from "./helpers/rest.js";
 
 const NAMESPACE = "tether";
@@ -13,16 +14,6 @@ const IMAGE = "registry.example.com/tether-worker:test";
 const JOBS_PATH = `/apis/batch/v1/namespaces/${NAMESPACE}/jobs`;
 const SECRETS_PATH = `/api/v1/namespaces/${NAMESPACE}/secrets`;
 const MANAGED = { "app.kubernetes.io/managed-by": "tether", "tether.dev/orchestrator": "tether" };
-
-/** A port nothing listens on right now: TETHER_PUBLIC_URL must be known before the orchestrator listens. */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
-  const address = probe.address();
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  if (!address || typeof address === "string") throw new Error("no port");
-  return address.port;
-}
 
 /** The real orchestrator with TETHER_LAUNCHER=kubernetes; the kubeconfig is its only link to the fake. */
 async function startKubernetesOrchestrator(fake: FakeKubeApi, overrides: Record<string, string> = {}): Promise<TestOrchestrator & { publicUrl: string }> {
@@ -46,29 +37,15 @@ function requestsTo(fake: FakeKubeApi, method: string, path: string): KubeReques
 }
 
 describe("the Kubernetes Jobs launcher, against a fake API server through @kubernetes/client-node", () => {
-  let fake: FakeKubeApi;
   let orchestrator: TestOrchestrator | undefined;
-
-  beforeEach(async () => {
-    fake = await FakeKubeApi.start({ namespaces: [NAMESPACE] });
-  });
-
-  afterEach(async () => {
-    try {
-      await orchestrator?.close();
-      orchestrator = undefined;
-    } finally {
-      await fake.close();
-    }
-    const leftovers = await waitUntilNoProcesses(() => processesUsingDirectory(fake.rootDir), 10_000);
-    if (leftovers.length > 0) {
-      killProcesses(leftovers);
-      throw new Error(`Processes of fake pods outlived the test:\n${describeProcesses(leftovers)}`);
-    }
-  });
+  const platform = useFakePlatform(() => FakeKubeApi.start({ namespaces: [NAMESPACE] }), () => {
+    const current = orchestrator;
+    orchestrator = undefined;
+    return current;
+  }, "fake pods");
 
   it("runs a session's code on a worker Job built as promised, keeps the join token out of the spec, and deletes Job and Secret with the session", async () => {
-    const started = await startKubernetesOrchestrator(fake, {
+    const started = await startKubernetesOrchestrator(platform.fake, {
       TETHER_K8S_CPU_REQUEST: "250m",
       TETHER_K8S_MEMORY_REQUEST: "512Mi",
       TETHER_K8S_TTL_S: "120",
@@ -79,9 +56,9 @@ describe("the Kubernetes Jobs launcher, against a fake API server through @kuber
     const readyMs = Date.now() - createdAt;
     expect(session.status).toBe("ready");
 
-    const [create] = requestsTo(fake, "POST", JOBS_PATH);
+    const [create] = requestsTo(platform.fake, "POST", JOBS_PATH);
     expect(create?.status).toBe(201);
-    expect(create?.authorization).toBe(`Bearer ${fake.token}`);
+    expect(create?.authorization).toBe(`Bearer ${platform.fake.token}`);
     const job = create?.body as JobBody & { spec: Record<string, unknown> };
     const name = job.metadata.name ?? "";
     expect(name).toMatch(/^tether-lch-[0-9a-f]{32}$/);
@@ -113,15 +90,15 @@ describe("the Kubernetes Jobs launcher, against a fake API server through @kuber
     expect(tokenVolume?.secret).toMatchObject({ secretName: `${name}-join`, defaultMode: 0o400 });
 
     // The token lives in a Secret owned by the Job, and nowhere in the Job or the pod's environment.
-    const [secretCreate] = requestsTo(fake, "POST", SECRETS_PATH);
+    const [secretCreate] = requestsTo(platform.fake, "POST", SECRETS_PATH);
     const secret = secretCreate?.body as SecretBody;
-    const jobUid = (fake.store.jobNamed(name)?.uid ?? "missing") as string;
+    const jobUid = (platform.fake.store.jobNamed(name)?.uid ?? "missing") as string;
     expect(secret.metadata.name).toBe(`${name}-join`);
     expect(secret.metadata.ownerReferences).toEqual([expect.objectContaining({ apiVersion: "batch/v1", kind: "Job", name, uid: jobUid })]);
     const token = Buffer.from(secret.data?.["join-token"] ?? "", "base64").toString("utf8");
     expect(token.length).toBeGreaterThan(16);
     expect(JSON.stringify(job)).not.toContain(token);
-    const fakePod = fake.store.jobNamed(name)?.pod;
+    const fakePod = platform.fake.store.jobNamed(name)?.pod;
     expect(Object.values(fakePod?.processEnv ?? {})).not.toContain(token);
     expect(Object.keys(fakePod?.processEnv ?? { missing: "" })).not.toContain("TETHER_JOIN_TOKEN");
 
@@ -132,40 +109,40 @@ describe("the Kubernetes Jobs launcher, against a fake API server through @kuber
     expect(result.stdout).toBe("42\nFalse False\n");
     // Read once, removed by the worker; the spent token's Secret is deleted once the worker joined.
     expect(existsSync(fakePod?.hostPath("/var/run/tether/join-token") ?? "/")).toBe(false);
-    await fake.waitFor(() => fake.store.deletedSecrets.some((s) => s.name === `${name}-join` && s.by === "api"), 5000, "the join token Secret to be deleted");
+    await platform.fake.waitFor(() => platform.fake.store.deletedSecrets.some((s) => s.name === `${name}-join` && s.by === "api"), 5000, "the join token Secret to be deleted");
 
     const pid = fakePod?.pid;
     expect(pid).toEqual(expect.any(Number));
     await started.alice.deleteSession(session.id);
-    expect(fake.store.deletedJobs).toEqual([{ name, propagationPolicy: "Background" }]);
-    expect(fake.store.jobNamed(name)).toBeUndefined();
-    expect(fake.store.secretNamed(`${name}-join`)).toBeUndefined();
+    expect(platform.fake.store.deletedJobs).toEqual([{ name, propagationPolicy: "Background" }]);
+    expect(platform.fake.store.jobNamed(name)).toBeUndefined();
+    expect(platform.fake.store.secretNamed(`${name}-join`)).toBeUndefined();
     expect(await waitForExit(pid ?? -1, 10_000)).toBe(true);
     console.info(`kubernetes launcher: POST /v1/sessions to ready through the fake API server: ${readyMs} ms`);
   });
 
   it("deletes the Job and its join token Secret when a session is deleted before its worker dialed back", async () => {
-    orchestrator = await startKubernetesOrchestrator(fake);
+    orchestrator = await startKubernetesOrchestrator(platform.fake);
     // An unschedulable pod is not a failure (an autoscaler may add a node): the session keeps starting.
-    fake.holdNextPodUnschedulable("0/3 nodes are available: 3 Insufficient nvidia.com/gpu.");
+    platform.fake.holdNextPodUnschedulable("0/3 nodes are available: 3 Insufficient nvidia.com/gpu.");
     const session = expectStatus<SessionInfo>(await orchestrator.alice.request("POST", "/v1/sessions", { json: { wait: false } }), 202, "POST /v1/sessions (no wait)");
-    await fake.waitFor(() => fake.store.secrets.size === 1, 5000, "the join token Secret");
+    await platform.fake.waitFor(() => platform.fake.store.secrets.size === 1, 5000, "the join token Secret");
     // Several looks at the pending pod (every 100 ms) leave the session starting.
-    await fake.waitFor(() => requestsTo(fake, "GET", `/api/v1/namespaces/${NAMESPACE}/pods`).length >= 3, 5000, "three looks at the pod");
+    await platform.fake.waitFor(() => requestsTo(platform.fake, "GET", `/api/v1/namespaces/${NAMESPACE}/pods`).length >= 3, 5000, "three looks at the pod");
     expect((await orchestrator.alice.getSession(session.id)).status).toBe("starting");
-    const [secret] = fake.store.secrets.values();
+    const [secret] = platform.fake.store.secrets.values();
     await orchestrator.alice.deleteSession(session.id);
-    const name = (requestsTo(fake, "POST", JOBS_PATH)[0]?.body as JobBody).metadata.name ?? "";
-    await fake.waitFor(() => fake.store.jobNamed(name) === undefined, 5000, "the Job to be deleted");
-    expect(fake.store.deletedJobs).toEqual([{ name, propagationPolicy: "Background" }]);
+    const name = (requestsTo(platform.fake, "POST", JOBS_PATH)[0]?.body as JobBody).metadata.name ?? "";
+    await platform.fake.waitFor(() => platform.fake.store.jobNamed(name) === undefined, 5000, "the Job to be deleted");
+    expect(platform.fake.store.deletedJobs).toEqual([{ name, propagationPolicy: "Background" }]);
     expect(secret?.name).toBe(`${name}-join`);
-    expect(fake.store.secrets.size).toBe(0);
-    expect(fake.store.deletedSecrets.map((deleted) => deleted.name)).toContain(`${name}-join`);
+    expect(platform.fake.store.secrets.size).toBe(0);
+    expect(platform.fake.store.deletedSecrets.map((deleted) => deleted.name)).toContain(`${name}-join`);
   });
 
   it("fails the start within a few seconds, with Kubernetes' reason, when the pod cannot pull its image, and deletes the Job", async () => {
-    orchestrator = await startKubernetesOrchestrator(fake);
-    fake.failNextPull(`rpc error: code = NotFound desc = failed to pull and unpack image "${IMAGE}": not found`);
+    orchestrator = await startKubernetesOrchestrator(platform.fake);
+    platform.fake.failNextPull(`rpc error: code = NotFound desc = failed to pull and unpack image "${IMAGE}": not found`);
     const startedAt = Date.now();
     const res = await orchestrator.alice.request("POST", "/v1/sessions", { json: {} });
     expect(Date.now() - startedAt).toBeLessThan(5000);
@@ -173,14 +150,14 @@ describe("the Kubernetes Jobs launcher, against a fake API server through @kuber
     expect(res.errorCode()).toBe(ErrorCodes.SESSION_START_FAILED);
     const message = res.json<{ error: { message: string } }>().error.message;
     expect(message).toMatch(/Kubernetes pod tether-lch-[0-9a-f]{32}-[0-9a-f]{5} cannot start: worker: (ErrImagePull|ImagePullBackOff)/);
-    const name = (requestsTo(fake, "POST", JOBS_PATH)[0]?.body as JobBody).metadata.name ?? "";
-    await fake.waitFor(() => fake.store.jobNamed(name) === undefined, 5000, "the failed Job to be deleted");
-    expect(fake.store.deletedJobs).toEqual([{ name, propagationPolicy: "Background" }]);
+    const name = (requestsTo(platform.fake, "POST", JOBS_PATH)[0]?.body as JobBody).metadata.name ?? "";
+    await platform.fake.waitFor(() => platform.fake.store.jobNamed(name) === undefined, 5000, "the failed Job to be deleted");
+    expect(platform.fake.store.deletedJobs).toEqual([{ name, propagationPolicy: "Background" }]);
   });
 
   it("fails the start at once, with the exit code and the worker's last log lines, when the container dies before dialing back", async () => {
-    orchestrator = await startKubernetesOrchestrator(fake);
-    fake.crashNextContainer(3, '{"level":50,"msg":"no usable Python runtime","code":"TETHER_ERR_RUNTIME_PYTHON_NOT_FOUND"}');
+    orchestrator = await startKubernetesOrchestrator(platform.fake);
+    platform.fake.crashNextContainer(3, '{"level":50,"msg":"no usable Python runtime","code":"TETHER_ERR_RUNTIME_PYTHON_NOT_FOUND"}');
     const startedAt = Date.now();
     const res = await orchestrator.alice.request("POST", "/v1/sessions", { json: {} });
     expect(Date.now() - startedAt).toBeLessThan(5000);
@@ -189,12 +166,12 @@ describe("the Kubernetes Jobs launcher, against a fake API server through @kuber
     const message = res.json<{ error: { message: string } }>().error.message;
     expect(message).toMatch(/Kubernetes pod tether-lch-[0-9a-f]+-[0-9a-f]{5} Failed: worker: Error, exit code 3/);
     expect(message).toContain("last worker output:\nno usable Python runtime");
-    expect(fake.requests.some((r) => r.method === "GET" && r.path.endsWith("/log") && r.query.container === "worker" && r.status === 200)).toBe(true);
+    expect(platform.fake.requests.some((r) => r.method === "GET" && r.path.endsWith("/log") && r.query.container === "worker" && r.status === 200)).toBe(true);
   });
 
   it("fails the start at once when the job controller may not create the pod (a ResourceQuota), naming the quota", async () => {
-    orchestrator = await startKubernetesOrchestrator(fake);
-    fake.refuseNextPod("exceeded quota: tether-workers, requested: limits.cpu=1, used: limits.cpu=8, limited: limits.cpu=8");
+    orchestrator = await startKubernetesOrchestrator(platform.fake);
+    platform.fake.refuseNextPod("exceeded quota: tether-workers, requested: limits.cpu=1, used: limits.cpu=8, limited: limits.cpu=8");
     const startedAt = Date.now();
     const res = await orchestrator.alice.request("POST", "/v1/sessions", { json: {} });
     expect(Date.now() - startedAt).toBeLessThan(5000);
@@ -204,8 +181,8 @@ describe("the Kubernetes Jobs launcher, against a fake API server through @kuber
   });
 
   it("answers a refused Job (403 RBAC) at once with TETHER_ERR_LAUNCH_FORBIDDEN and the Role to grant", async () => {
-    orchestrator = await startKubernetesOrchestrator(fake);
-    fake.refuseNext("create", "jobs", {
+    orchestrator = await startKubernetesOrchestrator(platform.fake);
+    platform.fake.refuseNext("create", "jobs", {
       code: 403,
       reason: "Forbidden",
       message: `jobs.batch is forbidden: User "system:serviceaccount:${NAMESPACE}:tether" cannot create resource "jobs" in API group "batch" in the namespace "${NAMESPACE}"`,
@@ -216,12 +193,12 @@ describe("the Kubernetes Jobs launcher, against a fake API server through @kuber
     const body = res.json<{ error: { message: string; hint?: string } }>();
     expect(body.error.message).toContain('cannot create resource "jobs"');
     expect(body.error.hint).toContain("rbac.yaml");
-    expect(requestsTo(fake, "POST", SECRETS_PATH)).toEqual([]);
+    expect(requestsTo(platform.fake, "POST", SECRETS_PATH)).toEqual([]);
   });
 
   it("answers a throttled Job (429) with 429, TETHER_ERR_LAUNCH_THROTTLED and the API server's Retry-After", async () => {
-    orchestrator = await startKubernetesOrchestrator(fake);
-    fake.refuseNext("create", "jobs", { code: 429, reason: "TooManyRequests", message: "Too many requests, please try again later.", retryAfterS: 9 });
+    orchestrator = await startKubernetesOrchestrator(platform.fake);
+    platform.fake.refuseNext("create", "jobs", { code: 429, reason: "TooManyRequests", message: "Too many requests, please try again later.", retryAfterS: 9 });
     const res = await orchestrator.alice.request("POST", "/v1/sessions", { json: {} });
     expect(res.status).toBe(429);
     expect(res.errorCode()).toBe(ErrorCodes.LAUNCH_THROTTLED);
@@ -229,8 +206,8 @@ describe("the Kubernetes Jobs launcher, against a fake API server through @kuber
   });
 
   it("deletes the Job again when its join token Secret is refused (quota), answering TETHER_ERR_LAUNCH_QUOTA", async () => {
-    orchestrator = await startKubernetesOrchestrator(fake);
-    fake.refuseNext("create", "secrets", {
+    orchestrator = await startKubernetesOrchestrator(platform.fake);
+    platform.fake.refuseNext("create", "secrets", {
       code: 403,
       reason: "Forbidden",
       message: 'secrets "x" is forbidden: exceeded quota: tether-objects, requested: count/secrets=1, used: count/secrets=20, limited: count/secrets=20',
@@ -238,19 +215,19 @@ describe("the Kubernetes Jobs launcher, against a fake API server through @kuber
     const res = await orchestrator.alice.request("POST", "/v1/sessions", { json: {} });
     expect(res.status).toBe(503);
     expect(res.errorCode()).toBe(ErrorCodes.LAUNCH_QUOTA);
-    const name = (requestsTo(fake, "POST", JOBS_PATH)[0]?.body as JobBody).metadata.name ?? "";
-    expect(fake.store.deletedJobs).toEqual([{ name, propagationPolicy: "Background" }]);
-    expect(fake.store.jobs.size).toBe(0);
+    const name = (requestsTo(platform.fake, "POST", JOBS_PATH)[0]?.body as JobBody).metadata.name ?? "";
+    expect(platform.fake.store.deletedJobs).toEqual([{ name, propagationPolicy: "Background" }]);
+    expect(platform.fake.store.jobs.size).toBe(0);
   });
 
   it("stops a session whose worker pod dies (worker_lost), and resumes it on a new Job", async () => {
-    const started = await startKubernetesOrchestrator(fake, { TETHER_HEARTBEAT_INTERVAL_MS: "200" });
+    const started = await startKubernetesOrchestrator(platform.fake, { TETHER_HEARTBEAT_INTERVAL_MS: "200" });
     orchestrator = started;
     const session = await started.alice.createSession();
     expect((await started.alice.execute(session.id, { code: "x = 41" })).status).toBe("ok");
-    const [first] = fake.store.jobs.values();
+    const [first] = platform.fake.store.jobs.values();
     first?.pod?.kill("SIGKILL");
-    await fake.waitFor(() => first?.pod?.phase === "Failed", 10_000, "the pod to fail");
+    await platform.fake.waitFor(() => first?.pod?.phase === "Failed", 10_000, "the pod to fail");
     let info: SessionInfo = await started.alice.getSession(session.id);
     for (let tries = 0; info.status !== "stopped"; tries++) {
       if (tries > 300) throw new Error(`the session never stopped: ${JSON.stringify(info)}`);
@@ -259,31 +236,31 @@ describe("the Kubernetes Jobs launcher, against a fake API server through @kuber
     }
     expect(info.stopReason?.kind).toBe("worker_lost");
     // The Job is gone too (the launcher deleted it), so nothing is left to reconcile.
-    await fake.waitFor(() => fake.store.jobNamed(first?.name ?? "") === undefined, 5000, "the lost worker's Job to be deleted");
+    await platform.fake.waitFor(() => platform.fake.store.jobNamed(first?.name ?? "") === undefined, 5000, "the lost worker's Job to be deleted");
 
     const resumed = await started.alice.execute(session.id, { code: "print('x' in globals())" });
     expect(resumed.status).toBe("ok");
     expect(resumed.resumed).toBe(true);
     expect(resumed.stateLost).toBe(true);
     expect(resumed.stdout).toBe("False\n");
-    expect(requestsTo(fake, "POST", JOBS_PATH)).toHaveLength(2);
+    expect(requestsTo(platform.fake, "POST", JOBS_PATH)).toHaveLength(2);
   });
 
   it("deletes, at orchestrator start, its own unfinished Jobs that no session owns, and no one else's", async () => {
-    const orphan = fake.store.addJob(NAMESPACE, "tether-lch-orphan", { ...MANAGED });
-    const finished = fake.store.addJob(NAMESPACE, "tether-lch-finished", { ...MANAGED }, "Complete");
-    const another = fake.store.addJob(NAMESPACE, "tether-lch-another", { ...MANAGED, "tether.dev/orchestrator": "staging" });
-    const unrelated = fake.store.addJob(NAMESPACE, "nightly-report", { app: "reports" });
+    const orphan = platform.fake.store.addJob(NAMESPACE, "tether-lch-orphan", { ...MANAGED });
+    const finished = platform.fake.store.addJob(NAMESPACE, "tether-lch-finished", { ...MANAGED }, "Complete");
+    const another = platform.fake.store.addJob(NAMESPACE, "tether-lch-another", { ...MANAGED, "tether.dev/orchestrator": "staging" });
+    const unrelated = platform.fake.store.addJob(NAMESPACE, "nightly-report", { app: "reports" });
     // Without TETHER_K8S_NAMESPACE: the kubeconfig context's namespace.
-    orchestrator = await startKubernetesOrchestrator(fake, { TETHER_K8S_NAMESPACE: "" });
-    const [list] = requestsTo(fake, "GET", JOBS_PATH);
+    orchestrator = await startKubernetesOrchestrator(platform.fake, { TETHER_K8S_NAMESPACE: "" });
+    const [list] = requestsTo(platform.fake, "GET", JOBS_PATH);
     expect(list?.query.labelSelector).toBe("app.kubernetes.io/managed-by=tether,tether.dev/orchestrator=tether");
-    expect(fake.store.deletedJobs).toEqual([{ name: orphan.name, propagationPolicy: "Background" }]);
-    expect([finished, another, unrelated].map((job) => fake.store.jobNamed(job.name) === job)).toEqual([true, true, true]);
+    expect(platform.fake.store.deletedJobs).toEqual([{ name: orphan.name, propagationPolicy: "Background" }]);
+    expect([finished, another, unrelated].map((job) => platform.fake.store.jobNamed(job.name) === job)).toEqual([true, true, true]);
   });
 
   it("refuses to start when the namespace does not exist, naming the setting to check", async () => {
-    const error = await startKubernetesOrchestrator(fake, { TETHER_K8S_NAMESPACE: "missing" }).then(
+    const error = await startKubernetesOrchestrator(platform.fake, { TETHER_K8S_NAMESPACE: "missing" }).then(
       () => undefined,
       (e: unknown) => e as { code?: string; message?: string; hint?: string },
     );
@@ -293,31 +270,31 @@ describe("the Kubernetes Jobs launcher, against a fake API server through @kuber
   });
 
   it("refuses to start with credentials the API server rejects (401)", async () => {
-    const error = await startKubernetesOrchestrator(fake, { TETHER_K8S_KUBECONFIG: await fake.writeKubeconfig({ token: "revoked-token" }) }).then(
+    const error = await startKubernetesOrchestrator(platform.fake, { TETHER_K8S_KUBECONFIG: await platform.fake.writeKubeconfig({ token: "revoked-token" }) }).then(
       () => undefined,
       (e: unknown) => e as { code?: string; hint?: string },
     );
     expect(error?.code).toBe(ErrorCodes.LAUNCH_UNAUTHENTICATED);
     expect(error?.hint).toContain("TETHER_K8S_KUBECONFIG");
-    expect(requestsTo(fake, "GET", JOBS_PATH).map((r) => r.status)).toEqual([401]);
+    expect(requestsTo(platform.fake, "GET", JOBS_PATH).map((r) => r.status)).toEqual([401]);
   });
 
   it("keeps a warm pool of worker Jobs and hands one to a new session", async () => {
-    orchestrator = await startKubernetesOrchestrator(fake, { TETHER_POOL_SIZE: "1" });
+    orchestrator = await startKubernetesOrchestrator(platform.fake, { TETHER_POOL_SIZE: "1" });
     const poolReady = async () => expectStatus<{ ready: number }>(await orchestrator!.alice.request("GET", "/v1/pool"), 200, "GET /v1/pool").ready;
     for (let tries = 0; (await poolReady()) < 1; tries++) {
       if (tries > 300) throw new Error("the pooled worker never became ready");
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    const [pooled] = requestsTo(fake, "POST", JOBS_PATH);
+    const [pooled] = requestsTo(platform.fake, "POST", JOBS_PATH);
     const pooledJob = pooled?.body as JobBody;
     // A pool worker has no session yet: no session label.
     expect(pooledJob.metadata.labels?.["tether.dev/session-id"]).toBeUndefined();
     const session = await orchestrator.alice.createSession();
     const result = await orchestrator.alice.execute(session.id, { code: "print(6*7)" });
     expect(result.stdout).toBe("42\n");
-    expect(fake.store.jobNamed(pooledJob.metadata.name ?? "")?.pod?.phase).toBe("Running");
+    expect(platform.fake.store.jobNamed(pooledJob.metadata.name ?? "")?.pod?.phase).toBe("Running");
     await orchestrator.alice.deleteSession(session.id);
-    expect(fake.store.deletedJobs.map((d) => d.name)).toContain(pooledJob.metadata.name);
+    expect(platform.fake.store.deletedJobs.map((d) => d.name)).toContain(pooledJob.metadata.name);
   });
 });

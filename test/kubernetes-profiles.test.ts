@@ -1,24 +1,15 @@
-import { createServer } from "node:net";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ErrorCodes, type SessionInfo } from "@tether/shared";
 import { FakeKubeApi } from "./fakes/fake-kube-api.js";
 import type { JobBody } from "./fakes/fake-kube-objects.js";
 import { startTestOrchestrator, type TestOrchestrator } from "./helpers/orchestrator.js";
-import { describeProcesses, killProcesses, processesUsingDirectory, waitUntilNoProcesses } from "./helpers/processes.js";
+import { useFakePlatform } from "./helpers/fake-platform.js";
+import { freePort } from "./helpers/redis-server.js";
 import { expectStatus } from "./helpers/rest.js";
 
 const NAMESPACE = "tether";
 const JOBS_PATH = `/apis/batch/v1/namespaces/${NAMESPACE}/jobs`;
 const GPU_IMAGE = "registry.example.com/tether-worker:cuda-test";
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
-  const address = probe.address();
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  if (!address || typeof address === "string") throw new Error("no port");
-  return address.port;
-}
 
 interface Readyz {
   status: "ready" | "not_ready";
@@ -27,26 +18,12 @@ interface Readyz {
 }
 
 describe("worker profiles and readiness with the Kubernetes launcher (fake API server)", () => {
-  let fake: FakeKubeApi;
   let orchestrator: TestOrchestrator | undefined;
-
-  beforeEach(async () => {
-    fake = await FakeKubeApi.start({ namespaces: [NAMESPACE] });
-  });
-
-  afterEach(async () => {
-    try {
-      await orchestrator?.close();
-      orchestrator = undefined;
-    } finally {
-      await fake.close();
-    }
-    const leftovers = await waitUntilNoProcesses(() => processesUsingDirectory(fake.rootDir), 10_000);
-    if (leftovers.length > 0) {
-      killProcesses(leftovers);
-      throw new Error(`Processes of fake pods outlived the test:\n${describeProcesses(leftovers)}`);
-    }
-  });
+  const platform = useFakePlatform(() => FakeKubeApi.start({ namespaces: [NAMESPACE] }), () => {
+    const current = orchestrator;
+    orchestrator = undefined;
+    return current;
+  }, "fake pods");
 
   it("runs a session of the gpu profile on a Job with its image, GPU limit and toleration, node selector and env; /readyz follows the API server", async () => {
     const port = await freePort();
@@ -54,7 +31,7 @@ describe("worker profiles and readiness with the Kubernetes launcher (fake API s
       TETHER_PORT: String(port),
       TETHER_PUBLIC_URL: `ws://127.0.0.1:${port}`,
       TETHER_LAUNCHER: "kubernetes",
-      TETHER_K8S_KUBECONFIG: fake.kubeconfigPath,
+      TETHER_K8S_KUBECONFIG: platform.fake.kubeconfigPath,
       TETHER_K8S_NAMESPACE: NAMESPACE,
       TETHER_K8S_WORKER_IMAGE: "registry.example.com/tether-worker:test",
       TETHER_K8S_POLL_INTERVAL_MS: "100",
@@ -65,7 +42,7 @@ describe("worker profiles and readiness with the Kubernetes launcher (fake API s
     });
     const { alice } = orchestrator;
     // The API server refusing the launcher's own call makes the orchestrator not ready, with the reason; the next probe sees it recover.
-    fake.refuseNext("list", "jobs", { code: 403, reason: "Forbidden", message: 'jobs.batch is forbidden: User "system:serviceaccount:tether:tether" cannot list resource "jobs"' });
+    platform.fake.refuseNext("list", "jobs", { code: 403, reason: "Forbidden", message: 'jobs.batch is forbidden: User "system:serviceaccount:tether:tether" cannot list resource "jobs"' });
     const refused = await alice.request("GET", "/readyz", { auth: false });
     expect(refused.status).toBe(503);
     const body = refused.json<Readyz>();
@@ -78,7 +55,7 @@ describe("worker profiles and readiness with the Kubernetes launcher (fake API s
 
     const session = expectStatus<SessionInfo>(await alice.request("POST", "/v1/sessions", { json: { profile: "gpu" } }), 201, "POST /v1/sessions (gpu)");
     expect(session.profile).toBe("gpu");
-    const [create] = fake.requests.filter((r) => r.method === "POST" && r.path === JOBS_PATH);
+    const [create] = platform.fake.requests.filter((r) => r.method === "POST" && r.path === JOBS_PATH);
     const job = create?.body as JobBody;
     const pod = job.spec?.template?.spec;
     const container = pod?.containers?.[0];

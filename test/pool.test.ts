@@ -40,7 +40,7 @@ describe("the warm pool", () => {
     // One of the two ready workers was taken (not launched for this request), and a replacement is starting.
     const after = await waitForPool(orchestrator.alice, () => true);
     expect(after).toEqual({ target: 2, ready: 1, starting: 1 });
-    expect(session).toMatchObject({ status: "ready", phase: "ready" });
+    expect(session).toMatchObject({ status: "ready", phase: "ready", workerSource: "pool" });
     expect(first).toMatchObject({ status: "ok", stdout: "yes [1]\n", resumed: false });
     console.info(`warm-pool create + first result: ${claimToResultMs.toFixed(1)} ms`);
 
@@ -109,7 +109,8 @@ describe("start limits and start progress", () => {
       const indexes = phases.map((phase) => order.indexOf(phase));
       expect(indexes.every((index, i) => index >= 0 && (i === 0 || index > indexes[i - 1]!))).toBe(true);
       expect(phases).toContain("connected");
-      expect(await orchestrator.alice.getSession(session.id)).toMatchObject({ status: "ready", phase: "ready" });
+      // No pool here: launched for it.
+      expect(await orchestrator.alice.getSession(session.id)).toMatchObject({ status: "ready", phase: "ready", workerSource: "launch" });
       const ran = await stream.run("first", "print('hello')");
       expect(ran.done.status).toBe("ok");
     } finally {

@@ -1,6 +1,5 @@
-import type { ClientExecute, DisplayEvent, ErrorEvent, ExecuteResponse, ResultEvent } from "@tether/shared";
+import { ExecutionFold, type ClientExecute, type DisplayEvent, type ErrorEvent, type ExecuteResponse, type ResultEvent } from "@tether/shared";
 import type { EventsExpiredError, TetherError } from "./errors.js";
-import { ExecutionFold } from "./execution-fold.js";
 import type { ExecutionStreamEvent } from "./stream-messages.js";
 
 export type DisplayOutput = Omit<DisplayEvent, "type" | "requestId">;

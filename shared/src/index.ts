@@ -27,3 +27,5 @@ export { PythonProbeAnswer, PythonVersions, parsePythonProbeAnswer, parsePythonV
 export { findInvalidText } from "./text-check.js";
 export type { InvalidText } from "./text-check.js";
 export { MAX_LINK_FRAME_BYTES, WORKER_MAX_PAYLOAD_BYTES, HELLO_MAX_PAYLOAD_BYTES, STREAM_CHUNK_CHARS, MAX_RICH_OUTPUT_BYTES } from "./frame-limits.js";
+export { ExecutionFold, truncateUtf8, utf8Length } from "./execution-fold.js";
+export type { FoldableEvent, FoldLimits } from "./execution-fold.js";

@@ -113,6 +113,12 @@ export const SessionInfo = Type.Object({
   ),
   /** The worker profile the session's workers run with (`default` unless the create named one). */
   profile: Type.String(),
+  /**
+   * Where the session's current (or last) worker came from: `pool`, a warm-pool worker
+   * started before the session (a warm start, on any replica of a cluster), or `launch`,
+   * one launched for it (a cold start). Absent before the first worker is obtained.
+   */
+  workerSource: Type.Optional(Type.Union([Type.Literal("pool"), Type.Literal("launch")])),
 });
 export type SessionInfo = Static<typeof SessionInfo>;
 
@@ -212,6 +218,16 @@ export const PoolStatus = Type.Object({
   ready: Type.Integer(),
   /** Workers launching, connecting or running the preload. */
   starting: Type.Integer(),
+  /** With TETHER_REDIS_URL: idle (ready, unclaimed) pool workers of every live replica, which any replica's creates may use. */
+  cluster: Type.Optional(
+    Type.Object({
+      /** The replica that answered. */
+      replicaId: Type.String(),
+      /** Idle pool workers across the cluster. */
+      idle: Type.Integer(),
+      replicas: Type.Array(Type.Object({ replicaId: Type.String(), idle: Type.Integer(), draining: Type.Boolean() })),
+    }),
+  ),
 });
 export type PoolStatus = Static<typeof PoolStatus>;
 

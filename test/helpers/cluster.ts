@@ -52,6 +52,8 @@ export interface TestCluster {
 export interface ClusterOptions {
   replicas?: number;
   env?: Record<string, string>;
+  /** More env for one replica (by index), over `env`: e.g. a warm pool on one replica only. */
+  envFor?: (index: number) => Record<string, string>;
 }
 
 /**
@@ -94,6 +96,7 @@ export async function startTestCluster(options: ClusterOptions = {}): Promise<Te
         TETHER_START_TIMEOUT_MS: "180000",
         TETHER_LOG_LEVEL: process.env.TETHER_TEST_LOG_LEVEL ?? "info",
         ...options.env,
+        ...options.envFor?.(index),
       },
     });
     child.stdout?.pipe(log);

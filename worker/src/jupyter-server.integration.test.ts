@@ -1,9 +1,11 @@
+import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startJupyterServer, type JupyterServer } from "./jupyter-server.js";
+import { promisify } from "node:util";
+import { JUPYTER_BOOTSTRAP, startJupyterServer, type JupyterServer } from "./jupyter-server.js";
 
 const python = process.env.TETHER_PYTHON ?? "/usr/bin/python3";
 
@@ -35,5 +37,28 @@ describe("the Jupyter Server a worker starts", () => {
   it("serves no terminals", async () => {
     const terminals = await fetch(`${server.baseUrl}api/terminals`, { headers: { Authorization: `token ${server.token}` } });
     expect(terminals.status).toBe(404);
+  });
+});
+
+describe("the Jupyter Server bootstrap", () => {
+  it("finds the python3 kernelspec where jupyter_client does, without importing IPython, ipykernel or debugpy into the server", async () => {
+    // The bootstrap's patches, then what a kernel start asks of the kernelspec manager; an unpatched manager answers the same.
+    const patches = JUPYTER_BOOTSTRAP.slice(0, JUPYTER_BOOTSTRAP.indexOf("from jupyter_server.serverapp import main"));
+    const probe = [
+      "import json",
+      "from jupyter_client.kernelspec import KernelSpecManager",
+      "manager = KernelSpecManager()",
+      "spec = manager.get_kernel_spec('python3')",
+      "print(json.dumps({'dirs': manager.kernel_dirs, 'argv': spec.argv, 'loaded': sorted(m for m in ('IPython', 'ipykernel', 'debugpy') if m in sys.modules)}))",
+    ].join("\n");
+    const run = async (code: string): Promise<{ dirs: string[]; argv: string[]; loaded: string[] }> => {
+      const { stdout } = await promisify(execFile)(python, ["-c", code], { env: { ...process.env, TETHER_JUPYTER_TOKEN: "probe" } });
+      return JSON.parse(stdout) as { dirs: string[]; argv: string[]; loaded: string[] };
+    };
+    const [patched, stock] = await Promise.all([run(`${patches}\n${probe}`), run(`import sys\n${probe}`)]);
+    expect(patched.loaded).toEqual([]);
+    expect(stock.loaded).toContain("IPython");
+    expect(patched.dirs).toEqual(stock.dirs);
+    expect(patched.argv).toEqual(stock.argv);
   });
 });

@@ -1,9 +1,10 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { createServer } from "node:net";
+import type { ChildProcess } from "node:child_process";
 import type { Logger } from "pino";
 import { ErrorCodes } from "@tether/shared";
 import { WorkerError } from "./errors.js";
+import { freePort, spawnJupyter, type SpawnedJupyter } from "./jupyter-launch.js";
+
+export { JUPYTER_BOOTSTRAP, JUPYTER_INSTANCE_VARIABLE, jupyterServerArgs, kernelEnvironment } from "./jupyter-launch.js";
 
 export interface JupyterServerOptions {
   python: string;
@@ -37,25 +38,20 @@ export interface JupyterServerExit {
 }
 
 const READY_POLL_MS = 20;
-/** Environment variable naming the Jupyter Server instance a process belongs to (kernels inherit it). */
-export const JUPYTER_INSTANCE_VARIABLE = "TETHER_JUPYTER_INSTANCE";
 const STOP_GRACE_MS = 3000;
-const STDERR_TAIL_LINES = 30;
 const BIND_ATTEMPTS = 3;
 
-/** The environment Jupyter Server and, through it, the kernel get: the join token removed, since user code must never read it. */
-export function kernelEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const copy = { ...env };
-  delete copy.TETHER_JOIN_TOKEN;
-  return copy;
-}
-
-/** Starts Jupyter Server on a free loopback port and resolves once /api/status answers. */
-export async function startJupyterServer(options: JupyterServerOptions): Promise<JupyterServer> {
+/**
+ * Starts Jupyter Server on a free loopback port and resolves once /api/status
+ * answers. `first`: a process main.ts already spawned (jupyter-launch.ts),
+ * used as the first attempt.
+ */
+export async function startJupyterServer(options: JupyterServerOptions, first?: SpawnedJupyter): Promise<JupyterServer> {
   let lastError: unknown;
   for (let attempt = 1; attempt <= BIND_ATTEMPTS; attempt++) {
     try {
-      return await startOnce(options, await freePort());
+      const spawned = attempt === 1 && first ? first : spawnJupyter(options, await freePort());
+      return await waitUntilAnswering(options, spawned);
     } catch (error) {
       lastError = error;
       // Another process may take the port between our probe and the server's bind: try a new one.
@@ -68,159 +64,14 @@ export async function startJupyterServer(options: JupyterServerOptions): Promise
 
 class PortInUseError extends Error {}
 
-/**
- * Runs jupyter_server after turning TCP_NODELAY on for kernel websockets.
- * Tornado leaves Nagle's algorithm on, so the server holds back each small
- * message after the first of an execution until the worker's delayed ACK
- * (~40 ms on Linux): a trivial execute took ~47 ms, ~4 ms with this. No
- * config flag does it in jupyter_server 1.x; if the handler class moved
- * (2.x), the server starts unpatched.
- *
- * It also adds `tether_exit: {pid, returncode}` to the `restarting`/`dead`
- * status the server sends when a kernel dies: only the server, the kernel's
- * parent, knows how it ended (SIGKILL from a memory limit, SIGXCPU from the
- * CPU limit), and the status message is ordered with the kernel's output,
- * which a log line on stderr would not be. Unpatched, deaths say less.
- *
- * And it keeps each kernel websocket's subprotocol as negotiated at open:
- * jupyter_server 1.x reads it from the tornado connection, which is gone
- * once the socket is closing, and then parses a message still arriving in the
- * v1 binary format as the legacy one, whose first 4 bytes it takes for the
- * number of buffers: a v1 header `06 00 00 00 ...` built a struct format of
- * 100 million `I`s, 3.2 GB (seen under load, when the worker replaces a
- * silent kernel socket after a restart). Unpatched, such a message costs that.
- */
-export const JUPYTER_BOOTSTRAP = [
-  "import sys",
-  "def _nodelay(path, name):",
-  "    try:",
-  "        module = __import__(path, fromlist=[name])",
-  "        cls = getattr(module, name)",
-  "        original = cls.open",
-  "        def open(self, *args, **kwargs):",
-  "            self.set_nodelay(True)",
-  "            return original(self, *args, **kwargs)",
-  "        cls.open = open",
-  "    except Exception:",
-  "        pass",
-  "_nodelay('jupyter_server.services.kernels.handlers', 'ZMQChannelsHandler')",
-  "_nodelay('jupyter_server.services.kernels.websocket', 'KernelWebsocketHandler')",
-  // The token comes in the environment, not argv (where every user of the machine reads it with `ps`),
-  // and leaves it before any kernel is spawned: kernels inherit this process's os.environ.
-  "import os",
-  "_token = os.environ.pop('TETHER_JUPYTER_TOKEN', '')",
-  "if not _token: sys.exit('TETHER_JUPYTER_TOKEN is required: an empty token would turn authentication off')",
-  "sys.argv.append('--ServerApp.token=' + _token)",
-  "def _exit_status(path, name):",
-  "    try:",
-  "        module = __import__(path, fromlist=[name])",
-  "        cls = getattr(module, name)",
-  "        original = cls._send_status_message",
-  "        def send(self, status):",
-  "            ended = None",
-  "            if status in ('restarting', 'dead'):",
-  "                try:",
-  "                    process = self.kernel_manager.get_kernel(self.kernel_id).provisioner.process",
-  "                    ended = {'pid': process.pid, 'returncode': process.poll()}",
-  "                except Exception:",
-  "                    ended = None",
-  "            if ended is None:",
-  "                return original(self, status)",
-  "            session_msg = self.session.msg",
-  "            def msg(msg_type, content=None, *args, **kwargs):",
-  "                if msg_type == 'status' and isinstance(content, dict):",
-  "                    content = dict(content, tether_exit=ended)",
-  "                return session_msg(msg_type, content, *args, **kwargs)",
-  "            self.session.msg = msg",
-  "            try:",
-  "                return original(self, status)",
-  "            finally:",
-  "                del self.session.msg",
-  "        cls._send_status_message = send",
-  "    except Exception:",
-  "        pass",
-  "_exit_status('jupyter_server.services.kernels.handlers', 'ZMQChannelsHandler')",
-  "def _stable_subprotocol(path, name):",
-  "    try:",
-  "        module = __import__(path, fromlist=[name])",
-  "        cls = getattr(module, name)",
-  "        original = cls.open",
-  "        def open(self, *args, **kwargs):",
-  "            try:",
-  "                self._tether_subprotocol = self.selected_subprotocol",
-  "            except Exception:",
-  "                self._tether_subprotocol = None",
-  "            return original(self, *args, **kwargs)",
-  "        cls.open = open",
-  "        cls.subprotocol = property(lambda self: getattr(self, '_tether_subprotocol', None))",
-  "    except Exception:",
-  "        pass",
-  "_stable_subprotocol('jupyter_server.services.kernels.handlers', 'ZMQChannelsHandler')",
-  "from jupyter_server.serverapp import main",
-  "sys.argv[0] = 'jupyter-server'",
-  "sys.exit(main())",
-].join("\n");
-
-/** Interpreter arguments that start Jupyter Server (the token travels in TETHER_JUPYTER_TOKEN); exported for tests and the benchmark notes. */
-export function jupyterServerArgs(port: number, workspace: string, isRoot: boolean): string[] {
-  return [
-    "-c",
-    JUPYTER_BOOTSTRAP,
-    "--ServerApp.ip=127.0.0.1",
-    `--ServerApp.port=${port}`,
-    "--ServerApp.port_retries=0",
-    `--ServerApp.root_dir=${workspace}`,
-    "--ServerApp.open_browser=False",
-    // Kernels only: a terminal is a shell nobody asked for.
-    "--ServerApp.terminals_enabled=False",
-    // 0 disables the rate limits: output is never dropped, the worker applies backpressure instead.
-    "--ServerApp.iopub_msg_rate_limit=0",
-    "--ServerApp.iopub_data_rate_limit=0",
-    // The restarter polls the kernel this often (s): a dead kernel is noticed in ~0.5 s, not 3 s.
-    "--KernelRestarter.time_to_dead=0.5",
-    // A kernel that ignores shutdown_request (stuck in C code, SIGINT ignored) is killed after 1 s, not 5 s.
-    "--KernelManager.shutdown_wait_time=1.0",
-    ...(isRoot ? ["--ServerApp.allow_root=True"] : []),
-  ];
-}
-
-async function startOnce(options: JupyterServerOptions, port: number): Promise<JupyterServer> {
-  const token = randomBytes(24).toString("hex");
-  const instance = randomBytes(8).toString("hex");
-  const isRoot = process.getuid?.() === 0;
+async function waitUntilAnswering(options: JupyterServerOptions, spawned: SpawnedJupyter): Promise<JupyterServer> {
+  const { child, port, token, instance } = spawned;
   const log = options.logger.child({ component: "jupyter-server" });
-  const child = spawn(options.python, jupyterServerArgs(port, options.workspace, isRoot), {
-    cwd: options.workspace,
-    env: { ...options.env, TETHER_JUPYTER_TOKEN: token, [JUPYTER_INSTANCE_VARIABLE]: instance },
-    stdio: ["ignore", "ignore", "pipe"],
-    // Its own process group, so stop() reaches any helper it forks (kernels start their own session anyway).
-    detached: true,
-  });
-  const tail: string[] = [];
-  let partial = "";
-  child.stderr?.setEncoding("utf8");
-  child.stderr?.on("data", (chunk: string) => {
-    const lines = (partial + chunk).split("\n");
-    partial = lines.pop() ?? "";
-    for (const line of lines) {
-      tail.push(line);
-      if (tail.length > STDERR_TAIL_LINES) tail.shift();
-      log.debug({ line }, "jupyter server stderr");
-    }
-  });
-  let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  spawned.onLine = (line) => log.debug({ line }, "jupyter server stderr");
   let stopping = false;
-  const exitPromise = new Promise<void>((resolve) => {
-    child.once("exit", (code, signal) => {
-      exited = { code, signal };
-      log.debug({ code, signal }, "jupyter server exited");
-      resolve();
-    });
-    child.once("error", (error) => {
-      exited = { code: null, signal: null };
-      log.error({ err: error }, "jupyter server failed to spawn");
-      resolve();
-    });
+  const exitPromise = spawned.ended.then(() => {
+    if (spawned.spawnError) log.error({ err: spawned.spawnError }, "jupyter server failed to spawn");
+    else log.debug({ ...spawned.exit }, "jupyter server exited");
   });
 
   const baseUrl = `http://127.0.0.1:${port}/`;
@@ -229,18 +80,19 @@ async function startOnce(options: JupyterServerOptions, port: number): Promise<J
     wsUrl: `ws://127.0.0.1:${port}/`,
     token,
     pid: child.pid,
-    exited: exitPromise.then(() => ({ code: exited?.code ?? null, signal: exited?.signal ?? null, unexpected: !stopping, instance })),
+    exited: exitPromise.then(() => ({ code: spawned.exit?.code ?? null, signal: spawned.exit?.signal ?? null, unexpected: !stopping, instance })),
     stop: once(() => {
       stopping = true;
-      return stopProcess(child, () => exited !== undefined, exitPromise);
+      return stopProcess(child, () => spawned.exit !== undefined, exitPromise);
     }),
   };
 
   const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
   const statusUrl = `${baseUrl}api/status`;
   for (;;) {
+    const exited = spawned.exit;
     if (exited) {
-      const stderr = [...tail, partial].join("\n").trim();
+      const stderr = spawned.stderrTail();
       if (/already in use|Address already in use/i.test(stderr)) throw new PortInUseError(stderr);
       throw new WorkerError(
         ErrorCodes.KERNEL_UNAVAILABLE,
@@ -249,7 +101,7 @@ async function startOnce(options: JupyterServerOptions, port: number): Promise<J
     }
     if (Date.now() > deadline) {
       await server.stop();
-      throw new WorkerError(ErrorCodes.KERNEL_UNAVAILABLE, `Jupyter Server did not answer within ${options.readyTimeoutMs ?? 60_000} ms. Last stderr lines:\n${tail.join("\n")}`);
+      throw new WorkerError(ErrorCodes.KERNEL_UNAVAILABLE, `Jupyter Server did not answer within ${options.readyTimeoutMs ?? 60_000} ms. Last stderr lines:\n${spawned.stderrTail()}`);
     }
     if (await answers(statusUrl, token)) return server;
     await delay(READY_POLL_MS);
@@ -283,20 +135,6 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
   } catch {
     // Already gone.
   }
-}
-
-/** A port that was free a moment ago; the server may still lose a race for it (then we retry). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.unref();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 function delay(ms: number): Promise<void> {

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -143,6 +144,34 @@ describe("worker agent against a fake orchestrator", () => {
 });
 
 describe("worker configuration errors", () => {
+  it("takes its join token file away before it spawns Jupyter Server early, and ends that server when its configuration turns out invalid", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "tether-worker-early-"));
+    try {
+      const tokenFile = path.join(dir, "join-token");
+      await writeFile(tokenFile, "tok");
+      // An interpreter that records what it saw when Jupyter Server was spawned.
+      const marker = path.join(dir, "spawned");
+      const python = path.join(dir, "python");
+      await writeFile(python, `#!/bin/sh\n[ -e '${tokenFile}' ] && echo token-present > '${marker}' || echo token-gone > '${marker}'\nexec /usr/bin/python3 "$@"\n`);
+      await chmod(python, 0o755);
+      const launchId = `worker-it-early-${process.pid}-${Date.now()}`;
+      const worker = spawn(process.execPath, [mainJs], {
+        env: { ...process.env, TETHER_ORCHESTRATOR_URL: "ws://127.0.0.1:1/v1/workers/connect", TETHER_JOIN_TOKEN_FILE: tokenFile, TETHER_PYTHON: python, TETHER_LAUNCH_ID: launchId, TETHER_WORKSPACE: dir, TETHER_LOG_LEVEL: "loud" },
+        stdio: ["ignore", "ignore", "pipe"],
+      });
+      let stderr = "";
+      worker.stderr?.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+      const code = await new Promise<number | null>((resolve) => worker.once("exit", resolve));
+      expect(code).toBe(1);
+      expect(stderr).toContain(ErrorCodes.CONFIG_INVALID);
+      expect(await readFile(marker, "utf8")).toBe("token-gone\n");
+      expect(existsSync(tokenFile)).toBe(false);
+      expect(await launchProcesses(launchId)).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it("reports an invalid TETHER_LOG_LEVEL as CONFIG_INVALID and exits 1", async () => {
     const worker = spawn(process.execPath, [mainJs], {
       env: { ...process.env, TETHER_ORCHESTRATOR_URL: "ws://127.0.0.1:1/v1/workers/connect", TETHER_JOIN_TOKEN: "tok", TETHER_LOG_LEVEL: "loud" },

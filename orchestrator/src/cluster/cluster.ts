@@ -10,11 +10,13 @@ import type { SessionRegistry } from "../sessions/session-registry.js";
 import type { ClusterStore, Lease } from "../store/cluster-store.js";
 import type { JoinTokenBinding } from "../workers/join-tokens.js";
 import type { StartLimiter } from "../workers/start-limiter.js";
+import type { WarmPool } from "../workers/warm-pool.js";
 import type { WorkerConnection } from "../workers/worker-connection.js";
 import type { TakeoverResult } from "../workers/worker-gateway.js";
 import type { AdoptedWorker } from "./adopted-worker.js";
 import { handOverAll } from "./hand-over.js";
 import { FrontRouter, type Route } from "./front-router.js";
+import { PeerPool } from "./peer-pool.js";
 import { ReplicaPresence } from "./replica-presence.js";
 import { ReplicatedSession } from "./replicated-session.js";
 import { adoptSession } from "./session-adoption.js";
@@ -25,6 +27,8 @@ export interface ClusterDeps {
   config: ClusterConfig;
   registry: SessionRegistry;
   limiter: StartLimiter;
+  /** This replica's warm pool: its idle workers are listed for the whole cluster. */
+  pool: WarmPool | undefined;
   /** TETHER_PROFILES: an adopted session keeps its profile. */
   profiles: ReadonlyMap<string, WorkerProfile>;
   heartbeatIntervalMs: number;
@@ -53,6 +57,8 @@ const QUOTA_RETRY_AFTER_S = 30;
  */
 export class Cluster {
   readonly presence: ReplicaPresence;
+  /** The warm pool across replicas: creates use another replica's idle worker when this one has none. */
+  readonly peerPool: PeerPool;
   private readonly router: FrontRouter;
   private readonly replicated = new Map<string, ReplicatedSession>();
   private readonly adoptedWorkers = new Map<string, AdoptedWorker>();
@@ -64,6 +70,7 @@ export class Cluster {
     this.logger = deps.logger.child({ component: "cluster" });
     this.presence = new ReplicaPresence(deps.replicaId, deps.store, deps.replicaUrl, deps.config.replicaTtlMs, this.logger);
     this.router = new FrontRouter({ store: deps.store, presence: this.presence, registry: deps.registry, adopt: (id) => this.adopt(id), logger: this.logger });
+    this.peerPool = new PeerPool({ store: deps.store, replicaId: deps.replicaId, pool: deps.pool, logger: this.logger });
     deps.registry.onRemoved((session) => this.deleted(session));
     deps.limiter.observe({
       granted: (id) => void deps.store.tryAcquireStartSlot(this.slotId(id), Number.MAX_SAFE_INTEGER, deps.launchTtlMs).catch(() => undefined),
@@ -106,6 +113,7 @@ export class Cluster {
   /** Joins the cluster: the replica answers at its address now. */
   async start(): Promise<void> {
     await this.presence.start();
+    this.peerPool.start();
     this.tickTimer = setInterval(() => {
       for (const replica of this.replicated.values()) replica.tick();
     }, TICK_MS);

@@ -47,6 +47,52 @@ export function forwardRequest(request: IncomingMessage, response: ServerRespons
   request.pipe(upstream);
 }
 
+/** A replica's answer to a request made on a client's behalf, or why there is none. */
+export type JsonAnswer = { kind: "answered"; status: number; headers: Record<string, string>; body: string } | { kind: "unreachable"; cause: Error };
+/** Answer headers a caller passes on to its client. */
+const ANSWER_HEADERS = ["content-type", "retry-after"];
+
+/**
+ * Posts a JSON body to another replica and reads its (small) answer. A
+ * replica that cannot be connected to is "unreachable": nothing reached it,
+ * so the caller may do the work itself. An error once connected rejects
+ * instead: the other replica may have acted on the request.
+ */
+export function postJson(target: URL, headers: Record<string, string | string[]>, body: string): Promise<JsonAnswer> {
+  return new Promise((resolve, reject) => {
+    let connected = false;
+    const upstream = httpRequest({ host: target.hostname, port: target.port, method: "POST", path: target.pathname, headers: { ...headers, "content-length": String(Buffer.byteLength(body)) } });
+    const connectTimer = setTimeout(() => upstream.destroy(new Error(`no connection within ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
+    upstream.once("socket", (socket: Socket) => {
+      const onConnect = () => {
+        connected = true;
+        clearTimeout(connectTimer);
+      };
+      if (!socket.connecting) onConnect();
+      else socket.once("connect", onConnect);
+    });
+    upstream.on("response", (answer) => {
+      const chunks: Buffer[] = [];
+      answer.on("data", (chunk: Buffer) => chunks.push(chunk));
+      answer.on("end", () => {
+        const passed: Record<string, string> = {};
+        for (const name of ANSWER_HEADERS) {
+          const value = answer.headers[name];
+          if (typeof value === "string") passed[name] = value;
+        }
+        resolve({ kind: "answered", status: answer.statusCode ?? 502, headers: passed, body: Buffer.concat(chunks).toString("utf8") });
+      });
+      answer.on("error", reject);
+    });
+    upstream.on("error", (error) => {
+      clearTimeout(connectTimer);
+      if (connected) reject(error);
+      else resolve({ kind: "unreachable", cause: error });
+    });
+    upstream.end(body);
+  });
+}
+
 /**
  * Sends a websocket upgrade (a client stream, a worker's dial-back) on to
  * the owning replica as raw bytes both ways: the handshake, then frames. The

@@ -37,7 +37,7 @@ export class ReplicatedSession implements SessionReplication, EventJournal {
   private retryDelayMs = 0;
   /** The last watermark persisted. */
   private watermark: WorkerWatermark | undefined;
-  private recordWrite: Promise<void> | undefined;
+  /** The record changed since it was last written (it goes with the next flush). */
   private recordDirty = false;
   /** The worker whose acks wait for persistence (deferred once per worker). */
   private deferredFor: string | undefined;
@@ -85,7 +85,6 @@ export class ReplicatedSession implements SessionReplication, EventJournal {
       }
     }
     this.recordDirty = true;
-    this.writeRecord();
     this.schedule();
   }
 
@@ -121,11 +120,9 @@ export class ReplicatedSession implements SessionReplication, EventJournal {
 
   /** Resolves once everything so far is persisted (a hand-over waits for it); rejects when the store refuses. */
   async flushed(): Promise<void> {
-    for (let round = 0; round < 20 && (this.pending.length > 0 || this.unsynced.size > 0 || this.flushing || this.recordWrite || this.recordDirty); round++) {
-      if (this.recordDirty) this.writeRecord();
+    for (let round = 0; round < 20 && (this.pending.length > 0 || this.unsynced.size > 0 || this.flushing || this.recordDirty); round++) {
       await this.flushing;
-      await this.recordWrite;
-      if (this.pending.length > 0 || this.unsynced.size > 0) await this.flush();
+      if (this.pending.length > 0 || this.unsynced.size > 0 || this.recordDirty) await this.flush();
     }
     if (this.fenced) throw new FencedError(this.session.id);
   }
@@ -157,45 +154,28 @@ export class ReplicatedSession implements SessionReplication, EventJournal {
     const link = this.session.worker?.linkProgress();
     const watermark = link ? { workerId: link.workerId, seq: link.delivered } : undefined;
     const moved = watermark !== undefined && (watermark.workerId !== this.watermark?.workerId || watermark.seq !== this.watermark.seq);
+    const record = this.recordDirty ? this.record() : undefined;
     const batch = this.pending.splice(0);
-    if (batch.length === 0 && executions.length === 0 && !moved) return;
+    if (batch.length === 0 && executions.length === 0 && !moved && !record) return;
+    this.recordDirty = false;
     try {
-      // Sent together (one connection: Redis applies them in order), one round trip instead of one each.
+      // One script, one round trip: the record, executions and events of this turn together.
       // A batch retried after a partial failure re-appends events already stored: the store skips them.
-      const stored = batch.map((event) => ({ seq: event.seq, requestId: event.requestId, at: event.at, frame: event.frame, done: event.done }));
-      await Promise.all([
-        ...executions.map(async (execution) => {
-          await this.deps.store.putExecution(this.session.id, execution, this.lease);
-          if (this.unsynced.get(execution.requestId) === execution) this.unsynced.delete(execution.requestId);
-        }),
-        this.deps.store.appendEvents(this.session.id, stored, watermark, this.session.events.log.oldestSeq, this.lease),
-      ]);
+      const events = batch.map((event) => ({ seq: event.seq, requestId: event.requestId, at: event.at, frame: event.frame, done: event.done }));
+      await this.deps.store.persist(this.session.id, { ...(record ? { record } : {}), executions, events, ...(watermark ? { worker: watermark } : {}), keepFromSeq: this.session.events.log.oldestSeq }, this.lease);
     } catch (error) {
       this.pending.unshift(...batch);
+      if (record) this.recordDirty = true;
       this.failed(error, "events");
       return;
     }
+    for (const execution of executions) if (this.unsynced.get(execution.requestId) === execution) this.unsynced.delete(execution.requestId);
     this.retryDelayMs = 0;
     this.session.events.published(batch);
     if (watermark) {
       this.watermark = watermark;
       link?.confirm(watermark.seq);
     }
-  }
-
-  private writeRecord(): void {
-    if (this.recordWrite || this.fenced) return;
-    this.recordDirty = false;
-    const record = this.record();
-    this.recordWrite = this.write(() => this.deps.store.putSession(record, this.lease))
-      .catch((error: unknown) => {
-        this.recordDirty = true;
-        this.failed(error, "record");
-      })
-      .finally(() => {
-        this.recordWrite = undefined;
-        if (this.recordDirty && !this.retryTimer) this.writeRecord();
-      });
   }
 
   private async write(work: () => Promise<void>): Promise<void> {
@@ -218,7 +198,6 @@ export class ReplicatedSession implements SessionReplication, EventJournal {
     if (this.retryTimer) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      if (this.recordDirty) this.writeRecord();
       this.schedule();
     }, this.retryDelayMs);
     this.retryTimer.unref();

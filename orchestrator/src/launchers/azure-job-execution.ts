@@ -2,7 +2,8 @@ import type { ContainerAppsAPIClient, JobExecution } from "@azure/arm-appcontain
 import type { Logger } from "pino";
 import type { AzureLauncherConfig } from "../config.js";
 import { azureStatusOf, launchErrorFromAzure, type AzureTarget } from "./azure-errors.js";
-import type { LaunchExit, LaunchHandle } from "./launcher.js";
+import type { LaunchExit } from "./launcher.js";
+import { WatchedLaunch, type WatchFailure } from "./watched-launch.js";
 
 /** Longest one status read or stop request may take. */
 const CALL_TIMEOUT_MS = 30_000;
@@ -13,9 +14,6 @@ export interface AzureExecutionDeps {
   target: AzureTarget;
 }
 
-/** `watching` until the worker dials back, then `joined`; `stopping` once asked to stop; `exited` when known gone. */
-type AzureExecutionState = "watching" | "joined" | "stopping" | "exited";
-
 /** Statuses of an execution that still runs (or is about to). */
 export function isActiveStatus(status: string | undefined): boolean {
   return status === "Running" || status === "Processing";
@@ -25,56 +23,23 @@ function isEndStatus(status: string | undefined): boolean {
   return status === "Succeeded" || status === "Failed" || status === "Stopped";
 }
 
-/**
- * One job execution running one worker. Until the worker dials back it polls
- * the execution every `pollIntervalMs`, so an execution that fails first
- * (bad image, crash at start, quota) settles `exited` with Azure's reason
- * within one interval instead of leaving the session to time out.
- */
-export class AzureJobExecution implements LaunchHandle {
-  readonly exited: Promise<LaunchExit>;
-  private state: AzureExecutionState = "watching";
-  private settle!: (exit: LaunchExit) => void;
-  private timer: NodeJS.Timeout | undefined;
-  private stopping: Promise<void> | undefined;
-  private lastPollError: string | undefined;
-
+/** One job execution running one worker, watched until it dials back (WatchedLaunch). */
+export class AzureJobExecution extends WatchedLaunch {
   constructor(
-    readonly launchId: string,
+    launchId: string,
     readonly executionName: string,
     private readonly deps: AzureExecutionDeps,
-    private readonly logger: Logger,
+    logger: Logger,
   ) {
-    this.exited = new Promise<LaunchExit>((resolve) => {
-      this.settle = (exit) => {
-        if (this.state === "exited") return;
-        this.state = "exited";
-        this.clearTimer();
-        this.logger.info({ code: exit.code, reason: exit.reason }, "job execution ended");
-        resolve(exit);
-      };
+    super(launchId, logger, deps.config.pollIntervalMs, {
+      started: "job execution started",
+      ended: "job execution ended",
+      joined: "worker dialed back; no longer polling the execution",
+      readFailed: "could not read the job execution's status",
     });
-    this.logger.info("job execution started");
   }
 
-  /** Starts polling the execution's status. */
-  watch(): void {
-    this.schedulePoll();
-  }
-
-  joined(): void {
-    if (this.state !== "watching") return;
-    this.state = "joined";
-    this.clearTimer();
-    this.logger.debug("worker dialed back; no longer polling the execution");
-  }
-
-  stop(reason: string): Promise<void> {
-    this.stopping ??= this.doStop(reason);
-    return this.stopping;
-  }
-
-  private async doStop(reason: string): Promise<void> {
+  protected async stopLaunch(reason: string): Promise<void> {
     if (this.state === "exited") return;
     this.state = "stopping";
     this.clearTimer();
@@ -84,39 +49,19 @@ export class AzureJobExecution implements LaunchHandle {
     }
   }
 
-  private schedulePoll(): void {
-    if (this.state !== "watching") return;
-    this.timer = setTimeout(() => void this.poll(), this.deps.config.pollIntervalMs);
-  }
-
-  private async poll(): Promise<void> {
-    this.timer = undefined;
+  protected async look(): Promise<LaunchExit | undefined> {
     const { client, config } = this.deps;
     try {
-      const execution = await client.jobExecution(config.resourceGroup, config.jobName, this.executionName, {
-        abortSignal: AbortSignal.timeout(CALL_TIMEOUT_MS),
-      });
-      this.lastPollError = undefined;
-      if (isEndStatus(execution.status) && this.state !== "exited") {
-        this.settle(exitOf(this.executionName, execution));
-        return;
-      }
+      const execution = await client.jobExecution(config.resourceGroup, config.jobName, this.executionName, { abortSignal: AbortSignal.timeout(CALL_TIMEOUT_MS) });
+      return isEndStatus(execution.status) ? exitOf(this.executionName, execution) : undefined;
     } catch (error) {
-      if (azureStatusOf(error) === 404) {
-        this.settle({ code: null, signal: null, reason: `Azure job execution ${this.executionName} no longer exists`, stderrTail: [] });
-        return;
-      }
-      // Keep polling through transient failures; say so once per distinct error.
-      const mapped = launchErrorFromAzure(error, "read the executions of", this.deps.target);
-      if (mapped.message !== this.lastPollError) this.logger.warn({ code: mapped.code, err: error, hint: mapped.hint }, "could not read the job execution's status");
-      this.lastPollError = mapped.message;
+      if (azureStatusOf(error) === 404) return { code: null, signal: null, reason: `Azure job execution ${this.executionName} no longer exists`, stderrTail: [] };
+      throw error;
     }
-    this.schedulePoll();
   }
 
-  private clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+  protected describeFailure(error: unknown): WatchFailure {
+    return launchErrorFromAzure(error, "read the executions of", this.deps.target);
   }
 }
 

@@ -4,13 +4,11 @@ import type { KubernetesApis } from "./kubernetes-client.js";
 import { kubernetesStatusOf, launchErrorFromKubernetes } from "./kubernetes-errors.js";
 import { WORKER_CONTAINER, type WorkerJobNames } from "./kubernetes-job-spec.js";
 import { failedCreateMessage, jobOutcome, podOutcome, type WorkerPodOutcome } from "./kubernetes-pod-status.js";
-import type { LaunchExit, LaunchHandle } from "./launcher.js";
+import type { LaunchExit } from "./launcher.js";
+import { WatchedLaunch, type WatchFailure } from "./watched-launch.js";
 
 /** Lines of a failed worker's log kept for the failure reason. */
 const LOG_TAIL_LINES = 40;
-
-/** `watching` until the worker dials back, then `joined`; `stopping` once asked to stop; `exited` when known gone. */
-type KubernetesLaunchState = "watching" | "joined" | "stopping" | "exited";
 
 export interface KubernetesLaunchDeps {
   apis: KubernetesApis;
@@ -18,68 +16,53 @@ export interface KubernetesLaunchDeps {
 }
 
 /**
- * One worker Job. Until the worker dials back it looks at the Job's pod every
- * `pollIntervalMs`, so a pod that fails first (image pull error, crash, a
- * quota or admission refusal) settles `exited` with Kubernetes' reason
- * within one interval instead of leaving the session to time out. Once the
- * worker joined, its join token Secret is deleted and the connection is the
- * only signal.
+ * One worker Job, watched until the worker dials back (WatchedLaunch: a pod
+ * that fails first, an image pull error, a crash, a quota or admission
+ * refusal, settles with Kubernetes' reason). Once the worker joined, its join
+ * token Secret is deleted.
  */
-export class KubernetesJobLaunch implements LaunchHandle {
-  readonly exited: Promise<LaunchExit>;
-  private state: KubernetesLaunchState = "watching";
-  private settle!: (exit: LaunchExit) => void;
-  private timer: NodeJS.Timeout | undefined;
-  private stopping: Promise<void> | undefined;
-  private lastNote: string | undefined;
+export class KubernetesJobLaunch extends WatchedLaunch {
   private secretDeletion: Promise<void> | undefined;
   /** The Job's pod, once seen: its log explains a failure. */
   private podName: string | undefined;
 
   constructor(
-    readonly launchId: string,
+    launchId: string,
     readonly names: WorkerJobNames,
     private readonly deps: KubernetesLaunchDeps,
-    private readonly logger: Logger,
+    logger: Logger,
   ) {
-    this.exited = new Promise<LaunchExit>((resolve) => {
-      this.settle = (exit) => {
-        if (this.state === "exited") return;
-        this.state = "exited";
-        this.clearTimer();
-        this.logger.info({ code: exit.code, reason: exit.reason }, "worker Job ended");
-        resolve(exit);
-      };
+    super(launchId, logger, deps.config.pollIntervalMs, {
+      started: "worker Job created",
+      ended: "worker Job ended",
+      joined: "worker dialed back; no longer watching its pod",
+      readFailed: "could not read the worker pod's status",
     });
-    this.logger.info("worker Job created");
   }
 
-  /** Starts watching the Job's pod. */
-  watch(): void {
-    this.schedulePoll();
-  }
-
-  joined(): void {
-    if (this.state !== "watching") return;
-    this.state = "joined";
-    this.clearTimer();
-    this.logger.debug("worker dialed back; no longer watching its pod");
+  protected override onJoined(): void {
     // The token is spent: nobody needs the Secret any more (the GC would remove it with the Job).
     void this.deleteSecret();
   }
 
-  stop(reason: string): Promise<void> {
-    this.stopping ??= this.doStop(reason);
-    return this.stopping;
-  }
-
   /** Deletes the Job even once `exited`: a pod stuck in ImagePullBackOff has "ended" for Tether, not for Kubernetes. */
-  private async doStop(reason: string): Promise<void> {
+  protected async stopLaunch(reason: string): Promise<void> {
     if (this.state !== "exited") this.state = "stopping";
     this.clearTimer();
     this.logger.info({ reason }, "deleting worker Job");
     const [deleted] = await Promise.all([deleteJobTolerant(this.deps.apis, this.names.job, this.logger), this.deleteSecret()]);
     if (deleted) this.settle({ code: null, signal: null, reason: `Kubernetes Job ${this.names.job} was deleted (${reason})`, stderrTail: [] });
+  }
+
+  protected async look(): Promise<LaunchExit | undefined> {
+    const outcome = await this.outcome();
+    if (outcome.kind === "ended") return { code: outcome.code, signal: null, reason: outcome.reason, stderrTail: await this.logTail() };
+    if (outcome.kind === "starting" && outcome.note) this.warnOnce(outcome.note, { note: outcome.note }, "the worker pod is not scheduled yet");
+    return undefined;
+  }
+
+  protected describeFailure(error: unknown): WatchFailure {
+    return launchErrorFromKubernetes(error, `read Job ${this.names.job}`, this.deps.apis);
   }
 
   /** Deletes the join token Secret once; a 404 (already gone) is success. */
@@ -97,33 +80,10 @@ export class KubernetesJobLaunch implements LaunchHandle {
     return this.secretDeletion;
   }
 
-  private schedulePoll(): void {
-    if (this.state !== "watching") return;
-    this.timer = setTimeout(() => void this.poll(), this.deps.config.pollIntervalMs);
-  }
 
-  private async poll(): Promise<void> {
-    this.timer = undefined;
-    try {
-      const outcome = await this.look();
-      if (this.state !== "watching") return;
-      if (outcome.kind === "ended") {
-        this.settle({ code: outcome.code, signal: null, reason: outcome.reason, stderrTail: await this.logTail() });
-        return;
-      }
-      if (outcome.kind === "starting" && outcome.note && outcome.note !== this.lastNote) this.logger.warn({ note: outcome.note }, "the worker pod is not scheduled yet");
-      if (outcome.kind === "starting") this.lastNote = outcome.note;
-    } catch (error) {
-      // Keep watching through transient failures; say so once per distinct error.
-      const mapped = launchErrorFromKubernetes(error, `read Job ${this.names.job}`, this.deps.apis);
-      if (mapped.message !== this.lastNote) this.logger.warn({ code: mapped.code, err: error, hint: mapped.hint }, "could not read the worker pod's status");
-      this.lastNote = mapped.message;
-    }
-    this.schedulePoll();
-  }
 
   /** The pod when there is one; otherwise the Job (gone, failed) and why it has no pod (FailedCreate events). */
-  private async look(): Promise<WorkerPodOutcome> {
+  private async outcome(): Promise<WorkerPodOutcome> {
     const { apis } = this.deps;
     const pods = await apis.core.listNamespacedPod({ namespace: apis.namespace, labelSelector: `job-name=${this.names.job}` });
     const pod = pods.items[0];
@@ -167,10 +127,6 @@ export class KubernetesJobLaunch implements LaunchHandle {
     }
   }
 
-  private clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-  }
 }
 
 /**

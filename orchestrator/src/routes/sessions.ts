@@ -1,6 +1,6 @@
 import { Type } from "@sinclair/typebox";
 import { CreateSessionBody, ErrorResponse, SessionInfo, SessionList } from "@tether/shared";
-import { profileNamed } from "../config-profiles.js";
+import { DEFAULT_PROFILE, profileNamed } from "../config-profiles.js";
 import { SessionParams, sessionOf, type AppContext, type RouteScope } from "./route-context.js";
 
 const errors = { "4xx": ErrorResponse, "5xx": ErrorResponse };
@@ -21,8 +21,20 @@ export function registerSessionRoutes(scope: RouteScope, context: AppContext): v
       const profile = profileNamed(context.config.profiles, body.profile);
       // In a cluster, quota and start limit count every replica's sessions first.
       await context.cluster?.admitCreate(request.tenant);
+      // Another replica claimed one of our idle pool workers for this create (and forwarded it here).
+      const pooledLaunchId = await context.cluster?.peerPool.redeem(request.headers);
+      if (context.cluster && !pooledLaunchId && profile.name === DEFAULT_PROFILE) {
+        // No idle pool worker here: the session is created where one idles (its answer is the create's).
+        const answer = await context.cluster.peerPool.createElsewhere(request.headers, body);
+        // The other replica's JSON as it serialized it (a SessionInfo, or an error in the API's shape): a string is sent unchanged.
+        if (answer) return reply.code(answer.status).headers(answer.headers).send(answer.body as unknown as SessionInfo);
+      }
       // Quota and start limit are checked here, synchronously: over either, 429 with Retry-After.
-      const session = context.registry.create(request.tenant, body.metadata ?? {}, { ...(body.idleTimeoutS !== undefined ? { idleTimeoutS: body.idleTimeoutS } : {}), profile });
+      const session = context.registry.create(request.tenant, body.metadata ?? {}, {
+        ...(body.idleTimeoutS !== undefined ? { idleTimeoutS: body.idleTimeoutS } : {}),
+        ...(pooledLaunchId ? { pooledLaunchId } : {}),
+        profile,
+      });
       if (context.cluster) {
         // Its record is in the store before anyone hears its id: every replica can route to it.
         await context.cluster.own(session).catch(async (error: unknown) => {

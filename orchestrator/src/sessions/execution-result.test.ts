@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { ExecutionEvent } from "@tether/shared";
-import { ExecutionResultFold, truncateUtf8 } from "./execution-result.js";
+import { truncateUtf8 } from "@tether/shared";
+import { ExecutionResultFold } from "./execution-result.js";
 
 const R = "r1";
 const stdout = (text: string): ExecutionEvent => ({ type: "stream", requestId: R, name: "stdout", text });

@@ -10,7 +10,7 @@ export type DescribedSession = Omit<SessionInfo, "createdAt" | "lastActivityAt" 
 
 /** The REST view of a session (`GET /v1/sessions/:id`). */
 export function describeSession(session: DescribedSession): SessionInfo {
-  const { kernel, failure, stopReason } = session;
+  const { kernel, failure, stopReason, workerSource } = session;
   const snapshot = session.snapshots.info();
   return {
     id: session.id,
@@ -25,5 +25,6 @@ export function describeSession(session: DescribedSession): SessionInfo {
     ...(failure ? { failure } : {}),
     ...(stopReason ? { stopReason } : {}),
     ...(snapshot ? { snapshot } : {}),
+    ...(workerSource ? { workerSource } : {}),
   };
 }

@@ -19,6 +19,8 @@ export interface CreateSessionOptions {
   idleTimeoutS?: number;
   /** The worker profile (already resolved by name); absent: default. */
   profile?: WorkerProfile;
+  /** A pool worker of this replica that another replica claimed for this create (cluster): taken first when still idle. */
+  pooledLaunchId?: string;
 }
 
 /** A tenant over quota is told to retry this much later (sessions go away only when deleted). */
@@ -49,7 +51,7 @@ export class SessionRegistry {
       });
     }
     const session = this.build(`ses_${randomUUID().replaceAll("-", "")}`, tenant, metadata, options);
-    session.reserveStart();
+    session.reserveStart(options.pooledLaunchId);
     this.track(session);
     return session;
   }

@@ -281,6 +281,29 @@ describe("a session over a fake worker", () => {
     expect(h.observer.notices.at(-1)).toMatchObject({ type: "session_resumed", restoredFiles: 1 });
   });
 
+  it("restores the files into a resumed worker as soon as it joined, while its kernel starts, and runs nothing before both are done", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    const h = await readySession({ idleTimeoutS: 1 });
+    h.workers[0]!.files.set("data.csv", Buffer.from("a,b\n"));
+    vi.advanceTimersByTime(1000);
+    vi.useRealTimers();
+    while (h.session.phase !== "stopped") await flush();
+    run(h.session, "after");
+    await flush();
+    const resumed = h.workers[1]!;
+    expect(resumed.files.size).toBe(0);
+    resumed.progress("connected");
+    for (let i = 0; i < 5; i++) await flush();
+    // Joined, kernel not ready: the files are in, the execution waits.
+    expect(resumed.files.get("data.csv")?.toString()).toBe("a,b\n");
+    expect(h.session.info().phase).toBe("connected");
+    expect(resumed.sent).toEqual([]);
+    resumed.becomeReady();
+    while (h.session.state !== "busy") await flush();
+    expect(resumed.sent).toMatchObject([{ type: "execute", requestId: "after" }]);
+    expect(h.observer.notices.at(-1)).toMatchObject({ type: "session_resumed", restoredFiles: 1 });
+  });
+
   it("fails a resume whose worker fails: stopped again with resume_failed, its executions ended", async () => {
     const h = await readySession();
     h.workers[0]!.lose();

@@ -19,7 +19,7 @@ import { statusNotice } from "./session-observers.js";
 import { scaleToZero } from "./scale-to-zero.js";
 import { runStart, type StartHost } from "./session-start.js";
 import { WorkerBackpressure } from "./worker-backpressure.js";
-import { WorkerSupply, type WorkerSupplyDeps } from "./worker-supply.js";
+import { WorkerSupply, type WorkerSource, type WorkerSupplyDeps } from "./worker-supply.js";
 
 export type { ExecutionRequest, ExecutionSink } from "./execution-queue.js";
 export type { SessionObserver } from "./session-observers.js";
@@ -143,9 +143,18 @@ export class Session {
     return state.name === "failed" ? state.failure : undefined;
   }
 
-  /** Claims a pooled worker, or a start slot, for the first start; throws 429 over TETHER_MAX_CONCURRENT_STARTS. */
-  reserveStart(): void {
-    this.supply.reserve();
+  /**
+   * Claims a pooled worker (`preferLaunchId` first: one another replica
+   * claimed for this session), or a start slot, for the first start; throws
+   * 429 over TETHER_MAX_CONCURRENT_STARTS.
+   */
+  reserveStart(preferLaunchId?: string): void {
+    this.supply.reserve(preferLaunchId);
+  }
+
+  /** Where its current (or last) worker came from: the warm pool or a launch. */
+  get workerSource(): WorkerSource | undefined {
+    return this.supply.source;
   }
 
   /**

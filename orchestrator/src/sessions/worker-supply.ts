@@ -18,8 +18,12 @@ export interface WorkerSupplyDeps {
  * reserves its worker or slot synchronously, so a create over the limit is
  * refused before any answer.
  */
+/** Where a session's worker came from: the warm pool (started before the session: a warm start) or a launch for it (a cold start). */
+export type WorkerSource = "pool" | "launch";
+
 export class WorkerSupply {
   private reserved: { worker: WorkerHandle } | { slot: StartSlot } | undefined;
+  private lastSource: WorkerSource | undefined;
 
   constructor(
     private readonly sessionId: string,
@@ -27,9 +31,18 @@ export class WorkerSupply {
     private readonly logger: Logger,
   ) {}
 
-  /** Claims a pooled worker, or a start slot; throws 429 TETHER_ERR_SESSION_START_LIMIT with Retry-After. A claim does no process or network work. */
-  reserve(): void {
-    const claimed = this.claim();
+  /** Where the last worker obtain() gave came from; undefined before the first. */
+  get source(): WorkerSource | undefined {
+    return this.lastSource;
+  }
+
+  /**
+   * Claims a pooled worker (`preferLaunchId` first when given: one another
+   * replica claimed for this session), or a start slot; throws 429
+   * TETHER_ERR_SESSION_START_LIMIT with Retry-After. A claim does no process or network work.
+   */
+  reserve(preferLaunchId?: string): void {
+    const claimed = this.claim(preferLaunchId);
     if (claimed) {
       this.reserved = { worker: claimed };
       return;
@@ -52,11 +65,11 @@ export class WorkerSupply {
   async obtain(abandoned: () => boolean): Promise<WorkerHandle> {
     const reserved = this.reserved;
     this.reserved = undefined;
-    if (reserved && "worker" in reserved) return reserved.worker;
+    if (reserved && "worker" in reserved) return this.from("pool", reserved.worker);
     let slot = reserved?.slot;
     if (!slot) {
       const claimed = this.claim();
-      if (claimed) return claimed;
+      if (claimed) return this.from("pool", claimed);
       slot = await this.deps.limiter.acquire();
     }
     if (abandoned()) {
@@ -67,7 +80,7 @@ export class WorkerSupply {
     const release = slot;
     worker.ready.then(release, release);
     worker.start();
-    return worker;
+    return this.from("launch", worker);
   }
 
   /** Gives back what reserve() took and nobody used (the session was deleted first). */
@@ -79,9 +92,15 @@ export class WorkerSupply {
     else await reserved.worker.stop(reason);
   }
 
-  private claim(): WorkerHandle | undefined {
-    const claimed = this.deps.pool?.claim();
-    if (claimed) this.logger.info({ launchId: claimed.launchId, workerState: claimed.state }, "claimed a pooled worker");
+  private from(source: WorkerSource, worker: WorkerHandle): WorkerHandle {
+    this.lastSource = source;
+    return worker;
+  }
+
+  private claim(preferLaunchId?: string): WorkerHandle | undefined {
+    const claimed = this.deps.pool?.claim(preferLaunchId);
+    if (claimed) this.logger.info({ launchId: claimed.launchId, workerState: claimed.state, claimedElsewhere: preferLaunchId === claimed.launchId }, "claimed a pooled worker");
+    else if (preferLaunchId !== undefined) this.logger.info({ launchId: preferLaunchId }, "the pooled worker claimed for this session is gone and the pool is empty: starting cold");
     return claimed;
   }
 }

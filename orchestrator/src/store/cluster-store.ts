@@ -75,6 +75,15 @@ export interface StoredEvent {
   done?: boolean;
 }
 
+/** What an owner's flush writes at once (see ClusterStore.persist). */
+export interface PersistBatch {
+  record?: SessionRecord;
+  executions?: readonly StoredExecution[];
+  events?: readonly StoredEvent[];
+  worker?: WorkerWatermark;
+  keepFromSeq: number;
+}
+
 export interface JoinTokenRecord {
   launchId: string;
   sessionId: string | null;
@@ -92,6 +101,15 @@ export interface WorkerRecord {
   /** base64 sha256 of the current resume token. */
   resumeDigest: string;
   kernel?: SessionInfo["kernel"];
+}
+
+/**
+ * An idle, ready warm-pool worker listed for the whole cluster: its
+ * connection is held by `replicaId`, so a session using it is created there.
+ */
+export interface PoolMember {
+  replicaId: string;
+  launchId: string;
 }
 
 /** Thrown when a write carries a lease another replica has replaced: the session belongs to someone else now. */
@@ -148,14 +166,36 @@ export interface ClusterStore {
   getWorker(workerId: string): Promise<WorkerRecord | undefined>;
   deleteWorker(workerId: string): Promise<void>;
 
+  // ---- warm pool -----------------------------------------------------------
+  /** Lists a ready pool worker as claimable by any replica, until it is claimed or withdrawn. */
+  addPoolMember(member: PoolMember): Promise<void>;
+  /** Withdraws a member (claimed by its own replica, or lost); false when it was no longer listed (another replica claimed it). */
+  removePoolMember(member: PoolMember): Promise<boolean>;
+  /**
+   * Takes one member, oldest first, held by a live replica that is not
+   * draining and is not `exceptReplicaId`, in one atomic step: two claims
+   * never get the same member. Members of replicas that stopped announcing
+   * themselves are dropped on the way (so they are claimable at most until
+   * the replica's TTL lapses). The claim is recorded under `claimToken` for
+   * `claimTtlMs`, for the holding replica to check (`redeemPoolClaim`).
+   */
+  claimPoolMember(exceptReplicaId: string, claimToken: string, claimTtlMs: number): Promise<PoolMember | undefined>;
+  /** True once (and only once) for the token a claim recorded for this launch: proof that a request names a worker a replica really claimed. */
+  redeemPoolClaim(launchId: string, claimToken: string): Promise<boolean>;
+  /** Every claimable member (those of live replicas), oldest first. */
+  poolMembers(): Promise<PoolMember[]>;
+
   // ---- executions and events ---------------------------------------------
   putExecution(sessionId: string, execution: StoredExecution, lease: Lease): Promise<void>;
   listExecutions(sessionId: string): Promise<StoredExecution[]>;
   /**
-   * Appends in order and records how far the serving worker's frames are
-   * in; `keepFromSeq` trims what the owner no longer keeps either.
+   * One owner's flush, applied as one step (one round trip on Redis): the
+   * record if it changed, executions as they are now, events appended in
+   * order (one already held is skipped: a retried batch), how far the serving
+   * worker's frames are in, and `keepFromSeq` trims what the owner no longer
+   * keeps either.
    */
-  appendEvents(sessionId: string, events: readonly StoredEvent[], worker: WorkerWatermark | undefined, keepFromSeq: number, lease: Lease): Promise<void>;
+  persist(sessionId: string, batch: PersistBatch, lease: Lease): Promise<void>;
   /** Everything kept of the session's events (a new owner loads it). */
   readJournal(sessionId: string): Promise<SessionJournal>;
 

@@ -4,13 +4,13 @@ import {
   type JoinTokenConsumption,
   type JoinTokenRecord,
   type Lease,
+  type PersistBatch,
+  type PoolMember,
   type ReplicaInfo,
   type SessionJournal,
   type SessionRecord,
-  type StoredEvent,
   type StoredExecution,
   type WorkerRecord,
-  type WorkerWatermark,
 } from "./cluster-store.js";
 import { MemoryAdapterBindings } from "./adapter-bindings.js";
 
@@ -42,6 +42,9 @@ export class MemoryClusterStore implements ClusterStore {
   private readonly workers = new Map<string, WorkerRecord>();
   private readonly executions = new Map<string, Map<string, StoredExecution>>();
   private readonly startSlots = new Map<string, number>();
+  /** Keyed by launch id; insertion order is age (oldest first). */
+  private readonly pool = new Map<string, PoolMember>();
+  private readonly poolClaims = new Map<string, Expiring<string>>();
   private lastSweepAt = Number.NEGATIVE_INFINITY;
 
   readonly adapters: MemoryAdapterBindings;
@@ -188,9 +191,11 @@ export class MemoryClusterStore implements ClusterStore {
     return [...(this.executions.get(sessionId)?.values() ?? [])];
   }
 
-  /** The owner's in-memory log is the only copy a single process needs. */
-  async appendEvents(sessionId: string, _events: readonly StoredEvent[], _worker: WorkerWatermark | undefined, _keepFromSeq: number, lease: Lease): Promise<void> {
+  /** Events are not kept: the owner's in-memory log is the only copy a single process needs. */
+  async persist(sessionId: string, batch: PersistBatch, lease: Lease): Promise<void> {
     this.fence(sessionId, lease);
+    if (batch.record) await this.putSession(batch.record, lease);
+    for (const execution of batch.executions ?? []) await this.putExecution(sessionId, execution, lease);
   }
 
   async readJournal(): Promise<SessionJournal> {
@@ -227,6 +232,39 @@ export class MemoryClusterStore implements ClusterStore {
       return undefined;
     }
     return entry.value;
+  }
+
+  async addPoolMember(member: PoolMember): Promise<void> {
+    this.pool.set(member.launchId, { ...member });
+  }
+
+  async removePoolMember(member: PoolMember): Promise<boolean> {
+    if (this.pool.get(member.launchId)?.replicaId !== member.replicaId) return false;
+    return this.pool.delete(member.launchId);
+  }
+
+  async claimPoolMember(exceptReplicaId: string, claimToken: string, claimTtlMs: number): Promise<PoolMember | undefined> {
+    for (const [launchId, member] of this.pool) {
+      if (member.replicaId === exceptReplicaId) continue;
+      const holder = this.live(this.replicaInfo, member.replicaId);
+      if (!holder) this.pool.delete(launchId);
+      if (!holder || holder.draining) continue;
+      this.pool.delete(launchId);
+      this.poolClaims.set(launchId, { value: claimToken, expiresAt: this.now() + claimTtlMs });
+      return { ...member };
+    }
+    return undefined;
+  }
+
+  async redeemPoolClaim(launchId: string, claimToken: string): Promise<boolean> {
+    const token = this.live(this.poolClaims, launchId);
+    if (token === undefined || token !== claimToken) return false;
+    this.poolClaims.delete(launchId);
+    return true;
+  }
+
+  async poolMembers(): Promise<PoolMember[]> {
+    return [...this.pool.values()].filter((member) => this.live(this.replicaInfo, member.replicaId) !== undefined).map((member) => ({ ...member }));
   }
 
   /** A write by a replica that no longer holds the session's lease is refused. */

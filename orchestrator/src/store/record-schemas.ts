@@ -1,6 +1,7 @@
 import { Type, type TSchema, type Static } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { SessionInfo, StdinMode } from "@tether/shared";
+import type { Lease, PoolMember, WorkerWatermark } from "./cluster-store.js";
 
 /** What the Redis store reads back is checked like any input: a record another version wrote, or a hand edit, must not pass as valid. */
 const SessionRecordSchema = Type.Object({
@@ -46,3 +47,27 @@ export const parseJoinToken = parser(JoinTokenSchema);
 export const parseLaunch = parser(LaunchSchema);
 export const parseWorkerRecord = parser(WorkerRecordSchema);
 export const parseReplica = parser(ReplicaSchema);
+
+/** Values kept as plain strings in Redis (a lease, a watermark, a pool member): written and read here. */
+export function leaseValue(lease: Lease): string {
+  return `${lease.replicaId}:${lease.epoch}`;
+}
+
+export function poolMemberValue(member: PoolMember): string {
+  return `${member.replicaId}|${member.launchId}`;
+}
+
+export function parsePoolMember(value: string): PoolMember | undefined {
+  const match = /^([^|]+)\|(.+)$/.exec(value);
+  return match?.[1] && match[2] ? { replicaId: match[1], launchId: match[2] } : undefined;
+}
+
+export function parseWatermark(value: string): WorkerWatermark | undefined {
+  const match = /^(.*):(\d+)$/.exec(value);
+  return match?.[1] && match[2] ? { workerId: match[1], seq: Number(match[2]) } : undefined;
+}
+
+export function parseLease(value: string): Lease | undefined {
+  const match = /^(.*):(\d+)$/.exec(value);
+  return match?.[1] && match[2] ? { replicaId: match[1], epoch: Number(match[2]) } : undefined;
+}

@@ -71,21 +71,33 @@ redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 return 1`;
 
 /**
- * KEYS: lease, events stream, journal meta. ARGV: expected lease, keep-from
- * seq, worker watermark ("workerId:seq" or ""), then per event: seq, request
- * id ("" for none), at (ms), done ("1"/"0"), frame. Stream ids are "<seq>-0":
- * trimming by MINID keeps what the owner keeps.
+ * An owner's flush as one step. KEYS: lease, session record, tenant set,
+ * executions hash, events stream, journal meta. ARGV: expected lease, session
+ * id, record JSON ("" when unchanged), keep-from seq, worker watermark
+ * ("workerId:seq" or ""), execution count n, then n pairs (request id,
+ * execution JSON), then per event: seq, request id ("" for none), at (ms),
+ * done ("1"/"0"), frame. Stream ids are "<seq>-0": trimming by MINID keeps
+ * what the owner keeps. 0 when fenced.
  */
-export const APPEND_EVENTS = `
+export const PERSIST = `
 local cur = redis.call('GET', KEYS[1])
 if cur and cur ~= ARGV[1] then return 0 end
-for i = 4, #ARGV, 5 do
-  -- pcall: an event already there (a retried batch) is skipped, not an error.
-  redis.pcall('XADD', KEYS[2], ARGV[i] .. '-0', 'r', ARGV[i + 1], 't', ARGV[i + 2], 'd', ARGV[i + 3], 'f', ARGV[i + 4])
+if ARGV[3] ~= '' then
+  redis.call('SET', KEYS[2], ARGV[3])
+  redis.call('SADD', KEYS[3], ARGV[2])
 end
-if tonumber(ARGV[2]) > 1 then redis.call('XTRIM', KEYS[2], 'MINID', ARGV[2] .. '-0') end
-if ARGV[3] ~= '' then redis.call('HSET', KEYS[3], 'worker', ARGV[3]) end
-if #ARGV >= 8 then redis.call('HSET', KEYS[3], 'seq', ARGV[#ARGV - 4]) end
+local n = tonumber(ARGV[6])
+for i = 7, 6 + 2 * n, 2 do redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1]) end
+local first = 7 + 2 * n
+local last = nil
+for i = first, #ARGV, 5 do
+  -- pcall: an event already there (a retried batch) is skipped, not an error.
+  redis.pcall('XADD', KEYS[5], ARGV[i] .. '-0', 'r', ARGV[i + 1], 't', ARGV[i + 2], 'd', ARGV[i + 3], 'f', ARGV[i + 4])
+  last = ARGV[i]
+end
+if tonumber(ARGV[4]) > 1 then redis.call('XTRIM', KEYS[5], 'MINID', ARGV[4] .. '-0') end
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[6], 'worker', ARGV[5]) end
+if last then redis.call('HSET', KEYS[6], 'seq', last) end
 return 1`;
 
 /** KEYS: start slots zset. ARGV: slot id, max, now ms, ttl ms. */
@@ -94,3 +106,35 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[1], tonumber(ARGV[3]) + tonumber(ARGV[4]), ARGV[1])
 return 1`;
+
+/**
+ * KEYS: pool zset (members "replicaId|launchId", scored by when listed).
+ * ARGV: replica to skip (the claimer), replica key prefix, pool-claim key
+ * prefix, claim token, claim TTL ms. The member taken, or nil. Members of a
+ * replica whose key expired are dropped; a draining replica's are skipped.
+ * Scans at most 200 members (pools are tens of workers).
+ */
+export const CLAIM_POOL_MEMBER = `
+local members = redis.call('ZRANGE', KEYS[1], 0, 199)
+for _, member in ipairs(members) do
+  local replica, launch = string.match(member, '^([^|]*)|(.*)$')
+  if replica and replica ~= ARGV[1] then
+    local raw = redis.call('GET', ARGV[2] .. replica)
+    if not raw then
+      redis.call('ZREM', KEYS[1], member)
+    elseif not cjson.decode(raw).draining then
+      redis.call('ZREM', KEYS[1], member)
+      redis.call('SET', ARGV[3] .. launch, ARGV[4], 'PX', tonumber(ARGV[5]))
+      return member
+    end
+  end
+end
+return nil`;
+
+/** KEYS: pool claim. ARGV: token. 1 (and the claim is spent) when it matches. */
+export const REDEEM_POOL_CLAIM = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0`;

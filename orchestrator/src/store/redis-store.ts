@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { ErrorCodes, errorMessage, tetherError } from "../errors.js";
@@ -7,15 +8,16 @@ import {
   type JoinTokenConsumption,
   type JoinTokenRecord,
   type Lease,
+  type PersistBatch,
+  type PoolMember,
   type ReplicaInfo,
   type SessionJournal,
   type SessionRecord,
   type StoredEvent,
   type StoredExecution,
   type WorkerRecord,
-  type WorkerWatermark,
 } from "./cluster-store.js";
-import { parseJoinToken, parseLaunch, parseReplica, parseSessionRecord, parseStoredExecution, parseWorkerRecord } from "./record-schemas.js";
+import { leaseValue, parseJoinToken, parseLaunch, parseLease, parsePoolMember, parseReplica, parseSessionRecord, parseStoredExecution, parseWatermark, parseWorkerRecord, poolMemberValue } from "./record-schemas.js";
 import { joinTokenKeepMs } from "./memory-store.js";
 import * as scripts from "./redis-scripts.js";
 import { RedisAdapterBindings } from "./redis-adapter-bindings.js";
@@ -34,6 +36,7 @@ export class RedisClusterStore implements ClusterStore {
   readonly kind = "redis" as const;
   private readonly redis: Redis;
   readonly adapters: RedisAdapterBindings;
+  private readonly scriptDigests = new Map<string, string>();
 
   constructor(
     url: string,
@@ -76,6 +79,21 @@ export class RedisClusterStore implements ClusterStore {
     return `${this.prefix}${parts.join(":")}`;
   }
 
+  /**
+   * Runs a script by its digest (EVALSHA), sending its text only when Redis
+   * does not know it (first use, or after a Redis restart emptied its cache).
+   */
+  private async script(lua: string, numKeys: number, ...args: (string | Buffer)[]): Promise<unknown> {
+    let sha = this.scriptDigests.get(lua);
+    if (!sha) this.scriptDigests.set(lua, (sha = createHash("sha1").update(lua).digest("hex")));
+    try {
+      return await this.redis.evalsha(sha, numKeys, ...args);
+    } catch (error) {
+      if (!(error instanceof Error && error.message.startsWith("NOSCRIPT"))) throw error;
+      return this.redis.eval(lua, numKeys, ...args);
+    }
+  }
+
   private async call<T>(work: () => Promise<T>): Promise<T> {
     try {
       return await work();
@@ -86,7 +104,7 @@ export class RedisClusterStore implements ClusterStore {
 
   async putSession(record: SessionRecord, lease: Lease): Promise<void> {
     const id = record.info.id;
-    const ok = await this.call(() => this.redis.eval(scripts.PUT_SESSION, 3, this.key("lease", id), this.key("session", id), this.key("tenant", record.tenant), leaseValue(lease), JSON.stringify(record), id));
+    const ok = await this.call(() => this.script(scripts.PUT_SESSION, 3, this.key("lease", id), this.key("session", id), this.key("tenant", record.tenant), leaseValue(lease), JSON.stringify(record), id));
     if (ok !== 1) throw new FencedError(id);
   }
 
@@ -99,7 +117,7 @@ export class RedisClusterStore implements ClusterStore {
       ...[this.key("lease", sessionId), this.key("session", sessionId), this.key("tenant", tenant), this.key("executions", sessionId)],
       ...[this.key("events", sessionId), this.key("journal", sessionId), this.key("epoch", sessionId)],
     ];
-    const ok = await this.call(() => this.redis.eval(scripts.DELETE_SESSION, keys.length, ...keys, leaseValue(lease), sessionId));
+    const ok = await this.call(() => this.script(scripts.DELETE_SESSION, keys.length, ...keys, leaseValue(lease), sessionId));
     if (ok !== 1) throw new FencedError(sessionId);
   }
 
@@ -115,12 +133,12 @@ export class RedisClusterStore implements ClusterStore {
   }
 
   async acquireLease(sessionId: string, replicaId: string): Promise<Lease | undefined> {
-    const value = await this.call(() => this.redis.eval(scripts.ACQUIRE_LEASE, 2, this.key("lease", sessionId), this.key("epoch", sessionId), replicaId, this.key("replica", "")));
+    const value = await this.call(() => this.script(scripts.ACQUIRE_LEASE, 2, this.key("lease", sessionId), this.key("epoch", sessionId), replicaId, this.key("replica", "")));
     return typeof value === "string" ? parseLease(value) : undefined;
   }
 
   async releaseLease(sessionId: string, lease: Lease): Promise<void> {
-    await this.call(() => this.redis.eval(scripts.RELEASE_LEASE, 1, this.key("lease", sessionId), leaseValue(lease)));
+    await this.call(() => this.script(scripts.RELEASE_LEASE, 1, this.key("lease", sessionId), leaseValue(lease)));
   }
 
   async leaseOf(sessionId: string): Promise<Lease | undefined> {
@@ -170,7 +188,7 @@ export class RedisClusterStore implements ClusterStore {
   }
 
   async consumeJoinToken(digest: string, now: number): Promise<JoinTokenConsumption> {
-    const result = await this.call(() => this.redis.eval(scripts.CONSUME_JOIN_TOKEN, 1, this.key("join", digest), String(now)));
+    const result = await this.call(() => this.script(scripts.CONSUME_JOIN_TOKEN, 1, this.key("join", digest), String(now)));
     if (result === "invalid" || result === "reused" || result === "expired") return { ok: false, reason: result };
     const record = typeof result === "string" ? parseJoinToken(result) : undefined;
     return record ? { ok: true, record } : { ok: false, reason: "invalid" };
@@ -178,7 +196,7 @@ export class RedisClusterStore implements ClusterStore {
 
   async revokeJoinToken(launchId: string): Promise<void> {
     const digest = await this.call(() => this.redis.get(this.key("joinlaunch", launchId)));
-    if (digest !== null) await this.call(() => this.redis.eval(scripts.REVOKE_JOIN_TOKEN, 1, this.key("join", digest)));
+    if (digest !== null) await this.call(() => this.script(scripts.REVOKE_JOIN_TOKEN, 1, this.key("join", digest)));
   }
 
   async putWorker(record: WorkerRecord): Promise<void> {
@@ -193,8 +211,32 @@ export class RedisClusterStore implements ClusterStore {
     await this.call(() => this.redis.del(this.key("worker", workerId)));
   }
 
+  async addPoolMember(member: PoolMember): Promise<void> {
+    await this.call(() => this.redis.zadd(this.key("pool"), Date.now(), poolMemberValue(member)));
+  }
+
+  async removePoolMember(member: PoolMember): Promise<boolean> {
+    return (await this.call(() => this.redis.zrem(this.key("pool"), poolMemberValue(member)))) === 1;
+  }
+
+  async claimPoolMember(exceptReplicaId: string, claimToken: string, claimTtlMs: number): Promise<PoolMember | undefined> {
+    const args = [exceptReplicaId, this.key("replica", ""), this.key("poolclaim", ""), claimToken, String(claimTtlMs)];
+    const taken = await this.call(() => this.script(scripts.CLAIM_POOL_MEMBER, 1, this.key("pool"), ...args));
+    return typeof taken === "string" ? parsePoolMember(taken) : undefined;
+  }
+
+  async redeemPoolClaim(launchId: string, claimToken: string): Promise<boolean> {
+    return (await this.call(() => this.script(scripts.REDEEM_POOL_CLAIM, 1, this.key("poolclaim", launchId), claimToken))) === 1;
+  }
+
+  async poolMembers(): Promise<PoolMember[]> {
+    const members = (await this.call(() => this.redis.zrange(this.key("pool"), 0, -1))).flatMap((value) => parsePoolMember(value) ?? []);
+    const live = new Set((await this.replicas()).map((replica) => replica.replicaId));
+    return members.filter((member) => live.has(member.replicaId));
+  }
+
   async putExecution(sessionId: string, execution: StoredExecution, lease: Lease): Promise<void> {
-    const ok = await this.call(() => this.redis.eval(scripts.PUT_EXECUTION, 2, this.key("lease", sessionId), this.key("executions", sessionId), leaseValue(lease), execution.requestId, JSON.stringify(execution)));
+    const ok = await this.call(() => this.script(scripts.PUT_EXECUTION, 2, this.key("lease", sessionId), this.key("executions", sessionId), leaseValue(lease), execution.requestId, JSON.stringify(execution)));
     if (ok !== 1) throw new FencedError(sessionId);
   }
 
@@ -203,13 +245,23 @@ export class RedisClusterStore implements ClusterStore {
     return all.flatMap((text) => parseStoredExecution(text) ?? []);
   }
 
-  async appendEvents(sessionId: string, events: readonly StoredEvent[], worker: WorkerWatermark | undefined, keepFromSeq: number, lease: Lease): Promise<void> {
-    const args: (string | Buffer)[] = [leaseValue(lease), String(keepFromSeq), worker ? `${worker.workerId}:${worker.seq}` : ""];
-    for (const event of events) {
+  async persist(sessionId: string, batch: PersistBatch, lease: Lease): Promise<void> {
+    const executions = batch.executions ?? [];
+    const args: (string | Buffer)[] = [
+      leaseValue(lease),
+      sessionId,
+      batch.record ? JSON.stringify(batch.record) : "",
+      String(batch.keepFromSeq),
+      batch.worker ? `${batch.worker.workerId}:${batch.worker.seq}` : "",
+      String(executions.length),
+    ];
+    for (const execution of executions) args.push(execution.requestId, JSON.stringify(execution));
+    for (const event of batch.events ?? []) {
       args.push(String(event.seq), event.requestId ?? "", String(event.at), event.done ? "1" : "0", Buffer.from(event.frame.buffer, event.frame.byteOffset, event.frame.byteLength));
     }
-    const keys = [this.key("lease", sessionId), this.key("events", sessionId), this.key("journal", sessionId)];
-    const ok = await this.call(() => this.redis.eval(scripts.APPEND_EVENTS, keys.length, ...keys, ...args));
+    const tenant = batch.record?.tenant ?? "";
+    const keys = [this.key("lease", sessionId), this.key("session", sessionId), this.key("tenant", tenant), this.key("executions", sessionId), this.key("events", sessionId), this.key("journal", sessionId)];
+    const ok = await this.call(() => this.script(scripts.PERSIST, keys.length, ...keys, ...args));
     if (ok !== 1) throw new FencedError(sessionId);
   }
 
@@ -241,7 +293,7 @@ export class RedisClusterStore implements ClusterStore {
   }
 
   async tryAcquireStartSlot(slotId: string, max: number, ttlMs: number): Promise<boolean> {
-    return (await this.call(() => this.redis.eval(scripts.ACQUIRE_START_SLOT, 1, this.key("starts"), slotId, String(max), String(Date.now()), String(ttlMs)))) === 1;
+    return (await this.call(() => this.script(scripts.ACQUIRE_START_SLOT, 1, this.key("starts"), slotId, String(max), String(Date.now()), String(ttlMs)))) === 1;
   }
 
   async releaseStartSlot(slotId: string): Promise<void> {
@@ -266,20 +318,6 @@ export class RedisClusterStore implements ClusterStore {
   async close(): Promise<void> {
     this.redis.disconnect();
   }
-}
-
-function leaseValue(lease: Lease): string {
-  return `${lease.replicaId}:${lease.epoch}`;
-}
-
-function parseWatermark(value: string): WorkerWatermark | undefined {
-  const match = /^(.*):(\d+)$/.exec(value);
-  return match?.[1] && match[2] ? { workerId: match[1], seq: Number(match[2]) } : undefined;
-}
-
-function parseLease(value: string): Lease | undefined {
-  const match = /^(.*):(\d+)$/.exec(value);
-  return match?.[1] && match[2] ? { replicaId: match[1], epoch: Number(match[2]) } : undefined;
 }
 
 function unavailable(error: unknown) {

@@ -14,6 +14,14 @@ export interface WarmPoolOptions {
 
 type WarmPoolState = "idle" | "running" | "closed";
 
+/** Who hears which workers are idle and ready (the cluster lists them for every replica). */
+export interface PoolMembership {
+  /** Ready and unclaimed: claimable from now on. */
+  listed(launchId: string): void;
+  /** No longer claimable here: claimed, or lost. */
+  withdrawn(launchId: string): void;
+}
+
 /** After a pooled worker fails to start, wait this long (doubling per failure in a row) before the next launch. */
 const FAILURE_BACKOFF_MS = 1000;
 const MAX_FAILURE_BACKOFF_MS = 60_000;
@@ -39,6 +47,7 @@ export class WarmPool {
   private waitingForSlot = false;
   private refillTimer: NodeJS.Timeout | undefined;
   private readonly logger: Logger;
+  private membership: PoolMembership | undefined;
 
   constructor(private readonly options: WarmPoolOptions) {
     this.logger = options.logger.child({ component: "warm-pool" });
@@ -52,21 +61,38 @@ export class WarmPool {
     this.refill();
   }
 
-  status(): PoolStatus {
+  /** Hears every ready worker listed and withdrawn from now on (and those ready already, at once). */
+  observe(membership: PoolMembership): void {
+    this.membership = membership;
+    for (const worker of this.workers) if (worker.state === "ready") membership.listed(worker.launchId);
+  }
+
+  /** Ready workers claimable at once (no start to wait for). */
+  get readyCount(): number {
     let ready = 0;
     for (const worker of this.workers) if (worker.state === "ready") ready += 1;
+    return ready;
+  }
+
+  status(): PoolStatus {
+    const ready = this.readyCount;
     // A refill scheduled after a claim counts as starting: it is on its way.
     const scheduled = this.refillTimer ? Math.max(0, this.options.targetSize - this.workers.size) : 0;
     return { target: this.options.targetSize, ready, starting: this.workers.size - ready + scheduled };
   }
 
   /**
-   * An unclaimed worker for a session: a ready one if any, else one still
-   * starting (it is further along than a new launch). Undefined when empty.
+   * An unclaimed worker for a session: `preferLaunchId` when it is still
+   * here and ready (another replica claimed it for this session), else a
+   * ready one if any, else one still starting (it is further along than a
+   * new launch). Undefined when empty.
    */
-  claim(): WorkerHandle | undefined {
+  claim(preferLaunchId?: string): WorkerHandle | undefined {
     let chosen: WorkerHandle | undefined;
-    for (const worker of this.workers) {
+    if (preferLaunchId !== undefined) {
+      for (const worker of this.workers) if (worker.launchId === preferLaunchId && worker.state === "ready") chosen = worker;
+    }
+    for (const worker of chosen ? [] : this.workers) {
       if (worker.state === "ready") {
         chosen = worker;
         break;
@@ -76,6 +102,7 @@ export class WarmPool {
     if (!chosen) return undefined;
     this.workers.delete(chosen);
     chosen.setListener(undefined);
+    if (chosen.state === "ready") this.membership?.withdrawn(chosen.launchId);
     this.logger.debug({ launchId: chosen.launchId, state: chosen.state }, "worker claimed");
     this.refillTimer ??= setTimeout(() => {
       this.refillTimer = undefined;
@@ -122,6 +149,7 @@ export class WarmPool {
       // An idle pooled worker died: replace it.
       lost: (_code, message) => {
         if (!this.workers.delete(worker)) return;
+        this.membership?.withdrawn(worker.launchId);
         this.logger.warn({ launchId: worker.launchId, reason: message }, "an idle pooled worker was lost");
         this.refill();
       },
@@ -131,7 +159,9 @@ export class WarmPool {
       () => {
         releaseSlot();
         this.failuresInRow = 0;
-        if (this.workers.has(worker)) this.logger.info({ launchId: worker.launchId, startMs: worker.startMs, ...this.status() }, "pooled worker ready");
+        if (!this.workers.has(worker)) return;
+        this.membership?.listed(worker.launchId);
+        this.logger.info({ launchId: worker.launchId, startMs: worker.startMs, ...this.status() }, "pooled worker ready");
       },
       (error: Error) => {
         releaseSlot();
