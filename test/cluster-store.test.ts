@@ -217,6 +217,39 @@ describe.each(kinds)("%s store", (kind, open) => {
     expect(await store.getWorker("w1")).toBeUndefined();
   });
 
+  it("binds a dynamic-sessions identifier once when twenty replicas claim it at once, and swaps or removes it only from the session it names", async () => {
+    const store = await open();
+    const binding = (replicaId: string, sessionId: string | null = null) => ({ sessionId, replicaId, createdAt: new Date(0).toISOString(), etag: `e-${replicaId}` });
+    const claims = await Promise.all(Array.from({ length: 20 }, (_, i) => store.adapters.claimIdentifier("alice", "id/1 ü", binding(`r${i}`))));
+    expect(claims.filter((claim) => claim.won)).toHaveLength(1);
+    const winner = claims.find((claim) => claim.won)!.binding;
+    for (const claim of claims) expect(claim.binding).toEqual(winner);
+    // Per tenant: bob's identifier of the same name is another one.
+    expect(await store.adapters.getIdentifier("bob", "id/1 ü")).toBeUndefined();
+
+    expect(await store.adapters.rebindIdentifier("alice", "id/1 ü", "ses_other", binding("r9", "ses_a"))).toBe(false);
+    expect(await store.adapters.rebindIdentifier("alice", "id/1 ü", null, binding("r9", "ses_a"))).toBe(true);
+    expect(await store.adapters.rebindIdentifier("alice", "id/1 ü", null, binding("r8", "ses_b"))).toBe(false);
+    expect(await store.adapters.getIdentifier("alice", "id/1 ü")).toEqual(binding("r9", "ses_a"));
+    await store.adapters.unbindIdentifier("alice", "id/1 ü", "ses_b");
+    expect((await store.adapters.getIdentifier("alice", "id/1 ü"))?.sessionId).toBe("ses_a");
+    await store.adapters.unbindIdentifier("alice", "id/1 ü", "ses_a");
+    expect(await store.adapters.getIdentifier("alice", "id/1 ü")).toBeUndefined();
+    expect(await store.adapters.rebindIdentifier("alice", "id/1 ü", "ses_a", binding("r9", "ses_c"))).toBe(false);
+  });
+
+  it("records which replica holds an MCP session until it is deleted or its TTL lapses unrefreshed", async () => {
+    const store = await open();
+    await store.adapters.putMcpSession("mcp_1", { replicaId: "r1", tenant: "alice" }, 60_000);
+    await store.adapters.putMcpSession("mcp_2", { replicaId: "r2", tenant: "bob" }, 200);
+    expect(await store.adapters.getMcpSession("mcp_1")).toEqual({ replicaId: "r1", tenant: "alice" });
+    expect(await store.adapters.getMcpSession("mcp_2")).toEqual({ replicaId: "r2", tenant: "bob" });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await store.adapters.getMcpSession("mcp_2")).toBeUndefined();
+    await store.adapters.deleteMcpSession("mcp_1");
+    expect(await store.adapters.getMcpSession("mcp_1")).toBeUndefined();
+  });
+
   if (kind === "redis") {
     it("keeps events byte for byte with the worker watermark, trims what the owner dropped, and refuses a fenced append", async () => {
       const store = await open();

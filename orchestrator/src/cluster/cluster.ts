@@ -1,4 +1,4 @@
-import type { Server } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { WebSocket } from "ws";
 import type { SessionInfo, WorkerResume } from "@tether/shared";
@@ -15,7 +15,7 @@ import type { WorkerConnection } from "../workers/worker-connection.js";
 import type { TakeoverResult } from "../workers/worker-gateway.js";
 import type { AdoptedWorker } from "./adopted-worker.js";
 import { handOverAll } from "./hand-over.js";
-import { FrontRouter } from "./front-router.js";
+import { FrontRouter, type Route } from "./front-router.js";
 import { PeerPool } from "./peer-pool.js";
 import { ReplicaPresence } from "./replica-presence.js";
 import { ReplicatedSession } from "./replicated-session.js";
@@ -62,6 +62,7 @@ export class Cluster {
   private readonly router: FrontRouter;
   private readonly replicated = new Map<string, ReplicatedSession>();
   private readonly adoptedWorkers = new Map<string, AdoptedWorker>();
+  private readonly drainHooks: (() => Promise<void>)[] = [];
   private tickTimer: NodeJS.Timeout | undefined;
   private readonly logger: Logger;
 
@@ -84,6 +85,29 @@ export class Cluster {
   /** Puts the router in front of `server` (before it listens). */
   route(server: Server): void {
     this.router.install(server);
+  }
+
+  /** Which replica serves a request about `sessionId` (an adapter's, which names its session only in the store). */
+  routeSession(sessionId: string): Promise<Route> {
+    return this.router.routeSession(sessionId);
+  }
+
+  /** A replica by id: local, forward while it announces itself, undefined once it is gone. */
+  routeReplica(replicaId: string): Promise<Route | undefined> {
+    return this.router.routeReplica(replicaId);
+  }
+
+  /** Forwards (or refuses) a request another replica serves; the caller has hijacked fastify's reply. */
+  pass(request: IncomingMessage, response: ServerResponse, route: Exclude<Route, { kind: "local" }>): void {
+    this.router.pass(request, response, route);
+  }
+
+  /**
+   * Runs when a drain begins, before sessions are handed over: state that
+   * cannot move (an MCP transport) ends here, with what only it uses.
+   */
+  beforeHandOver(hook: () => Promise<void>): void {
+    this.drainHooks.push(hook);
   }
 
   /** Joins the cluster: the replica answers at its address now. */
@@ -170,6 +194,7 @@ export class Cluster {
    */
   async drain(): Promise<void> {
     await this.presence.drain();
+    await Promise.allSettled(this.drainHooks.map((hook) => hook()));
     const others = await this.deps.store.replicas().catch(() => []);
     const last = !others.some((replica) => replica.replicaId !== this.replicaId && !replica.draining);
     // Nobody to take the workers over, or workers that cannot outlive us: keep the files in snapshots.

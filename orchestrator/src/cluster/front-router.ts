@@ -46,8 +46,7 @@ export class FrontRouter {
     server.on("request", (request: IncomingMessage, response: ServerResponse) => {
       void this.serve(request, (route) => {
         if (route.kind === "local") for (const listener of onRequest) listener.call(server, request, response);
-        else if (route.kind === "refuse") refuseRequest(response, route.error);
-        else forwardRequest(request, response, new URL(route.replica.address), this.deps.presence.replicaId, (cause) => refuseRequest(response, ownerUnavailable(route.replica, cause)));
+        else this.pass(request, response, route);
       });
     });
     server.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -57,6 +56,25 @@ export class FrontRouter {
         else forwardUpgrade(request, socket, head, new URL(route.replica.address), this.deps.presence.replicaId, (cause) => refuseUpgrade(socket, ownerUnavailable(route.replica, cause)));
       });
     });
+  }
+
+  /**
+   * Answers a request that is not served here: forwarded to its replica, or
+   * refused. A request another replica already forwarded is refused as
+   * moving (never forwarded twice). Adapters call it from inside fastify,
+   * once they know (from the store) which session their request is about.
+   */
+  pass(request: IncomingMessage, response: ServerResponse, route: Exclude<Route, { kind: "local" }>): void {
+    if (route.kind === "forward" && request.headers[FORWARDED_HEADER] !== undefined) route = { kind: "refuse", error: ownerMoving() };
+    if (route.kind === "refuse") refuseRequest(response, route.error);
+    else forwardRequest(request, response, new URL(route.replica.address), this.deps.presence.replicaId, (cause) => refuseRequest(response, ownerUnavailable(route.replica, cause)));
+  }
+
+  /** A replica by id as a route: local for this one, forward while it announces itself, undefined once it is gone. */
+  async routeReplica(replicaId: string): Promise<Route | undefined> {
+    if (replicaId === this.deps.presence.replicaId) return { kind: "local" };
+    const replica = await this.deps.store.replica(replicaId);
+    return replica ? { kind: "forward", replica } : undefined;
   }
 
   private async serve(request: IncomingMessage, then: (route: Route) => void): Promise<void> {
@@ -130,7 +148,7 @@ export class FrontRouter {
   }
 }
 
-function ownerMoving(): TetherError {
+export function ownerMoving(): TetherError {
   return tetherError(ErrorCodes.SESSION_OWNER_UNAVAILABLE, "The session is moving between replicas right now.", { retryAfterS: 1, hint: "Retry in a second." });
 }
 

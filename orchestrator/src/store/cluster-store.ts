@@ -1,4 +1,5 @@
 import type { SessionInfo, StdinMode } from "@tether/shared";
+import type { AdapterBindings } from "./adapter-bindings.js";
 
 /**
  * What must outlive one orchestrator process, behind one interface with two
@@ -121,6 +122,8 @@ export class FencedError extends Error {
 
 export interface ClusterStore {
   readonly kind: "memory" | "redis";
+  /** The agent adapters' identifiers and MCP sessions (adapter-bindings.ts). */
+  readonly adapters: AdapterBindings;
 
   // ---- sessions ----------------------------------------------------------
   putSession(record: SessionRecord, lease: Lease): Promise<void>;

@@ -12,6 +12,7 @@ import {
   type StoredExecution,
   type WorkerRecord,
 } from "./cluster-store.js";
+import { MemoryAdapterBindings } from "./adapter-bindings.js";
 
 /** A join token is remembered past its expiry, so a late replay is told "expired", not "invalid". */
 export function joinTokenKeepMs(ttlMs: number): number {
@@ -46,7 +47,11 @@ export class MemoryClusterStore implements ClusterStore {
   private readonly poolClaims = new Map<string, Expiring<string>>();
   private lastSweepAt = Number.NEGATIVE_INFINITY;
 
-  constructor(private readonly now: () => number = Date.now) {}
+  readonly adapters: MemoryAdapterBindings;
+
+  constructor(private readonly now: () => number = Date.now) {
+    this.adapters = new MemoryAdapterBindings(now);
+  }
 
   async putSession(record: SessionRecord, lease: Lease): Promise<void> {
     this.fence(record.info.id, lease);

@@ -20,6 +20,7 @@ import {
 import { leaseValue, parseJoinToken, parseLaunch, parseLease, parsePoolMember, parseReplica, parseSessionRecord, parseStoredExecution, parseWatermark, parseWorkerRecord, poolMemberValue } from "./record-schemas.js";
 import { joinTokenKeepMs } from "./memory-store.js";
 import * as scripts from "./redis-scripts.js";
+import { RedisAdapterBindings } from "./redis-adapter-bindings.js";
 
 /** A command that gets no answer within this long fails: a request answers 503, never hangs on Redis. */
 const COMMAND_TIMEOUT_MS = 2000;
@@ -34,6 +35,7 @@ const COMMAND_TIMEOUT_MS = 2000;
 export class RedisClusterStore implements ClusterStore {
   readonly kind = "redis" as const;
   private readonly redis: Redis;
+  readonly adapters: RedisAdapterBindings;
   private readonly scriptDigests = new Map<string, string>();
 
   constructor(
@@ -58,6 +60,7 @@ export class RedisClusterStore implements ClusterStore {
       if (down) logger.info("Redis is reachable again");
       down = false;
     });
+    this.adapters = new RedisAdapterBindings(this.redis, (...parts) => this.key(...parts), (work) => this.call(work));
   }
 
   /** Resolves once connected (start-up), rejects with STORE_UNAVAILABLE after `timeoutMs`. */

@@ -1,5 +1,5 @@
 import { ErrorCodes, tetherError } from "../../errors.js";
-import type { Session } from "../../sessions/session.js";
+import type { ExecutionRequest, ExecutionSink, Session } from "../../sessions/session.js";
 import type { SessionRegistry } from "../../sessions/session-registry.js";
 
 /** A session the slot hands out, and whether this call had to start it. */
@@ -11,12 +11,26 @@ export interface AcquiredSession {
   replaced: boolean;
 }
 
+/** How a slot makes sessions and runs code in them (adapter-sessions.ts: REST's way, cluster-aware). */
+export interface SlotHooks {
+  /** A new session in `starting`, owned by `tenant` (in a cluster: admitted and owned cluster-wide). */
+  create(tenant: string, metadata: Record<string, string>): Promise<Session>;
+  /** Queues an execution (in a cluster: once the store has it). */
+  submit(session: Session, request: ExecutionRequest, sink: ExecutionSink): Promise<void>;
+  /**
+   * The slot now holds `session` in place of `previousId` (null: none): an
+   * adapter that records the binding elsewhere does so here. Rejecting stops
+   * the new session and fails the acquire.
+   */
+  bind?(previousId: string | null, session: Session): Promise<void>;
+}
+
 /**
  * One adapter-level handle on a Tether session that exists only once it is
  * needed: the first call creates and starts it (owned by the tenant), later
  * calls reuse it, and a session that was deleted meanwhile (REST DELETE, a
  * failed start) is replaced by a new one. Uses the session core's public API
- * only: SessionRegistry.create/get and Session.start/stop.
+ * only: SessionRegistry.get, Session.start/stop, and the hooks.
  */
 export class SessionSlot {
   private sessionId: string | undefined;
@@ -28,9 +42,26 @@ export class SessionSlot {
     private readonly registry: SessionRegistry,
     readonly tenant: string,
     private readonly metadata: Record<string, string>,
+    readonly hooks: SlotHooks,
   ) {}
 
-  /** The session now, without starting one: undefined before the first use or once it is gone. */
+  /** The session's id (it may be served by another replica), undefined before the first use. */
+  get id(): string | undefined {
+    return this.sessionId;
+  }
+
+  /**
+   * Points the slot at a session recorded elsewhere (another replica bound
+   * it, or it moved here): a slot whose session was replaced behind its back
+   * follows. No-op while a start runs (that start binds its own).
+   */
+  follow(sessionId: string | null): void {
+    if (this.starting || sessionId === null || sessionId === this.sessionId) return;
+    this.sessionId = sessionId;
+    this.held = Math.max(this.held, 1);
+  }
+
+  /** The session now, without starting one: undefined before the first use or once it is gone (or served elsewhere). */
   peek(): Session | undefined {
     if (this.sessionId === undefined) return undefined;
     try {
@@ -54,7 +85,14 @@ export class SessionSlot {
   private async start(previous: Session | undefined): Promise<AcquiredSession> {
     if (previous) await previous.stop("replaced after its start failed");
     const replaced = this.held > 0;
-    const session = this.registry.create(this.tenant, this.metadata);
+    const previousId = this.sessionId ?? null;
+    const session = await this.hooks.create(this.tenant, this.metadata);
+    if (this.hooks.bind) {
+      await this.hooks.bind(previousId, session).catch(async (error: unknown) => {
+        await session.stop("another session took its place");
+        throw error;
+      });
+    }
     this.sessionId = session.id;
     this.held += 1;
     await session.start();

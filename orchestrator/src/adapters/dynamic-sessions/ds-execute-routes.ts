@@ -42,7 +42,7 @@ export function registerDsExecuteRoutes(scope: RouteScope, ds: DsContext): void 
               hint: "Use synchronous here, or POST executions (api-version 2024-10-02-preview or later) for Asynchronous.",
             });
           }
-          const entry = ds.sessions.resolve(request.tenant, request.query.identifier);
+          const entry = await ds.sessions.resolve(request.tenant, request.query.identifier);
           const { response, note } = await runInSession(entry, config, decodeCode(properties.codeInputType, properties.code), properties.timeoutInSeconds);
           const legacy = legacyProperties(response, note);
           return {
@@ -95,7 +95,7 @@ export function registerDsExecuteRoutes(scope: RouteScope, ds: DsContext): void 
         },
         typeof operationId === "string" && operationId !== "" ? operationId : undefined,
       );
-      const entry = ds.sessions.resolve(request.tenant, identifier);
+      const entry = await ds.sessions.resolve(request.tenant, identifier);
       const run = runInSession(entry, config, code, body.timeoutInSeconds).then(({ response, note }) => ds.executions.finish(record, response, note));
       const apiVersion = request.query["api-version"] ?? "2025-10-02-preview";
       void reply.header("operation-id", record.id);

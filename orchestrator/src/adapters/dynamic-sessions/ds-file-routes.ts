@@ -31,13 +31,13 @@ export function registerDsFileRoutes(scope: RouteScope, ds: DsContext): void {
     if (!Buffer.isBuffer(request.body)) throw tetherError(ErrorCodes.REQUEST_INVALID, "The upload has no body.", { hint: "Send multipart/form-data with a 'file' part." });
     const { path, data } = uploadedFile(parseMultipart(request.body, request.headers["content-type"]), request.query.path);
     if (data.byteLength > maxFileBytes) throw uploadTooLarge(maxFileBytes);
-    const entry = ds.sessions.resolve(request.tenant, request.query.identifier);
+    const entry = await ds.sessions.resolve(request.tenant, request.query.identifier);
     const { session } = await entry.slot.acquire();
     const stored = await session.files.upload(path, singleChunk(data), maxFileBytes);
     return { path, size: stored.size, modifiedAt: stored.modifiedAt ?? new Date().toISOString() };
   };
   const filesOf = async (request: { tenant: string; query: DsQuery }): Promise<readonly FileEntry[]> => {
-    const { session } = await ds.sessions.resolve(request.tenant, request.query.identifier).slot.acquire();
+    const { session } = await (await ds.sessions.resolve(request.tenant, request.query.identifier)).slot.acquire();
     return (await session.files.list()).files;
   };
 
@@ -71,7 +71,7 @@ export function registerDsFileRoutes(scope: RouteScope, ds: DsContext): void {
   scope.get(
     `${DS_PATH}/files/content/*`,
     { schema: { tags, summary: "Download a file's bytes (2024-02-02-preview)", querystring: DsQuery, params: ContentParams } },
-    async (request, reply) => sendFile(reply, ds.sessions.resolve(request.tenant, request.query.identifier), toWorkspacePath(request.params["*"])),
+    async (request, reply) => sendFile(reply, await ds.sessions.resolve(request.tenant, request.query.identifier), toWorkspacePath(request.params["*"])),
   );
   scope.get(
     `${DS_PATH}/files/:name`,
@@ -87,7 +87,7 @@ export function registerDsFileRoutes(scope: RouteScope, ds: DsContext): void {
     `${DS_PATH}/files/:name`,
     { schema: { tags, summary: "Delete a file (in `path`)", querystring: DsQuery, params: FileNameParams, response: { 204: Type.Null(), ...errors } } },
     async (request, reply) => {
-      const { session } = await ds.sessions.resolve(request.tenant, request.query.identifier).slot.acquire();
+      const { session } = await (await ds.sessions.resolve(request.tenant, request.query.identifier)).slot.acquire();
       await session.files.delete(filePathOf(request.params.name, request.query.path));
       return reply.code(204).send(null);
     },
@@ -95,7 +95,7 @@ export function registerDsFileRoutes(scope: RouteScope, ds: DsContext): void {
   scope.get(
     `${DS_PATH}/files/:name/content`,
     { schema: { tags, summary: "Download a file's bytes (in `path`)", querystring: DsQuery, params: FileNameParams } },
-    async (request, reply) => sendFile(reply, ds.sessions.resolve(request.tenant, request.query.identifier), filePathOf(request.params.name, request.query.path)),
+    async (request, reply) => sendFile(reply, await ds.sessions.resolve(request.tenant, request.query.identifier), filePathOf(request.params.name, request.query.path)),
   );
 }
 

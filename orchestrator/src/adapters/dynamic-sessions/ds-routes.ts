@@ -6,6 +6,7 @@ import { DS_PATH, type DsContext } from "./ds-context.js";
 import { registerDsExecuteRoutes } from "./ds-execute-routes.js";
 import { ExecutionRecords } from "./ds-executions.js";
 import { registerDsFileRoutes } from "./ds-file-routes.js";
+import { adapterSessionHooks } from "../common/adapter-sessions.js";
 import { IdentifiedSessions } from "./ds-sessions.js";
 import { DsMetadataQuery, DsQuery, PoolMetadata, SessionResource } from "./ds-schemas.js";
 
@@ -24,7 +25,7 @@ const tags = ["dynamic-sessions"];
 export function registerDynamicSessionsRoutes(scope: RouteScope, context: AppContext): void {
   const ds: DsContext = {
     app: context,
-    sessions: new IdentifiedSessions(context.registry),
+    sessions: new IdentifiedSessions({ registry: context.registry, hooks: adapterSessionHooks(context), bindings: context.store.adapters, cluster: context.cluster }),
     executions: new ExecutionRecords(context.config.agents.dynamicSessionsResultTtlS * 1000),
   };
   const startedAt = new Date().toISOString();
@@ -38,6 +39,20 @@ export function registerDynamicSessionsRoutes(scope: RouteScope, context: AppCon
     if (code) void reply.header("x-ms-error-code", code);
   });
 
+  const cluster = context.cluster;
+  if (cluster) {
+    // Before the body is read: a request for an identifier whose session another replica serves goes there whole.
+    scope.addHook("onRequest", async (request, reply) => {
+      const identifier = (request.query as { identifier?: unknown } | undefined)?.identifier;
+      if (typeof identifier !== "string" || identifier === "") return;
+      const route = await ds.sessions.place(request.tenant, identifier, createsSession(request.method, request.routeOptions.url));
+      if (route.kind === "local") return;
+      request.log.info({ identifier, to: route.kind === "forward" ? route.replica.replicaId : route.error.code }, "dynamic-sessions request passed to the replica serving its session");
+      reply.hijack();
+      cluster.pass(request.raw, reply.raw, route);
+    });
+  }
+
   registerDsExecuteRoutes(scope, ds);
   registerDsFileRoutes(scope, ds);
 
@@ -45,7 +60,7 @@ export function registerDynamicSessionsRoutes(scope: RouteScope, context: AppCon
     `${DS_PATH}/session`,
     { schema: { tags, summary: "The identifier's session (404 when it has none)", querystring: DsQuery, response: { 200: SessionResource, ...errors } } },
     async (request) => {
-      const entry = ds.sessions.find(request.tenant, request.query.identifier);
+      const entry = await ds.sessions.find(request.tenant, request.query.identifier);
       const session = entry?.slot.peek();
       if (!entry || !session) {
         throw tetherError(ErrorCodes.SESSION_NOT_FOUND, `No session with identifier '${request.query.identifier}'.`, { hint: "Any call with a new identifier creates its session (e.g. POST code/execute)." });
@@ -82,6 +97,12 @@ export function registerDynamicSessionsRoutes(scope: RouteScope, context: AppCon
       };
     },
   );
+}
+
+/** Whether a request starts the identifier's session when it has none (reading or deleting one does not). */
+function createsSession(method: string, route: string | undefined): boolean {
+  if (route === `${DS_PATH}/session` || route === `${DS_PATH}/metadata`) return false;
+  return !(method === "GET" && route === `${DS_PATH}/executions/:id`);
 }
 
 /**

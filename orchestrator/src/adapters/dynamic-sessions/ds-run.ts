@@ -27,7 +27,7 @@ export async function runInSession(entry: IdentifiedSession, config: Orchestrato
     timeoutMs: effectiveExecTimeoutMs(config, requestedTimeoutMs),
     stdin: { mode: "none" },
     maxOutputBytes: config.maxOutputBytes,
-  });
+  }, entry.slot.hooks.submit);
   const explained = explainExecution(response, {
     requestedTimeoutMs,
     defaultTimeoutMs: config.defaultExecTimeoutMs,
@@ -57,7 +57,7 @@ async function dataMountNote(entry: IdentifiedSession, session: Session, respons
       timeoutMs: 10_000,
       stdin: { mode: "none" },
       maxOutputBytes: config.maxOutputBytes,
-    });
+    }, entry.slot.hooks.submit);
     const value = probe.outputs.find((output) => output.type === "execute_result")?.data["text/plain"];
     if (value === "True" || value === "False") entry.dataMounted = value === "True";
   }

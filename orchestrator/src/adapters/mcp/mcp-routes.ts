@@ -4,6 +4,7 @@ import { Type } from "@sinclair/typebox";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { errorMessage } from "../../errors.js";
 import type { AppContext, RouteScope } from "../../routes/route-context.js";
+import { adapterSessionHooks } from "../common/adapter-sessions.js";
 import { McpSessions, type McpSession } from "./mcp-sessions.js";
 import { assertOriginAllowed } from "./origin-check.js";
 
@@ -21,9 +22,35 @@ const BAD_REQUEST = -32000;
  * SDK's transport takes the raw request and response from there.
  */
 export function registerMcpRoutes(scope: RouteScope, context: AppContext): void {
-  const sessions = new McpSessions({ registry: context.registry, config: context.config, logger: scope.log.child({ adapter: "mcp" }) });
+  const cluster = context.cluster;
+  const sessions = new McpSessions({
+    registry: context.registry,
+    config: context.config,
+    logger: scope.log.child({ adapter: "mcp" }),
+    hooks: adapterSessionHooks(context),
+    ...(cluster ? { directory: { store: context.store.adapters, replicaId: cluster.replicaId } } : {}),
+  });
   scope.addHook("preClose", async () => sessions.closeAll("the orchestrator is shutting down"));
   const policy = { allowed: context.config.agents.mcpAllowedOrigins, publicUrl: context.config.publicUrl };
+
+  // In a cluster an MCP session lives in the memory of the replica that initialized it: a request
+  // for it reaching another replica goes there, streamed both ways (SSE answers, the GET stream).
+  if (cluster) {
+    // Its transports die with this replica: their Tether sessions end before the drain would hand them to others (where nothing could reach them).
+    cluster.beforeHandOver(() => sessions.closeAll("the replica serving the MCP session is shutting down"));
+    scope.addHook("onRequest", async (request, reply) => {
+      const id = request.headers["mcp-session-id"];
+      if (typeof id !== "string" || sessions.find(id, request.tenant)) return;
+      const record = await context.store.adapters.getMcpSession(id);
+      // Unknown, another tenant's, or its replica is gone: the handler answers 404 and the client initializes again.
+      if (!record || record.tenant !== request.tenant) return;
+      const route = await cluster.routeReplica(record.replicaId);
+      if (!route || route.kind === "local") return;
+      request.log.info({ mcpSession: id, replicaId: record.replicaId }, "MCP request forwarded to the replica holding its session");
+      reply.hijack();
+      cluster.pass(request.raw, reply.raw, route);
+    });
+  }
 
   const handle = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const sessionId = request.headers["mcp-session-id"];
@@ -38,6 +65,7 @@ export function registerMcpRoutes(scope: RouteScope, context: AppContext): void 
         return sendJsonRpcError(reply, 400, BAD_REQUEST, "Bad Request: No valid session ID provided", "Send initialize first, then the Mcp-Session-Id header it returns on every request.");
       }
       session = sessions.open(request.tenant);
+      await sessions.announce(session);
       await session.server.connect(session.transport);
     }
     session.lastActivityAt = Date.now();

@@ -5,7 +5,8 @@ import type { FastifyBaseLogger as Logger } from "fastify";
 import type { OrchestratorConfig } from "../../config.js";
 import { ErrorCodes, tetherError } from "../../errors.js";
 import type { SessionRegistry } from "../../sessions/session-registry.js";
-import { SessionSlot } from "../common/session-slot.js";
+import type { AdapterBindings } from "../../store/adapter-bindings.js";
+import { SessionSlot, type SlotHooks } from "../common/session-slot.js";
 import { createMcpServer } from "./mcp-server.js";
 
 /** One MCP session: its transport, its server, its (lazy) Tether session. */
@@ -13,6 +14,8 @@ export class McpSession {
   readonly transport: StreamableHTTPServerTransport;
   readonly server: McpServer;
   readonly slot: SessionSlot;
+  /** The id its initialize answers with, known before (other replicas must find it before the client can use it). */
+  readonly plannedId = `mcp_${randomUUID().replaceAll("-", "")}`;
   lastActivityAt = Date.now();
   /** Tool calls running: an MCP session is never idled out under one (closing would abort it). */
   inFlight = 0;
@@ -21,12 +24,12 @@ export class McpSession {
 
   constructor(
     readonly tenant: string,
-    deps: { registry: SessionRegistry; config: OrchestratorConfig; logger: Logger },
+    deps: McpSessionsDeps,
     private readonly table: { registered(session: McpSession): void; forget(session: McpSession): void },
   ) {
-    this.slot = new SessionSlot(deps.registry, tenant, this.metadata);
+    this.slot = new SessionSlot(deps.registry, tenant, this.metadata, deps.hooks);
     this.transport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: () => `mcp_${randomUUID().replaceAll("-", "")}`,
+      sessionIdGenerator: () => this.plannedId,
       onsessioninitialized: (id) => {
         this.metadata.mcpSession = id;
         table.registered(this);
@@ -67,8 +70,12 @@ export class McpSession {
 
 export interface McpSessionsDeps {
   registry: SessionRegistry;
+  /** How its Tether sessions are made and run code (cluster-aware). */
+  hooks: SlotHooks;
   config: OrchestratorConfig;
   logger: Logger;
+  /** In a cluster: where every replica looks up which replica holds an MCP session. */
+  directory?: { store: AdapterBindings; replicaId: string };
 }
 
 /**
@@ -81,9 +88,14 @@ export class McpSessions {
   private readonly sweeper: NodeJS.Timeout;
   private readonly idleMs: number;
 
+  /** How long a record lives unless the next sweep refreshes it: a replica that died stops refreshing. */
+  private readonly recordTtlMs: number;
+
   constructor(private readonly deps: McpSessionsDeps) {
     this.idleMs = deps.config.agents.mcpIdleTimeoutS * 1000;
-    this.sweeper = setInterval(() => this.sweep(), Math.min(60_000, Math.max(250, this.idleMs / 4)));
+    const sweepMs = Math.min(60_000, Math.max(250, this.idleMs / 4));
+    this.recordTtlMs = 3 * sweepMs + 5000;
+    this.sweeper = setInterval(() => this.sweep(), sweepMs);
     this.sweeper.unref();
   }
 
@@ -109,6 +121,10 @@ export class McpSessions {
       },
       forget: (session) => {
         if (session.id !== undefined && this.byId.get(session.id) === session) this.byId.delete(session.id);
+        // Also an initialize that failed: its announced record goes.
+        this.deps.directory?.store
+          .deleteMcpSession(session.plannedId)
+          .catch((error: unknown) => this.deps.logger.warn({ err: error, mcpSession: session.plannedId }, "could not remove the MCP session's record"));
       },
     });
   }
@@ -117,14 +133,31 @@ export class McpSessions {
     return this.byId.size;
   }
 
-  /** Closes MCP sessions idle for longer than the timeout. */
+  /** Closes MCP sessions idle for longer than the timeout; refreshes the others' records. */
   sweep(now = Date.now()): void {
     for (const session of this.byId.values()) {
       if (session.inFlight === 0 && now - session.lastActivityAt >= this.idleMs) {
         this.deps.logger.info({ mcpSession: session.id, tenant: session.tenant }, "MCP session idle; closing it");
         void session.close(`the MCP session was idle for ${this.deps.config.agents.mcpIdleTimeoutS} s`);
+      } else {
+        this.record(session);
       }
     }
+  }
+
+  /**
+   * In a cluster, records the session before its initialize is answered:
+   * the client's next request may reach any replica (503 STORE_UNAVAILABLE
+   * when Redis is down: nothing was opened).
+   */
+  async announce(session: McpSession): Promise<void> {
+    const directory = this.deps.directory;
+    if (directory) await directory.store.putMcpSession(session.plannedId, { replicaId: directory.replicaId, tenant: session.tenant }, this.recordTtlMs);
+  }
+
+  /** Refreshes the record every replica reads (each sweep while the session lives). */
+  private record(session: McpSession): void {
+    this.announce(session).catch((error: unknown) => this.deps.logger.warn({ err: error, mcpSession: session.id }, "could not record the MCP session: other replicas answer 404 for it"));
   }
 
   async closeAll(reason: string): Promise<void> {

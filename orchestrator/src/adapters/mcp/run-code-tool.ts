@@ -66,7 +66,7 @@ export async function runCode(context: ToolContext, args: { code: string; timeou
           if (event.type === "stream") progress?.push(event.text);
           else if (event.type === "input_request" && elicit) void askUser(context, session, event, ask);
         },
-      });
+      }, context.slot.hooks.submit);
       progress?.close();
       const explained = explainExecution(response, {
         requestedTimeoutMs: args.timeoutMs,

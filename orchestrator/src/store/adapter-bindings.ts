@@ -1,0 +1,102 @@
+/**
+ * The agent adapters' state every replica must see, so that any replica
+ * serves any adapter request (no affinity): which Tether session a
+ * dynamic-sessions identifier names, and which replica holds an MCP session
+ * (its transport lives in that replica's memory). Part of the ClusterStore:
+ * memory for one process, Redis for a cluster.
+ */
+
+/** A tenant's dynamic-sessions identifier and the Tether session behind it. */
+export interface IdentifierBinding {
+  /** null while `replicaId` creates it (the first request claimed the identifier there). */
+  sessionId: string | null;
+  /** The replica that claimed the identifier or bound its current session. */
+  replicaId: string;
+  /** When the identifier was first used (ISO): the service's `createdAt`. */
+  createdAt: string;
+  etag: string;
+}
+
+/** Where an MCP session's transport lives, and whose it is. */
+export interface McpSessionRecord {
+  replicaId: string;
+  tenant: string;
+}
+
+export interface AdapterBindings {
+  /** The identifier's binding, if any. */
+  getIdentifier(tenant: string, identifier: string): Promise<IdentifierBinding | undefined>;
+  /** Binds an unbound identifier, atomically across replicas: `won` false returns the binding another request put first. */
+  claimIdentifier(tenant: string, identifier: string, binding: IdentifierBinding): Promise<{ won: boolean; binding: IdentifierBinding }>;
+  /** Replaces the binding only while it still names `expectedSessionId`; false when it changed (or was removed). */
+  rebindIdentifier(tenant: string, identifier: string, expectedSessionId: string | null, binding: IdentifierBinding): Promise<boolean>;
+  /** Removes the binding while it still names `expectedSessionId`. */
+  unbindIdentifier(tenant: string, identifier: string, expectedSessionId: string | null): Promise<void>;
+
+  /** Records (or refreshes) where an MCP session lives, for `ttlMs`: a record its replica stops refreshing goes away. */
+  putMcpSession(mcpSessionId: string, record: McpSessionRecord, ttlMs: number): Promise<void>;
+  getMcpSession(mcpSessionId: string): Promise<McpSessionRecord | undefined>;
+  deleteMcpSession(mcpSessionId: string): Promise<void>;
+}
+
+/** The embedded implementation: maps in one process. */
+export class MemoryAdapterBindings implements AdapterBindings {
+  private readonly identifiers = new Map<string, IdentifierBinding>();
+  private readonly mcp = new Map<string, { record: McpSessionRecord; expiresAt: number }>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  async getIdentifier(tenant: string, identifier: string): Promise<IdentifierBinding | undefined> {
+    return this.identifiers.get(identifierKey(tenant, identifier));
+  }
+
+  async claimIdentifier(tenant: string, identifier: string, binding: IdentifierBinding): Promise<{ won: boolean; binding: IdentifierBinding }> {
+    const key = identifierKey(tenant, identifier);
+    const current = this.identifiers.get(key);
+    if (current) return { won: false, binding: current };
+    this.identifiers.set(key, binding);
+    return { won: true, binding };
+  }
+
+  async rebindIdentifier(tenant: string, identifier: string, expectedSessionId: string | null, binding: IdentifierBinding): Promise<boolean> {
+    const key = identifierKey(tenant, identifier);
+    if (this.identifiers.get(key)?.sessionId !== expectedSessionId) return false;
+    this.identifiers.set(key, binding);
+    return true;
+  }
+
+  async unbindIdentifier(tenant: string, identifier: string, expectedSessionId: string | null): Promise<void> {
+    const key = identifierKey(tenant, identifier);
+    if (this.identifiers.get(key)?.sessionId === expectedSessionId) this.identifiers.delete(key);
+  }
+
+  async putMcpSession(mcpSessionId: string, record: McpSessionRecord, ttlMs: number): Promise<void> {
+    this.mcp.set(mcpSessionId, { record, expiresAt: this.now() + ttlMs });
+  }
+
+  async getMcpSession(mcpSessionId: string): Promise<McpSessionRecord | undefined> {
+    const entry = this.mcp.get(mcpSessionId);
+    if (entry && entry.expiresAt <= this.now()) this.mcp.delete(mcpSessionId);
+    return entry && entry.expiresAt > this.now() ? entry.record : undefined;
+  }
+
+  async deleteMcpSession(mcpSessionId: string): Promise<void> {
+    this.mcp.delete(mcpSessionId);
+  }
+}
+
+function identifierKey(tenant: string, identifier: string): string {
+  return `${tenant}\u0000${identifier}`;
+}
+
+/** A stored binding read back; undefined for anything malformed. */
+export function parseIdentifierBinding(text: string | null): IdentifierBinding | undefined {
+  if (text === null) return undefined;
+  try {
+    const value = JSON.parse(text) as Partial<IdentifierBinding>;
+    if ((typeof value.sessionId !== "string" && value.sessionId !== null) || typeof value.replicaId !== "string" || typeof value.createdAt !== "string" || typeof value.etag !== "string") return undefined;
+    return { sessionId: value.sessionId, replicaId: value.replicaId, createdAt: value.createdAt, etag: value.etag };
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,76 @@
+import type { Redis } from "ioredis";
+import { parseIdentifierBinding, type AdapterBindings, type IdentifierBinding, type McpSessionRecord } from "./adapter-bindings.js";
+
+/**
+ * KEYS: binding. ARGV: expected session id ("" for none yet), new binding JSON ("" removes it).
+ * 1 when the binding still named the expected session and was replaced.
+ */
+const SWAP_BINDING = `
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 0 end
+local sid = cjson.decode(cur).sessionId
+if type(sid) ~= 'string' then sid = '' end
+if sid ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2]) end
+return 1`;
+
+/**
+ * The adapters' bindings in Redis: one key per tenant and identifier (both
+ * percent-encoded into the key), changed only by SET NX and a
+ * compare-and-swap script, so two replicas never bind one identifier to two
+ * sessions; MCP session records with a TTL their replica refreshes.
+ */
+export class RedisAdapterBindings implements AdapterBindings {
+  constructor(
+    private readonly redis: Redis,
+    private readonly key: (...parts: string[]) => string,
+    private readonly call: <T>(work: () => Promise<T>) => Promise<T>,
+  ) {}
+
+  private identifierKey(tenant: string, identifier: string): string {
+    return this.key("ds", encodeURIComponent(tenant), encodeURIComponent(identifier));
+  }
+
+  async getIdentifier(tenant: string, identifier: string): Promise<IdentifierBinding | undefined> {
+    return parseIdentifierBinding(await this.call(() => this.redis.get(this.identifierKey(tenant, identifier))));
+  }
+
+  async claimIdentifier(tenant: string, identifier: string, binding: IdentifierBinding): Promise<{ won: boolean; binding: IdentifierBinding }> {
+    const key = this.identifierKey(tenant, identifier);
+    for (;;) {
+      const set = await this.call(() => this.redis.set(key, JSON.stringify(binding), "NX"));
+      if (set === "OK") return { won: true, binding };
+      const current = await this.getIdentifier(tenant, identifier);
+      // Removed between the two calls: try again.
+      if (current) return { won: false, binding: current };
+    }
+  }
+
+  async rebindIdentifier(tenant: string, identifier: string, expectedSessionId: string | null, binding: IdentifierBinding): Promise<boolean> {
+    const swapped = await this.call(() => this.redis.eval(SWAP_BINDING, 1, this.identifierKey(tenant, identifier), expectedSessionId ?? "", JSON.stringify(binding)));
+    return swapped === 1;
+  }
+
+  async unbindIdentifier(tenant: string, identifier: string, expectedSessionId: string | null): Promise<void> {
+    await this.call(() => this.redis.eval(SWAP_BINDING, 1, this.identifierKey(tenant, identifier), expectedSessionId ?? "", ""));
+  }
+
+  async putMcpSession(mcpSessionId: string, record: McpSessionRecord, ttlMs: number): Promise<void> {
+    await this.call(() => this.redis.set(this.key("mcp", mcpSessionId), JSON.stringify(record), "PX", ttlMs));
+  }
+
+  async getMcpSession(mcpSessionId: string): Promise<McpSessionRecord | undefined> {
+    const text = await this.call(() => this.redis.get(this.key("mcp", mcpSessionId)));
+    if (text === null) return undefined;
+    try {
+      const value = JSON.parse(text) as Partial<McpSessionRecord>;
+      return typeof value.replicaId === "string" && typeof value.tenant === "string" ? { replicaId: value.replicaId, tenant: value.tenant } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async deleteMcpSession(mcpSessionId: string): Promise<void> {
+    await this.call(() => this.redis.del(this.key("mcp", mcpSessionId)));
+  }
+}

@@ -1,0 +1,180 @@
+import { randomUUID } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { CallToolResultSchema } from "@modelcontextprotocol/sdk/types.js";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestCluster, type Replica, type TestCluster } from "./helpers/cluster.js";
+import { field, multipart, replay } from "./helpers/dynamic-sessions.js";
+import { freshConnectionFetch } from "./helpers/fresh-connection-fetch.js";
+import { rawMcpPost, textOf } from "./helpers/mcp.js";
+import { KEYS } from "./helpers/orchestrator.js";
+
+/** How many log lines of `replica` contain `text`. */
+async function logLines(replica: Replica, text: string): Promise<number> {
+  return (await readFile(replica.logFile, "utf8")).split("\n").filter((line) => line.includes(text)).length;
+}
+
+async function mcpClient(url: string): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
+  const client = new Client({ name: "tether-cluster-test", version: "1.0.0" });
+  const transport = new StreamableHTTPClientTransport(new URL(`${url}/mcp`), { fetch: freshConnectionFetch, requestInit: { headers: { Authorization: `Bearer ${KEYS.alice}` } } });
+  await client.connect(transport);
+  return { client, transport };
+}
+
+async function runCode(client: Client, code: string): Promise<string> {
+  const result = CallToolResultSchema.parse(await client.callTool({ name: "run_code", arguments: { code } }, CallToolResultSchema, { timeout: 120_000 }));
+  expect(result.isError ?? false).toBe(false);
+  return textOf(result);
+}
+
+/**
+ * The agent adapters through three replicas behind a round-robin balancer,
+ * with no affinity: each request may reach any replica.
+ */
+describe("agent adapters in a cluster of replicas", () => {
+  let cluster: TestCluster;
+  let redis: Redis;
+
+  beforeAll(async () => {
+    cluster = await startTestCluster();
+    redis = new Redis(cluster.redis.url);
+  }, 120_000);
+
+  afterAll(async () => {
+    redis?.disconnect();
+    await cluster?.close();
+  }, 60_000);
+
+  it("serves one MCP session from any replica: run_code keeps its variables while requests land on every replica", { timeout: 240_000 }, async () => {
+    const { client, transport } = await mcpClient(cluster.url);
+    const mcpSession = transport.sessionId ?? "";
+    expect(mcpSession).toMatch(/^mcp_/);
+    const holder = await redis.get(`tether:mcp:${mcpSession}`);
+    const owner = cluster.replicas.find((replica) => holder?.includes(replica.replicaId));
+    expect(owner).toBeDefined();
+
+    expect(await runCode(client, "x = 1\nx")).toContain("1");
+    for (let i = 2; i <= 5; i++) expect(await runCode(client, "x = x + 1\nx")).toContain(String(i));
+
+    // Every replica saw MCP requests; the ones that do not hold the session forwarded theirs to the one that does.
+    const others = cluster.replicas.filter((replica) => replica !== owner);
+    for (const replica of cluster.replicas) expect(await logLines(replica, '"url":"/mcp"')).toBeGreaterThan(0);
+    const forwarded = await Promise.all(others.map((replica) => logLines(replica, "MCP request forwarded to the replica holding its session")));
+    expect(forwarded.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    expect(await logLines(owner!, "MCP request forwarded to the replica holding its session")).toBe(0);
+
+    // DELETE through any replica ends it everywhere: the record goes, and a later request is 404.
+    await transport.terminateSession();
+    expect(await redis.exists(`tether:mcp:${mcpSession}`)).toBe(0);
+    for (const replica of cluster.replicas) {
+      const answer = await rawMcpPost(replica.url, KEYS.alice, { jsonrpc: "2.0", id: 9, method: "tools/list" }, { sessionId: mcpSession });
+      expect(answer.status).toBe(404);
+    }
+    await client.close();
+  });
+
+  it("answers 404 for an MCP session whose replica died, and a new session works through the survivors", { timeout: 240_000 }, async () => {
+    const { client, transport } = await mcpClient(cluster.url);
+    const mcpSession = transport.sessionId ?? "";
+    expect(await runCode(client, "y = 7\ny")).toContain("7");
+    const holder = await redis.get(`tether:mcp:${mcpSession}`);
+    const owner = cluster.replicas.find((replica) => holder?.includes(replica.replicaId))!;
+    const survivor = cluster.replicas.find((replica) => replica !== owner)!;
+    await cluster.kill(owner);
+
+    // 503 (retry) while the dead replica still counts as present, then 404: the client must initialize again.
+    const deadline = Date.now() + 30_000;
+    let status = 0;
+    while (Date.now() < deadline) {
+      status = (await rawMcpPost(survivor.url, KEYS.alice, { jsonrpc: "2.0", id: 1, method: "tools/list" }, { sessionId: mcpSession })).status;
+      if (status === 404) break;
+      expect(status).toBe(503);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    expect(status).toBe(404);
+    await client.close().catch(() => undefined);
+
+    const again = await mcpClient(cluster.url);
+    expect(await runCode(again.client, "z = 40\nz + 2")).toContain("42");
+    await again.transport.terminateSession();
+    await again.client.close();
+    await cluster.restart(owner);
+  });
+
+  it("a replica shutting down (SIGTERM) ends its MCP sessions' Tether sessions instead of handing them to replicas nothing reaches them on", { timeout: 240_000 }, async () => {
+    const { client, transport } = await mcpClient(cluster.url);
+    const mcpSession = transport.sessionId ?? "";
+    expect(await runCode(client, "w = 1\nw")).toContain("1");
+    const ofThisMcpSession = async () => (await cluster.alice.listSessions()).sessions.filter((session) => session.metadata.mcpSession === mcpSession);
+    expect(await ofThisMcpSession()).toHaveLength(1);
+    const holder = await redis.get(`tether:mcp:${mcpSession}`);
+    const owner = cluster.replicas.find((replica) => holder?.includes(replica.replicaId))!;
+    expect(await cluster.stop(owner)).toBe(0);
+    expect(await ofThisMcpSession()).toEqual([]);
+    expect(await redis.exists(`tether:mcp:${mcpSession}`)).toBe(0);
+    await client.close().catch(() => undefined);
+    await cluster.restart(owner);
+  });
+
+  it("dynamic sessions: concurrent first requests on two replicas make one session; execute, read and upload through different replicas", { timeout: 240_000 }, async () => {
+    const [first, second, third] = cluster.replicas.map((replica) => cluster.direct(replica));
+    const identifier = randomUUID();
+    const query = `identifier=${identifier}&api-version=2024-02-02-preview`;
+    const execute = (client: typeof first, code: string) =>
+      replay(client!, "POST", `code/execute?${query}`, { json: JSON.stringify({ properties: { codeInputType: "inline", executionType: "synchronous", code } }) });
+
+    const [a, b] = await Promise.all([execute(first, "a = 1"), execute(second, "b = 2")]);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    const sum = await execute(third, "a + b");
+    expect(field(sum.json(), "properties", "result")).toBe(3);
+    const sessions = (await cluster.alice.listSessions()).sessions.filter((session) => session.metadata.identifier === identifier);
+    expect(sessions).toHaveLength(1);
+
+    // Execute through the first, read it back through the second, upload through the third.
+    expect((await execute(first, "open('made.txt', 'w').write('from code')")).status).toBe(200);
+    const read = await replay(second!, "GET", `files/content/made.txt?${query}`);
+    expect(read.status).toBe(200);
+    expect(read.text()).toBe("from code");
+    const boundary = "b0undary4cluster";
+    const uploaded = await replay(third!, "POST", `files/upload?${query}`, {
+      headers: { "content-type": `multipart/form-data; boundary=${boundary}` },
+      body: multipart(boundary, { filename: "up.txt", data: "uploaded" }),
+    });
+    expect(uploaded.status).toBe(200);
+    expect(field(await execute(first, "open('up.txt').read()").then((r) => r.json()), "properties", "result")).toBe("uploaded");
+    const metadata = await replay(second!, "GET", `session?identifier=${identifier}&api-version=2025-02-02-preview`);
+    expect(metadata.status).toBe(200);
+    expect(field(metadata.json(), "identifier")).toBe(identifier);
+
+    // DELETE through any replica deletes the one session; the identifier then starts afresh.
+    expect((await replay(third!, "DELETE", `session?${query}`)).status).toBe(204);
+    expect((await cluster.alice.listSessions()).sessions.filter((session) => session.metadata.identifier === identifier)).toHaveLength(0);
+    expect((await replay(first!, "GET", `session?${query}`)).status).toBe(404);
+  });
+
+  it("dynamic sessions: an identifier keeps its session (and variables) when the replica serving it dies", { timeout: 240_000 }, async () => {
+    const identifier = randomUUID();
+    const query = `identifier=${identifier}&api-version=2024-02-02-preview`;
+    const body = (code: string) => ({ json: JSON.stringify({ properties: { codeInputType: "inline", executionType: "synchronous", code } }) });
+    expect((await replay(cluster.alice, "POST", `code/execute?${query}`, body("k = 5"))).status).toBe(200);
+    const [session] = (await cluster.alice.listSessions()).sessions.filter((candidate) => candidate.metadata.identifier === identifier);
+    const owner = (await cluster.ownerOf(session!.id))!;
+    const survivor = cluster.replicas.find((replica) => replica !== owner)!;
+    await cluster.kill(owner);
+
+    // 503 with Retry-After until the survivors notice; then the session is taken over, not replaced.
+    const deadline = Date.now() + 90_000;
+    let answer = await replay(cluster.direct(survivor), "POST", `code/execute?${query}`, body("k + 1"));
+    while (answer.status === 503 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      answer = await replay(cluster.direct(survivor), "POST", `code/execute?${query}`, body("k + 1"));
+    }
+    expect(answer.status).toBe(200);
+    expect(field(answer.json(), "properties", "result")).toBe(6);
+    expect((await cluster.alice.listSessions()).sessions.filter((candidate) => candidate.metadata.identifier === identifier).map((s) => s.id)).toEqual([session!.id]);
+    expect((await replay(cluster.alice, "DELETE", `session?${query}`)).status).toBe(204);
+    await cluster.restart(owner);
+  });
+});
