@@ -46,6 +46,23 @@ describe("workspace files", () => {
     expect((await files().listFiles(session.id)).files.map((f) => f.path)).not.toContain("hello.txt");
   });
 
+  it("a workspace file named like a module the kernel needs (json.py) does not break a kernel start; user code still imports workspace modules first", async () => {
+    const own = await orchestrator.alice.createSession();
+    try {
+      await files().putFile(own.id, "json.py", "raise RuntimeError('the workspace json.py was imported')\n");
+      await files().putFile(own.id, "helper_mod.py", "X = 42\n");
+      // A restart starts a kernel in a workspace that has them (as a resume does, its files restored while the kernel starts).
+      await orchestrator.alice.restart(own.id);
+      const res = await orchestrator.alice.execute(own.id, { code: "import helper_mod, json, sys, os\nprint(helper_mod.X, json.dumps([1]), sys.path[0] == os.getcwd())" });
+      expect(res).toMatchObject({ status: "ok", stdout: "42 [1] True\n" });
+      // The kernel starts without debugpy, which user code can still import.
+      const debug = await orchestrator.alice.execute(own.id, { code: "import debugpy\nprint(debugpy.__name__)" });
+      expect(debug).toMatchObject({ status: "ok", stdout: "debugpy\n" });
+    } finally {
+      await orchestrator.alice.request("DELETE", `/v1/sessions/${own.id}`);
+    }
+  });
+
   it("replaces a file uploaded twice", async () => {
     await files().putFile(session.id, "twice.txt", "first version, longer");
     await files().putFile(session.id, "twice.txt", "second");

@@ -73,8 +73,35 @@ export function kernelEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
  * spawn, on the critical path of every cold start and resume. When the spec
  * is ipykernel's bundled one (no kernelspec on disk), nothing changes.
  */
+/**
+ * What a kernel runs instead of `python -m ipykernel_launcher` (the bootstrap
+ * swaps it into an ipykernel kernelspec's argv; any other spec runs as is):
+ * - without debugpy: Tether never sends debug requests, and importing it was
+ *   ~0.3 s of the ~0.8 s a kernel takes to start (on every cold start and
+ *   resume). `kernel_info` then says `debugger: false`; user code can still
+ *   import debugpy (only the kernel's own import is refused).
+ * - with the workspace off sys.path while the kernel imports itself: files
+ *   are restored into the workspace while the kernel starts (and exist at any
+ *   restart), and one named like a module the kernel needs (types.py,
+ *   code.py, json.py) would break the start. User code then finds the
+ *   workspace first on sys.path, as under `-m` (`exec_lines` run before the
+ *   kernel answers).
+ */
+export const KERNEL_BOOT = [
+  "import sys",
+  "if sys.path and sys.path[0] == '':",
+  "    del sys.path[0]",
+  "sys.modules['debugpy'] = None",
+  "from ipykernel import kernelapp",
+  "del sys.modules['debugpy']",
+  "kernelapp.launch_new_instance(exec_lines=[\"__import__('sys').path.insert(0, __import__('os').getcwd())\"])",
+].join("\n");
+
 export const JUPYTER_BOOTSTRAP = [
   "import sys",
+  // `-c` in the workspace put it first on sys.path: a user's json.py would be imported by the server itself.
+  "if sys.path and sys.path[0] == '':",
+  "    del sys.path[0]",
   "def _nodelay(path, name):",
   "    try:",
   "        module = __import__(path, fromlist=[name])",
@@ -161,6 +188,21 @@ export const JUPYTER_BOOTSTRAP = [
   "    except Exception:",
   "        pass",
   "_spec_from_disk()",
+  `_KERNEL_BOOT = ${JSON.stringify(KERNEL_BOOT)}`,
+  "def _lean_kernel():",
+  "    try:",
+  "        from jupyter_client import kernelspec",
+  "        original = kernelspec.KernelSpecManager.get_kernel_spec",
+  "        def get_kernel_spec(self, kernel_name):",
+  "            spec = original(self, kernel_name)",
+  "            argv = list(spec.argv)",
+  "            if len(argv) == 5 and argv[1:4] == ['-m', 'ipykernel_launcher', '-f']:",
+  "                spec.argv = [argv[0], '-c', _KERNEL_BOOT, '-f', argv[4]]",
+  "            return spec",
+  "        kernelspec.KernelSpecManager.get_kernel_spec = get_kernel_spec",
+  "    except Exception:",
+  "        pass",
+  "_lean_kernel()",
   "from jupyter_server.serverapp import main",
   "sys.argv[0] = 'jupyter-server'",
   "sys.exit(main())",

@@ -5,6 +5,7 @@ import path from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { promisify } from "node:util";
+import { KERNEL_BOOT } from "./jupyter-launch.js";
 import { JUPYTER_BOOTSTRAP, startJupyterServer, type JupyterServer } from "./jupyter-server.js";
 
 const python = process.env.TETHER_PYTHON ?? "/usr/bin/python3";
@@ -59,6 +60,8 @@ describe("the Jupyter Server bootstrap", () => {
     expect(patched.loaded).toEqual([]);
     expect(stock.loaded).toContain("IPython");
     expect(patched.dirs).toEqual(stock.dirs);
-    expect(patched.argv).toEqual(stock.argv);
+    // An ipykernel spec runs KERNEL_BOOT instead of `-m ipykernel_launcher` (no debugpy, the workspace off sys.path while it imports).
+    expect(stock.argv.slice(1, 4)).toEqual(["-m", "ipykernel_launcher", "-f"]);
+    expect(patched.argv).toEqual([stock.argv[0], "-c", KERNEL_BOOT, "-f", stock.argv[4]]);
   });
 });
