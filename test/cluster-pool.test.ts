@@ -2,18 +2,8 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PoolStatus } from "@tether/shared";
 import { startTestCluster, type TestCluster } from "./helpers/cluster.js";
-import { expectStatus, type RestClient } from "./helpers/rest.js";
-
-/** The pool has no event stream: poll GET /v1/pool until `predicate` holds. */
-async function waitForPool(client: RestClient, predicate: (pool: PoolStatus) => boolean, timeoutMs = 90_000): Promise<PoolStatus> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const pool = expectStatus<PoolStatus>(await client.request("GET", "/v1/pool"), 200, "GET /v1/pool");
-    if (predicate(pool)) return pool;
-    if (Date.now() > deadline) throw new Error(`The pool never reached the expected state; last: ${JSON.stringify(pool)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+import type { RestClient } from "./helpers/rest.js";
+import { waitForPool } from "./helpers/pool.js";
 
 /** The kernel's process id: two sessions on one worker would print the same. */
 async function kernelPid(client: RestClient, sessionId: string): Promise<string> {
@@ -45,7 +35,7 @@ describe("the warm pool across a cluster", () => {
 
   it("reports every replica's idle pool workers on GET /v1/pool, from any replica", { timeout: 120_000 }, async () => {
     const [holder, other] = cluster.replicas;
-    const seen = await waitForPool(cluster.direct(other!), idleEverywhere(2));
+    const seen = await waitForPool(cluster.direct(other!), idleEverywhere(2), 90_000);
     // Its own pool is empty (TETHER_POOL_SIZE=0); the first replica's two are listed.
     expect(seen).toMatchObject({ target: 0, ready: 0, starting: 0 });
     expect(seen.cluster?.replicaId).toBe(other!.replicaId);
@@ -56,7 +46,7 @@ describe("the warm pool across a cluster", () => {
 
   it("creates a session through a replica with an empty pool on another replica's idle worker (a warm start)", { timeout: 120_000 }, async () => {
     const [holder, other] = cluster.replicas;
-    await waitForPool(cluster.direct(other!), idleEverywhere(2));
+    await waitForPool(cluster.direct(other!), idleEverywhere(2), 90_000);
     const startedAt = performance.now();
     const session = await cluster.direct(other!).createSession({ purpose: "peer pool" });
     const ran = await cluster.direct(other!).execute(session.id, { code: "print('warm')" });
@@ -72,7 +62,7 @@ describe("the warm pool across a cluster", () => {
 
   it("never gives one pool worker to two sessions when two replicas claim at once; the create left without one starts cold", { timeout: 180_000 }, async () => {
     const [holder, second, third] = cluster.replicas;
-    await waitForPool(cluster.direct(second!), idleEverywhere(2));
+    await waitForPool(cluster.direct(second!), idleEverywhere(2), 90_000);
     const sessions = await Promise.all([cluster.direct(second!).createSession(), cluster.direct(third!).createSession(), cluster.direct(second!, "bob").createSession()]);
     const clients = [cluster.direct(second!), cluster.direct(third!), cluster.direct(second!, "bob")];
     const pids = await Promise.all(sessions.map((session, index) => kernelPid(clients[index]!, session.id)));
@@ -86,7 +76,7 @@ describe("the warm pool across a cluster", () => {
 
   it("serves a create whose claimed worker is gone from the holder's other idle workers, and skips a dead replica's workers", { timeout: 180_000 }, async () => {
     const [holder, other] = cluster.replicas;
-    await waitForPool(cluster.direct(other!), idleEverywhere(2));
+    await waitForPool(cluster.direct(other!), idleEverywhere(2), 90_000);
     // Listed before the real ones: a worker of the holder that is gone meanwhile, and one of a replica that died.
     const stale = `${holder!.replicaId}|lch_${"0".repeat(32)}`;
     await redis.zadd("tether:pool", 1, `rep_deadbeefdeadbeef|lch_${"1".repeat(32)}`, 2, stale);

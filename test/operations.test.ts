@@ -1,10 +1,11 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { ErrorCodes, type PoolStatus, type SessionInfo } from "@tether/shared";
+import { ErrorCodes, type SessionInfo } from "@tether/shared";
 import type { LaunchHandle, Launcher, LauncherHealth } from "../orchestrator/src/launchers/launcher.js";
 import { startTestOrchestrator, type TestOrchestrator } from "./helpers/orchestrator.js";
 import { parsePrometheus, sampleValue, type Sample } from "./helpers/prometheus.js";
 import { expectStatus, type RestClient } from "./helpers/rest.js";
 import { StreamClient } from "./helpers/ws.js";
+import { waitForPool } from "./helpers/pool.js";
 
 interface Readyz {
   status: "ready" | "not_ready";
@@ -17,17 +18,6 @@ async function scrape(client: RestClient): Promise<Sample[]> {
   const res = await client.request("GET", "/metrics", { auth: false });
   expect(res.status, res.text()).toBe(200);
   return parsePrometheus(res.text());
-}
-
-/** The pool has no event stream: poll GET /v1/pool until `predicate` holds. */
-async function waitForPool(client: RestClient, predicate: (pool: PoolStatus) => boolean, timeoutMs = 45_000): Promise<PoolStatus> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const pool = expectStatus<PoolStatus>(await client.request("GET", "/v1/pool"), 200, "GET /v1/pool");
-    if (predicate(pool)) return pool;
-    if (Date.now() > deadline) throw new Error(`The pool never reached the expected state; last: ${JSON.stringify(pool)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 /** A launcher that launches nothing and whose health the test sets. */

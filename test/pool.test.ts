@@ -1,19 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ErrorCodes, type PoolStatus, type ServerMessage, type SessionInfo, type SessionPhase } from "@tether/shared";
+import { ErrorCodes, type ServerMessage, type SessionInfo, type SessionPhase } from "@tether/shared";
 import { startTestOrchestrator, type TestOrchestrator } from "./helpers/orchestrator.js";
-import { expectStatus, type RestClient } from "./helpers/rest.js";
+import { expectStatus } from "./helpers/rest.js";
 import { StreamClient } from "./helpers/ws.js";
-
-/** The pool has no event stream: poll GET /v1/pool until `predicate` holds. */
-async function waitForPool(client: RestClient, predicate: (pool: PoolStatus) => boolean, timeoutMs = 45_000): Promise<PoolStatus> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const pool = expectStatus<PoolStatus>(await client.request("GET", "/v1/pool"), 200, "GET /v1/pool");
-    if (predicate(pool)) return pool;
-    if (Date.now() > deadline) throw new Error(`The pool never reached the expected state; last: ${JSON.stringify(pool)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+import { waitForPool } from "./helpers/pool.js";
 
 describe("the warm pool", () => {
   let orchestrator: TestOrchestrator;

@@ -8,64 +8,34 @@
 //   local_pool  created through B, on its own pool worker: the floor (no hop)
 // Subjects run interleaved in rounds (the machine is shared and noisy); before each
 // round B's pool is full again. All informational: no goal, no gross gate.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
-import { findRedisServer, kill, pidsWithEnv, startRedis, stopChild, waitForReplica } from '../../infra/dev/cluster-procs.mjs';
+import { findRedisServer, kill, pidsWithEnv, startRedis, stopChild } from '../../infra/dev/cluster-procs.mjs';
+import { callApi, startServer } from '../lib/orchestrator-server.mjs';
 import { tetherUnavailable } from '../lib/tether.mjs';
 import { freePort, sleep } from '../lib/procs.mjs';
 import { median, round } from '../lib/stats.mjs';
 
 export const name = 'cluster-pool';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const SERVER = path.join(repo, 'orchestrator/dist/server.js');
 const MARKER = 'TETHER_BENCH_CLUSTER_POOL_RUN';
 const runId = randomBytes(8).toString('hex');
 const POOL_SIZE = 2;
 
-async function replica({ port, dataDir, key, redisUrl, prefix, poolSize }) {
-  const url = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, [SERVER], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: {
-      ...process.env,
-      TETHER_HOST: '127.0.0.1',
-      TETHER_PORT: String(port),
-      TETHER_API_KEYS: `bench:${key}`,
-      TETHER_DATA_DIR: dataDir,
-      TETHER_PYTHON: process.env.TETHER_PYTHON || '/usr/bin/python3',
-      TETHER_SANDBOX: 'off',
-      TETHER_LOG_LEVEL: 'warn',
-      TETHER_REDIS_URL: redisUrl,
-      TETHER_REDIS_PREFIX: prefix,
-      TETHER_REPLICA_URL: url,
-      TETHER_POOL_SIZE: String(poolSize),
-      // Workers of the pool run `default`; `cold` is the same worker the pool never holds.
-      TETHER_PROFILES: JSON.stringify({ cold: { env: { TETHER_BENCH_PROFILE: 'cold' } } }),
-      [MARKER]: runId,
-    },
-  });
-  const killOnExit = () => child.kill('SIGKILL');
-  process.on('exit', killOnExit);
-  child.once('exit', () => process.off('exit', killOnExit));
-  const replicaId = await waitForReplica(url, child, 120_000, `replica on ${url}`);
-  return { url, child, replicaId };
-}
-
-async function call(key, method, url, body) {
-  const response = await fetch(url, {
-    method,
-    headers: { Authorization: `Bearer ${key}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${url}: ${response.status} ${text.slice(0, 300)}`);
-  return text ? JSON.parse(text) : null;
-}
+const replica = ({ port, dataDir, key, redisUrl, prefix, poolSize }) => startServer({
+  port, dataDir, key, marker: { [MARKER]: runId },
+  env: {
+    TETHER_REDIS_URL: redisUrl,
+    TETHER_REDIS_PREFIX: prefix,
+    TETHER_REPLICA_URL: `http://127.0.0.1:${port}`,
+    TETHER_POOL_SIZE: String(poolSize),
+    // Workers of the pool run `default`; `cold` is the same worker the pool never holds.
+    TETHER_PROFILES: JSON.stringify({ cold: { env: { TETHER_BENCH_PROFILE: 'cold' } } }),
+  },
+});
+const call = callApi;
 
 export async function run({ quick = false, log = () => {} } = {}) {
   const why = tetherUnavailable() ?? (findRedisServer() ? null : 'redis-server is not installed (apt-get install -y redis-server)');

@@ -13,23 +13,20 @@
 // Every process runs unsandboxed (TETHER_SANDBOX=off: required for local workers in a
 // cluster, and the single orchestrator the same, so only the store and the hop differ).
 // All informational: no goal, no gross gate.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { startBalancer } from '../../infra/dev/balancer.mjs';
-import { findRedisServer, kill, pidsWithEnv, startRedis, stopChild, waitForReplica } from '../../infra/dev/cluster-procs.mjs';
+import { findRedisServer, kill, pidsWithEnv, startRedis, stopChild } from '../../infra/dev/cluster-procs.mjs';
+import { callApi, startServer } from '../lib/orchestrator-server.mjs';
 import { tetherUnavailable } from '../lib/tether.mjs';
 import { freePort, sleep } from '../lib/procs.mjs';
 import { summarize, median, round } from '../lib/stats.mjs';
 
 export const name = 'cluster';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const SERVER = path.join(repo, 'orchestrator/dist/server.js');
 const REPLICA_TTL_MS = 5000;
 const FAILOVER_POLL_MS = 50;
 const FAILOVER_TIMEOUT_MS = 60_000;
@@ -37,42 +34,8 @@ const FAILOVER_TIMEOUT_MS = 60_000;
 const MARKER = 'TETHER_BENCH_CLUSTER_RUN';
 const runId = randomBytes(8).toString('hex');
 
-/** One orchestrator process (server.js, as deployed), on its own port, killed on exit. */
-async function orchestrator({ port, dataDir, key, env = {} }) {
-  const url = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, [SERVER], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: {
-      ...process.env,
-      TETHER_HOST: '127.0.0.1',
-      TETHER_PORT: String(port),
-      TETHER_API_KEYS: `bench:${key}`,
-      TETHER_DATA_DIR: dataDir,
-      TETHER_PYTHON: process.env.TETHER_PYTHON || '/usr/bin/python3',
-      TETHER_SANDBOX: 'off',
-      TETHER_LOG_LEVEL: 'warn',
-      [MARKER]: runId,
-      ...env,
-    },
-  });
-  const killOnExit = () => child.kill('SIGKILL');
-  process.on('exit', killOnExit);
-  child.once('exit', () => process.off('exit', killOnExit));
-  const replicaId = await waitForReplica(url, child, 120_000, `orchestrator on ${url}`);
-  return { url, port, child, replicaId };
-}
-
-/** fetch with the bench key; JSON body or a thrown error carrying the status. */
-async function call(key, method, url, body) {
-  const response = await fetch(url, {
-    method,
-    headers: { Authorization: `Bearer ${key}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await response.text();
-  if (!response.ok) throw Object.assign(new Error(`${method} ${url}: ${response.status} ${text.slice(0, 300)}`), { status: response.status });
-  return text ? JSON.parse(text) : null;
-}
+const orchestrator = ({ port, dataDir, key, env }) => startServer({ port, dataDir, key, env, marker: { [MARKER]: runId } });
+const call = callApi;
 
 /** n execute round trips of `print(1)` against `base`; ms each. */
 async function batch(key, base, sessionId, n) {
