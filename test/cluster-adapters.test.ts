@@ -118,6 +118,21 @@ describe("agent adapters in a cluster of replicas", () => {
     await cluster.restart(owner);
   });
 
+  it("dynamic sessions: an identifier the routes refuse (over 128 characters) is answered 400 and leaves nothing in Redis; a bound identifier has no expiry", { timeout: 60_000 }, async () => {
+    const [first] = cluster.replicas.map((replica) => cluster.direct(replica));
+    const long = "x".repeat(3000);
+    const refused = await replay(first!, "POST", `code/execute?identifier=${long}&api-version=2024-02-02-preview`, { json: JSON.stringify({ properties: { codeInputType: "inline", executionType: "synchronous", code: "1" } }) });
+    expect(refused.status).toBe(400);
+    expect(await redis.keys(`*${long.slice(0, 200)}*`)).toEqual([]);
+    // A fresh identifier: bound to its session once created, with no expiry then.
+    const identifier = randomUUID();
+    const ok = await replay(first!, "POST", `code/execute?identifier=${identifier}&api-version=2024-02-02-preview`, { json: JSON.stringify({ properties: { codeInputType: "inline", executionType: "synchronous", code: "1" } }) });
+    expect(ok.status).toBe(200);
+    const [key] = await redis.keys(`*ds:*${identifier}`);
+    expect(key).toBeDefined();
+    expect(await redis.pttl(key!)).toBe(-1);
+  });
+
   it("dynamic sessions: concurrent first requests on two replicas make one session; execute, read and upload through different replicas", { timeout: 240_000 }, async () => {
     const [first, second, third] = cluster.replicas.map((replica) => cluster.direct(replica));
     const identifier = randomUUID();

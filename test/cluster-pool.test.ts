@@ -1,7 +1,9 @@
+import { request as httpRequest } from "node:http";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PoolStatus } from "@tether/shared";
 import { startTestCluster, type TestCluster } from "./helpers/cluster.js";
+import { KEYS } from "./helpers/orchestrator.js";
 import type { RestClient } from "./helpers/rest.js";
 import { waitForPool } from "./helpers/pool.js";
 
@@ -17,6 +19,20 @@ async function kernelPid(client: RestClient, sessionId: string): Promise<string>
  * workers). Creates through the other two, whose own pools are empty, get
  * the first replica's idle workers: the session is created there.
  */
+/** POST /v1/sessions with one padding header of `pad` bytes: within Node's 16 KiB header limit where it lands, over it once forwarded with two more headers. */
+function paddedCreate(port: number, pad: number): Promise<{ status: number; body: string }> {
+  return new Promise((resolve) => {
+    const headers = { authorization: `Bearer ${KEYS.alice}`, "content-type": "application/json", "content-length": "2", "x-pad": "a".repeat(pad) };
+    const req = httpRequest({ host: "127.0.0.1", port, method: "POST", path: "/v1/sessions", agent: false, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (chunk: Buffer) => chunks.push(chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on("error", (error) => resolve({ status: -1, body: error.message }));
+    req.end("{}");
+  });
+}
+
 describe("the warm pool across a cluster", () => {
   let cluster: TestCluster;
   let redis: Redis;
@@ -42,6 +58,28 @@ describe("the warm pool across a cluster", () => {
     expect(seen.cluster?.replicas).toHaveLength(3);
     expect(seen.cluster?.replicas.find((replica) => replica.replicaId === holder!.replicaId)).toEqual({ replicaId: holder!.replicaId, idle: 2, draining: false });
     expect(seen.cluster?.replicas.filter((replica) => replica.idle === 0)).toHaveLength(2);
+  });
+
+  it("a claim the holder refuses (here 431: headers too large once forwarded) puts its worker back on the list at once", { timeout: 180_000 }, async () => {
+    const [holder, other] = [cluster.replicas[0]!, cluster.replicas[1]!];
+    // The largest padding the holder accepts directly (it serves the create itself: no hop, no extra headers).
+    let pad = 16_400;
+    for (; pad > 15_000; pad -= 10) {
+      const direct = await paddedCreate(holder.port, pad);
+      if (direct.status === 201) {
+        await cluster.alice.deleteSession((JSON.parse(direct.body) as { id: string }).id);
+        break;
+      }
+    }
+    await waitForPool(cluster.direct(other), idleEverywhere(2), 90_000);
+    // Through another replica the same request is forwarded with two more headers: the holder refuses it before redeeming the claim.
+    const refused = [await paddedCreate(other.port, pad), await paddedCreate(other.port, pad)];
+    expect(refused.map((answer) => answer.status)).toEqual([431, 431]);
+    // Before the fix the claimed workers stayed off the list until their claims lapsed (30 s) and never came back.
+    await waitForPool(cluster.direct(other), idleEverywhere(2), 5_000);
+    const session = await cluster.direct(other).createSession();
+    expect(session.workerSource).toBe("pool");
+    await cluster.alice.deleteSession(session.id);
   });
 
   it("creates a session through a replica with an empty pool on another replica's idle worker (a warm start)", { timeout: 120_000 }, async () => {

@@ -93,6 +93,23 @@ describe.each(kinds)("%s store", (kind, open) => {
     expect((await store.listExecutions("p1")).find((e) => e.requestId === "q")?.state).toBe("ended");
   });
 
+  it("refuses a write once no lease is held: a late flush cannot bring a deleted session back", async () => {
+    const store = await open();
+    const lease = (await store.acquireLease("g1", "r1"))!;
+    await store.putSession(record("g1"), lease);
+    await store.deleteSession("g1", "alice", lease);
+    const late = { requestId: "q", state: "queued" as const, createdAt: new Date().toISOString(), code: "print('late')" };
+    await expect(store.persist("g1", { record: record("g1"), executions: [late], keepFromSeq: 1 }, lease)).rejects.toBeInstanceOf(FencedError);
+    await expect(store.putSession(record("g1"), lease)).rejects.toBeInstanceOf(FencedError);
+    await expect(store.putExecution("g1", late, lease)).rejects.toBeInstanceOf(FencedError);
+    expect(await store.getSession("g1")).toBeUndefined();
+    expect(await store.countSessions("alice")).toBe(0);
+    expect(await store.listExecutions("g1")).toEqual([]);
+    expect(await store.leaseOf("g1")).toBeUndefined();
+    // Never leased at all: refused the same way.
+    await expect(store.putSession(record("g2"), { replicaId: "r1", epoch: 1 })).rejects.toBeInstanceOf(FencedError);
+  });
+
   it("a replica that stops announcing itself is gone after its TTL", async () => {
     const store = await open();
     await store.announceReplica({ replicaId: "short", address: "http://127.0.0.1:3", draining: true }, 150);
@@ -184,6 +201,32 @@ describe.each(kinds)("%s store", (kind, open) => {
     expect(await store.claimPoolMember("r2", "short", 100)).toEqual({ replicaId: "r1", launchId: "l2" });
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(await store.redeemPoolClaim("l2", "short")).toBe(false);
+  });
+
+  it("lists a claimed pool worker again when its claim is given back unused or lapses, never while a claim is in flight or after it was redeemed", async () => {
+    const store = await open();
+    await store.announceReplica({ replicaId: "r1", address: "http://127.0.0.1:1", draining: false }, 60_000);
+    const [l1, l2, l3] = ["l1", "l2", "l3"].map((launchId) => ({ replicaId: "r1", launchId }));
+    for (const member of [l1!, l2!, l3!]) await store.addPoolMember(member);
+    // The holder refused the forwarded create: the claimer gives the claim back, the worker is claimable again.
+    expect(await store.claimPoolMember("r2", "t1", 60_000)).toEqual(l1);
+    await store.releasePoolClaim(l1!, "wrong-token");
+    expect(await store.poolMembers()).toEqual([l2, l3]);
+    await store.releasePoolClaim(l1!, "t1");
+    expect((await store.poolMembers()).map((m) => m.launchId).sort()).toEqual(["l1", "l2", "l3"]);
+    expect(await store.redeemPoolClaim("l1", "t1")).toBe(false);
+    // Relisting skips a claim in flight and a listed member keeps its place; a redeemed one is not released back.
+    const claimed = await store.claimPoolMember("r2", "t2", 60_000);
+    await store.relistPoolMembers([l1!, l2!, l3!].filter((m) => m.launchId !== claimed?.launchId).concat(claimed ? [claimed] : []));
+    expect((await store.poolMembers()).map((m) => m.launchId)).not.toContain(claimed?.launchId);
+    expect(await store.redeemPoolClaim(claimed!.launchId, "t2")).toBe(true);
+    await store.releasePoolClaim(claimed!, "t2");
+    expect((await store.poolMembers()).map((m) => m.launchId)).not.toContain(claimed?.launchId);
+    // A claim that lapsed (its forward never arrived): the holder's next relist shows the worker again.
+    const lapsing = await store.claimPoolMember("r2", "t3", 100);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await store.relistPoolMembers([lapsing!]);
+    expect((await store.poolMembers()).map((m) => m.launchId)).toContain(lapsing?.launchId);
   });
 
   it("offers no pool worker of a replica that stopped announcing itself or is draining", async () => {

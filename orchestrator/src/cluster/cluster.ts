@@ -45,6 +45,8 @@ export interface ClusterDeps {
 
 /** How often sessions check for worker frames whose acks wait on persistence (frames that made no event). */
 const TICK_MS = 500;
+/** Every 10 ticks (5 s) a replica lists its idle pool workers again: a claim that never reached it must not hide one for good. */
+const POOL_RELIST_TICKS = 10;
 /** A tenant over its quota cluster-wide is told to retry this much later. */
 const QUOTA_RETRY_AFTER_S = 30;
 
@@ -114,8 +116,10 @@ export class Cluster {
   async start(): Promise<void> {
     await this.presence.start();
     this.peerPool.start();
+    let ticks = 0;
     this.tickTimer = setInterval(() => {
       for (const replica of this.replicated.values()) replica.tick();
+      if (++ticks % POOL_RELIST_TICKS === 0) void this.peerPool.relist();
     }, TICK_MS);
     this.tickTimer.unref();
   }

@@ -57,6 +57,13 @@ export class PeerPool {
     });
   }
 
+  /** Lists this replica's idle workers again (see ClusterStore.relistPoolMembers); called now and then. */
+  async relist(): Promise<void> {
+    const { store, replicaId, pool } = this.deps;
+    const members = (pool?.readyLaunchIds() ?? []).map((launchId) => ({ replicaId, launchId }));
+    await store.relistPoolMembers(members).catch((error: unknown) => this.logger.debug({ err: error }, "could not list the pool workers again"));
+  }
+
   /**
    * The local worker another replica claimed for this (forwarded) create,
    * when the request carries a claim the store confirms; undefined otherwise.
@@ -92,6 +99,9 @@ export class PeerPool {
           cause: error,
         });
       });
+      // Refused (431, 429, 4xx) or never reached: the holder did not use the worker, which goes back on the list.
+      const unused = answer.kind !== "answered" || answer.status < 200 || answer.status >= 300;
+      if (unused) await this.deps.store.releasePoolClaim(member, token).catch((error: unknown) => this.logger.warn({ err: error, launchId: member.launchId }, "could not give the pool claim back; the worker is listed again within seconds"));
       if (answer.kind === "answered") {
         this.logger.info({ holder: member.replicaId, launchId: member.launchId, status: answer.status }, "created the session on the replica holding an idle pool worker");
         return answer;

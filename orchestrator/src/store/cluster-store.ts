@@ -184,6 +184,15 @@ export interface ClusterStore {
   redeemPoolClaim(launchId: string, claimToken: string): Promise<boolean>;
   /** Every claimable member (those of live replicas), oldest first. */
   poolMembers(): Promise<PoolMember[]>;
+  /**
+   * Lists again, each as it was if still listed, the holder's idle workers
+   * that have no claim in flight: a claim whose forward never reached the
+   * holder (refused, unreachable, rejected before it redeemed) or a failed
+   * listing must not hide a worker from the cluster for good.
+   */
+  relistPoolMembers(members: readonly PoolMember[]): Promise<void>;
+  /** Gives a claim back unused (the holder refused the forwarded create before redeeming it): the member is listed again. No-op once redeemed or lapsed. */
+  releasePoolClaim(member: PoolMember, claimToken: string): Promise<void>;
 
   // ---- executions and events ---------------------------------------------
   putExecution(sessionId: string, execution: StoredExecution, lease: Lease): Promise<void>;

@@ -20,6 +20,9 @@ return 1`;
  * compare-and-swap script, so two replicas never bind one identifier to two
  * sessions; MCP session records with a TTL their replica refreshes.
  */
+/** How long an identifier may stay claimed by a replica that has not bound it to a session yet. */
+const UNBOUND_CLAIM_TTL_MS = 10 * 60_000;
+
 export class RedisAdapterBindings implements AdapterBindings {
   constructor(
     private readonly redis: Redis,
@@ -38,7 +41,8 @@ export class RedisAdapterBindings implements AdapterBindings {
   async claimIdentifier(tenant: string, identifier: string, binding: IdentifierBinding): Promise<{ won: boolean; binding: IdentifierBinding }> {
     const key = this.identifierKey(tenant, identifier);
     for (;;) {
-      const set = await this.call(() => this.redis.set(key, JSON.stringify(binding), "NX"));
+      // A claim still creating its session (sessionId null) lapses if that never finishes (a failed start, a dead replica); a bound one stays.
+      const set = await this.call(() => (binding.sessionId === null ? this.redis.set(key, JSON.stringify(binding), "PX", UNBOUND_CLAIM_TTL_MS, "NX") : this.redis.set(key, JSON.stringify(binding), "NX")));
       if (set === "OK") return { won: true, binding };
       const current = await this.getIdentifier(tenant, identifier);
       // Removed between the two calls: try again.

@@ -1,13 +1,16 @@
 /**
  * Lua scripts: each runs atomically in Redis, which is what makes a lease
  * check and the write it guards one step (fencing), and a join token
- * single-use across every replica.
+ * single-use across every replica. A write needs the lease it names to be
+ * the one held: with none held (the session was released or deleted) it is
+ * refused too, so a late or reordered write cannot bring a deleted session
+ * back for another replica to adopt.
  */
 
 /** KEYS: lease, target, tenant set. ARGV: expected lease ("replica:epoch"), record JSON, session id. 0 when fenced. */
 export const PUT_SESSION = `
 local cur = redis.call('GET', KEYS[1])
-if cur and cur ~= ARGV[1] then return 0 end
+if cur ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[3])
 return 1`;
@@ -66,7 +69,7 @@ return 1`;
 /** KEYS: lease, executions hash. ARGV: expected lease, request id, execution JSON. */
 export const PUT_EXECUTION = `
 local cur = redis.call('GET', KEYS[1])
-if cur and cur ~= ARGV[1] then return 0 end
+if cur ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 return 1`;
 
@@ -81,7 +84,7 @@ return 1`;
  */
 export const PERSIST = `
 local cur = redis.call('GET', KEYS[1])
-if cur and cur ~= ARGV[1] then return 0 end
+if cur ~= ARGV[1] then return 0 end
 if ARGV[3] ~= '' then
   redis.call('SET', KEYS[2], ARGV[3])
   redis.call('SADD', KEYS[3], ARGV[2])
@@ -98,6 +101,24 @@ end
 if tonumber(ARGV[4]) > 1 then redis.call('XTRIM', KEYS[5], 'MINID', ARGV[4] .. '-0') end
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[6], 'worker', ARGV[5]) end
 if last then redis.call('HSET', KEYS[6], 'seq', last) end
+return 1`;
+
+/**
+ * KEYS: pool zset. ARGV: now ms, pool-claim key prefix, then pairs (member,
+ * launch id). Adds each member not listed (ZADD NX keeps a listed one's age)
+ * whose launch has no claim in flight.
+ */
+export const RELIST_POOL_MEMBERS = `
+for i = 3, #ARGV, 2 do
+  if redis.call('EXISTS', ARGV[2] .. ARGV[i + 1]) == 0 then redis.call('ZADD', KEYS[1], 'NX', tonumber(ARGV[1]), ARGV[i]) end
+end
+return 1`;
+
+/** KEYS: pool zset, the launch's claim key. ARGV: now ms, member, claim token. Lists the member again when the claim is still this token's (not redeemed). */
+export const RELEASE_POOL_CLAIM = `
+if redis.call('GET', KEYS[2]) ~= ARGV[3] then return 0 end
+redis.call('DEL', KEYS[2])
+redis.call('ZADD', KEYS[1], 'NX', tonumber(ARGV[1]), ARGV[2])
 return 1`;
 
 /** KEYS: start slots zset. ARGV: slot id, max, now ms, ttl ms. */

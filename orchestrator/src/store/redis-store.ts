@@ -219,6 +219,17 @@ export class RedisClusterStore implements ClusterStore {
     return (await this.call(() => this.redis.zrem(this.key("pool"), poolMemberValue(member)))) === 1;
   }
 
+  async relistPoolMembers(members: readonly PoolMember[]): Promise<void> {
+    if (members.length === 0) return;
+    const args = [String(Date.now()), this.key("poolclaim", "")];
+    for (const member of members) args.push(poolMemberValue(member), member.launchId);
+    await this.call(() => this.script(scripts.RELIST_POOL_MEMBERS, 1, this.key("pool"), ...args));
+  }
+
+  async releasePoolClaim(member: PoolMember, claimToken: string): Promise<void> {
+    await this.call(() => this.script(scripts.RELEASE_POOL_CLAIM, 2, this.key("pool"), this.key("poolclaim", member.launchId), String(Date.now()), poolMemberValue(member), claimToken));
+  }
+
   async claimPoolMember(exceptReplicaId: string, claimToken: string, claimTtlMs: number): Promise<PoolMember | undefined> {
     const args = [exceptReplicaId, this.key("replica", ""), this.key("poolclaim", ""), claimToken, String(claimTtlMs)];
     const taken = await this.call(() => this.script(scripts.CLAIM_POOL_MEMBER, 1, this.key("pool"), ...args));

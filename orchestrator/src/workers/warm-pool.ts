@@ -68,6 +68,13 @@ export class WarmPool {
   }
 
   /** Ready workers claimable at once (no start to wait for). */
+  /** The ready, unclaimed workers' launch ids. */
+  readyLaunchIds(): string[] {
+    const ids: string[] = [];
+    for (const worker of this.workers) if (worker.state === "ready") ids.push(worker.launchId);
+    return ids;
+  }
+
   get readyCount(): number {
     let ready = 0;
     for (const worker of this.workers) if (worker.state === "ready") ready += 1;

@@ -8,7 +8,7 @@ import { ExecutionRecords } from "./ds-executions.js";
 import { registerDsFileRoutes } from "./ds-file-routes.js";
 import { adapterSessionHooks } from "../common/adapter-sessions.js";
 import { IdentifiedSessions } from "./ds-sessions.js";
-import { DsMetadataQuery, DsQuery, PoolMetadata, SessionResource } from "./ds-schemas.js";
+import { DsMetadataQuery, DsQuery, MAX_IDENTIFIER_LENGTH, PoolMetadata, SessionResource } from "./ds-schemas.js";
 
 const errors = { "4xx": ErrorResponse, "5xx": ErrorResponse };
 const tags = ["dynamic-sessions"];
@@ -44,7 +44,8 @@ export function registerDynamicSessionsRoutes(scope: RouteScope, context: AppCon
     // Before the body is read: a request for an identifier whose session another replica serves goes there whole.
     scope.addHook("onRequest", async (request, reply) => {
       const identifier = (request.query as { identifier?: unknown } | undefined)?.identifier;
-      if (typeof identifier !== "string" || identifier === "") return;
+      // One the route's schema refuses is answered here (400) and claims nothing in the store.
+      if (typeof identifier !== "string" || identifier === "" || identifier.length > MAX_IDENTIFIER_LENGTH) return;
       const route = await ds.sessions.place(request.tenant, identifier, createsSession(request.method, request.routeOptions.url));
       if (route.kind === "local") return;
       request.log.info({ identifier, to: route.kind === "forward" ? route.replica.replicaId : route.error.code }, "dynamic-sessions request passed to the replica serving its session");

@@ -10,10 +10,13 @@ import { Type, type Static } from "@sinclair/typebox";
  * (additional fields are ignored): clients add fields across versions.
  */
 
+/** Longest identifier a route accepts. */
+export const MAX_IDENTIFIER_LENGTH = 128;
+
 /** Every route takes `identifier` (the session, private to the tenant) and `api-version` (any value). */
 export const DsQuery = Type.Object(
   {
-    identifier: Type.String({ minLength: 1, maxLength: 128, description: "Names a session private to the tenant; created on first use." }),
+    identifier: Type.String({ minLength: 1, maxLength: MAX_IDENTIFIER_LENGTH, description: "Names a session private to the tenant; created on first use." }),
     "api-version": Type.Optional(Type.String({ description: "Any value; 2024-02-02-preview and the 2024-10-02/2025-02-02/2025-10-02 previews are recognised." })),
     path: Type.Optional(Type.String({ description: "Directory (relative, or under /mnt/data) for the files routes of the newer API." })),
     recursive: Type.Optional(Type.String()),
