@@ -66,7 +66,7 @@ export class MemoryClusterStore implements ClusterStore {
   }
 
   async deleteSession(sessionId: string, tenant: string, lease: Lease): Promise<void> {
-    this.fence(sessionId, lease, { orFree: true });
+    this.fence(sessionId, lease);
     this.sessions.delete(sessionId);
     this.byTenant.get(tenant)?.delete(sessionId);
     this.executions.delete(sessionId);
@@ -281,10 +281,8 @@ export class MemoryClusterStore implements ClusterStore {
   }
 
   /** A write by a replica that no longer holds the session's lease is refused. */
-  /** A write needs `lease` to be the one held (as the Redis scripts do); a delete also goes through when none is. */
-  private fence(sessionId: string, lease: Lease, options: { orFree?: boolean } = {}): void {
+  private fence(sessionId: string, lease: Lease): void {
     const held = this.leases.get(sessionId);
-    if (!held && options.orFree) return;
-    if (!held || held.replicaId !== lease.replicaId || held.epoch !== lease.epoch) throw new FencedError(sessionId);
+    if (held && (held.replicaId !== lease.replicaId || held.epoch !== lease.epoch)) throw new FencedError(sessionId);
   }
 }
