@@ -303,7 +303,7 @@ describe.each(kinds)("%s store", (kind, open) => {
       expect(journal.lastSeq).toBe(3);
     });
 
-    it("runs its scripts by digest and sends them again when Redis has forgotten them (SCRIPT FLUSH, a restart)", async () => {
+    it("keeps its scripts working when Redis has forgotten them (SCRIPT FLUSH, a restart)", async () => {
       const store = await open();
       const admin = new Redis(redis.url);
       try {

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { ErrorCodes, errorMessage, tetherError } from "../errors.js";
@@ -36,7 +35,6 @@ export class RedisClusterStore implements ClusterStore {
   readonly kind = "redis" as const;
   private readonly redis: Redis;
   readonly adapters: RedisAdapterBindings;
-  private readonly scriptDigests = new Map<string, string>();
 
   constructor(
     url: string,
@@ -80,18 +78,13 @@ export class RedisClusterStore implements ClusterStore {
   }
 
   /**
-   * Runs a script by its digest (EVALSHA), sending its text only when Redis
-   * does not know it (first use, or after a Redis restart emptied its cache).
+   * Runs a script with EVAL, its text every time (Redis compiles each text
+   * once and keeps it). Not EVALSHA with a NOSCRIPT fallback: the fallback
+   * resends the text after commands sent meanwhile on the connection, which
+   * can land an owner's flush after a later delete and bring the session back.
    */
-  private async script(lua: string, numKeys: number, ...args: (string | Buffer)[]): Promise<unknown> {
-    let sha = this.scriptDigests.get(lua);
-    if (!sha) this.scriptDigests.set(lua, (sha = createHash("sha1").update(lua).digest("hex")));
-    try {
-      return await this.redis.evalsha(sha, numKeys, ...args);
-    } catch (error) {
-      if (!(error instanceof Error && error.message.startsWith("NOSCRIPT"))) throw error;
-      return this.redis.eval(lua, numKeys, ...args);
-    }
+  private script(lua: string, numKeys: number, ...args: (string | Buffer)[]): Promise<unknown> {
+    return this.redis.eval(lua, numKeys, ...args);
   }
 
   private async call<T>(work: () => Promise<T>): Promise<T> {
