@@ -255,4 +255,20 @@ describe("TETHER_SANDBOX=off", () => {
     await orchestrator.alice.deleteSession(session.id);
     expect(existsSync(`${orchestrator.dataDir}/run/${seen.launchId}`)).toBe(false);
   });
+
+  it("keeps each kernel's IPython history its own: workers here share HOME, and one history file let a session read another's code", async () => {
+    const [writer, reader] = await Promise.all([orchestrator.alice.createSession(), orchestrator.alice.createSession()]);
+    const marker = `history_marker_${Date.now()}_${process.pid}`;
+    await orchestrator.alice.execute(writer.id, { code: `${marker} = 1` });
+    await orchestrator.alice.execute(writer.id, { code: "import time; time.sleep(0.5)" });
+    // The writer's own history still works (%history reads it)...
+    const own = await orchestrator.alice.execute(writer.id, { code: "print([source for _, _, source in get_ipython().history_manager.get_range()])" });
+    expect(own.stdout).toContain(`${marker} = 1`);
+    // ...and another kernel of the machine cannot find it.
+    // (The pattern is built at run time: the reader's own cell, in its history too, must not contain the marker.)
+    const [head, tail] = [marker.slice(0, 8), marker.slice(8)];
+    const other = await orchestrator.alice.execute(reader.id, { code: `print(len(list(get_ipython().history_manager.search('*' + '${head}' + '${tail}' + '*'))))` });
+    expect(other).toMatchObject({ status: "ok", stdout: "0\n" });
+    await Promise.all([orchestrator.alice.deleteSession(writer.id), orchestrator.alice.deleteSession(reader.id)]);
+  });
 });

@@ -86,6 +86,12 @@ export function kernelEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
  *   code.py, json.py) would break the start. User code then finds the
  *   workspace first on sys.path, as under `-m` (`exec_lines` run before the
  *   kernel answers).
+ * - with IPython's history in memory (`%history` still shows the session's
+ *   own cells): the default, one SQLite file under HOME, is shared by every
+ *   kernel of a machine whose workers share HOME (TETHER_SANDBOX=off), where
+ *   one session read another's code and, under load, a locked file put
+ *   IPython's "database is locked" warning into the output of executions.
+ *   Nothing would keep it anyway: HOME is scratch, not in snapshots.
  */
 export const KERNEL_BOOT = [
   "import sys",
@@ -94,6 +100,7 @@ export const KERNEL_BOOT = [
   "sys.modules['debugpy'] = None",
   "from ipykernel import kernelapp",
   "del sys.modules['debugpy']",
+  "sys.argv.append('--HistoryManager.hist_file=:memory:')",
   "kernelapp.launch_new_instance(exec_lines=[\"__import__('sys').path.insert(0, __import__('os').getcwd())\"])",
 ].join("\n");
 
