@@ -93,6 +93,23 @@ describe.each(kinds)("%s store", (kind, open) => {
     expect((await store.listExecutions("p1")).find((e) => e.requestId === "q")?.state).toBe("ended");
   });
 
+  it("refuses a write once no lease is held: a late flush cannot bring a deleted session back", async () => {
+    const store = await open();
+    const lease = (await store.acquireLease("g1", "r1"))!;
+    await store.putSession(record("g1"), lease);
+    await store.deleteSession("g1", "alice", lease);
+    const late = { requestId: "q", state: "queued" as const, createdAt: new Date().toISOString(), code: "print('late')" };
+    await expect(store.persist("g1", { record: record("g1"), executions: [late], keepFromSeq: 1 }, lease)).rejects.toBeInstanceOf(FencedError);
+    await expect(store.putSession(record("g1"), lease)).rejects.toBeInstanceOf(FencedError);
+    await expect(store.putExecution("g1", late, lease)).rejects.toBeInstanceOf(FencedError);
+    expect(await store.getSession("g1")).toBeUndefined();
+    expect(await store.countSessions("alice")).toBe(0);
+    expect(await store.listExecutions("g1")).toEqual([]);
+    expect(await store.leaseOf("g1")).toBeUndefined();
+    // Never leased at all: refused the same way.
+    await expect(store.putSession(record("g2"), { replicaId: "r1", epoch: 1 })).rejects.toBeInstanceOf(FencedError);
+  });
+
   it("a replica that stops announcing itself is gone after its TTL", async () => {
     const store = await open();
     await store.announceReplica({ replicaId: "short", address: "http://127.0.0.1:3", draining: true }, 150);

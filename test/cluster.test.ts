@@ -63,6 +63,38 @@ describe("a cluster of replicas on Redis", () => {
   });
 
 
+  it("an owner whose lease is gone (a hand-over released it) acts as owner no more: an execute gets a retryable 503, nothing runs there, and the retry runs on the session's next owner", { timeout: 120_000 }, async () => {
+    const session = await cluster.alice.createSession();
+    await cluster.alice.execute(session.id, { code: "kept = 'still here'" });
+    const owner = (await cluster.ownerOf(session.id))!;
+    const { Redis } = await import("ioredis");
+    const redis = new Redis(cluster.redis.url);
+    try {
+      // What a draining replica's release does, without the rest of its hand-over: the window where an execute used to get HTTP 500.
+      await redis.del(`tether:lease:${session.id}`);
+      const refused = await cluster.direct(owner).request("POST", `/v1/sessions/${session.id}/execute`, { json: { code: "ran_on_old_owner = True", requestId: "fenced" } });
+      expect(refused.status).toBe(503);
+      expect(refused.errorCode()).toBe(ErrorCodes.SESSION_MOVED);
+      expect(refused.headers["retry-after"]).toBeDefined();
+      // Nothing was queued for the next owner to run either.
+      expect(await redis.hget(`tether:executions:${session.id}`, "fenced")).toBeNull();
+    } finally {
+      redis.disconnect();
+    }
+    // The client retries (as Retry-After says): the session goes on, its kernel and variables with it.
+    let retried: ExecutionView | undefined;
+    for (let attempt = 0; attempt < 60 && !retried; attempt++) {
+      const response = await cluster.alice.request("POST", `/v1/sessions/${session.id}/execute`, { json: { code: "print(kept, 'ran_on_old_owner' in dir())" } });
+      if (response.status === 200) retried = response.json<ExecutionView>();
+      else {
+        expect(response.status).toBe(503);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+    expect(retried).toMatchObject({ status: "ok", stdout: "still here False\n" });
+    await cluster.alice.deleteSession(session.id);
+  });
+
   it("refuses a worker's join token replayed against every replica, and lets no one else resume its link", { timeout: 120_000 }, async () => {
     const session = await cluster.alice.createSession();
     // What a worker sent on the wire: its hello with the (now spent) join token.

@@ -7,7 +7,7 @@ import type { WorkerProfile } from "../config-profiles.js";
 import { ErrorCodes, tetherError } from "../errors.js";
 import type { ExecutionRequest, ExecutionSink, Session } from "../sessions/session.js";
 import type { SessionRegistry } from "../sessions/session-registry.js";
-import type { ClusterStore, Lease } from "../store/cluster-store.js";
+import { FencedError, type ClusterStore, type Lease } from "../store/cluster-store.js";
 import type { JoinTokenBinding } from "../workers/join-tokens.js";
 import type { StartLimiter } from "../workers/start-limiter.js";
 import type { WarmPool } from "../workers/warm-pool.js";
@@ -152,12 +152,17 @@ export class Cluster {
   /**
    * Queues an execution once the store has it: after "accepted", a replica
    * taking the session over runs it. 503 STORE_UNAVAILABLE otherwise, with
-   * nothing queued.
+   * nothing queued; 503 SESSION_MOVED (retry) when the lease is no longer
+   * this replica's (a hand-over released it while the request was on its way).
    */
   async execute(session: Session, request: ExecutionRequest, sink: ExecutionSink | undefined): Promise<void> {
     const replicated = this.replicated.get(session.id);
     if (!replicated) throw sessionMoved(session.id);
-    await replicated.persistQueued(request);
+    try {
+      await replicated.persistQueued(request);
+    } catch (error) {
+      throw error instanceof FencedError ? sessionMoved(session.id) : error;
+    }
     // Handed over while the write was in flight: the next owner runs it (the store has it).
     if (this.replicated.get(session.id) !== replicated) throw sessionMoved(session.id);
     session.execute(request, sink);

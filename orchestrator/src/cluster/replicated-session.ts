@@ -100,11 +100,22 @@ export class ReplicatedSession implements SessionReplication, EventJournal {
     this.schedule();
   }
 
-  /** Persists a queued execution before it is accepted: once the caller hears "accepted", a replica taking over runs it. */
+  /**
+   * Persists a queued execution before it is accepted: once the caller hears
+   * "accepted", a replica taking over runs it. Fenced (the lease is another's,
+   * or was released by a hand-over) lets the session go here and rejects with
+   * FencedError: nothing was queued.
+   */
   async persistQueued(request: ExecutionRequest): Promise<void> {
     const createdAt = new Date().toISOString();
     this.createdAt.set(request.requestId, createdAt);
-    await this.write(() => this.deps.store.putExecution(this.session.id, { requestId: request.requestId, state: "queued", createdAt, code: request.code, timeoutMs: request.timeoutMs, stdin: request.stdin }, this.lease));
+    try {
+      await this.write(() => this.deps.store.putExecution(this.session.id, { requestId: request.requestId, state: "queued", createdAt, code: request.code, timeoutMs: request.timeoutMs, stdin: request.stdin }, this.lease));
+    } catch (error) {
+      this.createdAt.delete(request.requestId);
+      if (error instanceof FencedError) this.failed(error, "queued execution");
+      throw error;
+    }
   }
 
   append(event: LoggedEvent): void {

@@ -66,7 +66,7 @@ export class MemoryClusterStore implements ClusterStore {
   }
 
   async deleteSession(sessionId: string, tenant: string, lease: Lease): Promise<void> {
-    this.fence(sessionId, lease);
+    this.fence(sessionId, lease, { orFree: true });
     this.sessions.delete(sessionId);
     this.byTenant.get(tenant)?.delete(sessionId);
     this.executions.delete(sessionId);
@@ -280,9 +280,10 @@ export class MemoryClusterStore implements ClusterStore {
     return [...this.pool.values()].filter((member) => this.live(this.replicaInfo, member.replicaId) !== undefined).map((member) => ({ ...member }));
   }
 
-  /** A write by a replica that no longer holds the session's lease is refused. */
-  private fence(sessionId: string, lease: Lease): void {
+  /** A write needs `lease` to be the one held (as the Redis scripts do); a delete also goes through when none is. */
+  private fence(sessionId: string, lease: Lease, options: { orFree?: boolean } = {}): void {
     const held = this.leases.get(sessionId);
-    if (held && (held.replicaId !== lease.replicaId || held.epoch !== lease.epoch)) throw new FencedError(sessionId);
+    if (!held && options.orFree) return;
+    if (!held || held.replicaId !== lease.replicaId || held.epoch !== lease.epoch) throw new FencedError(sessionId);
   }
 }

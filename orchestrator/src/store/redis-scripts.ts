@@ -1,13 +1,16 @@
 /**
  * Lua scripts: each runs atomically in Redis, which is what makes a lease
  * check and the write it guards one step (fencing), and a join token
- * single-use across every replica.
+ * single-use across every replica. A write needs the lease it names to be
+ * the one held: with none held (the session was released or deleted) it is
+ * refused too, so a late or reordered write cannot bring a deleted session
+ * back for another replica to adopt. A delete also goes through when none is.
  */
 
 /** KEYS: lease, target, tenant set. ARGV: expected lease ("replica:epoch"), record JSON, session id. 0 when fenced. */
 export const PUT_SESSION = `
 local cur = redis.call('GET', KEYS[1])
-if cur and cur ~= ARGV[1] then return 0 end
+if cur ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[3])
 return 1`;
@@ -66,7 +69,7 @@ return 1`;
 /** KEYS: lease, executions hash. ARGV: expected lease, request id, execution JSON. */
 export const PUT_EXECUTION = `
 local cur = redis.call('GET', KEYS[1])
-if cur and cur ~= ARGV[1] then return 0 end
+if cur ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 return 1`;
 
@@ -81,7 +84,7 @@ return 1`;
  */
 export const PERSIST = `
 local cur = redis.call('GET', KEYS[1])
-if cur and cur ~= ARGV[1] then return 0 end
+if cur ~= ARGV[1] then return 0 end
 if ARGV[3] ~= '' then
   redis.call('SET', KEYS[2], ARGV[3])
   redis.call('SADD', KEYS[3], ARGV[2])
