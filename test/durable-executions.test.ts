@@ -89,6 +89,25 @@ describe("executions as resources with a replayable event log", () => {
     }
   });
 
+  it("never runs a requestId twice while its record is kept: a POST retried after its execution ended gets 409 and the first result stays readable", async () => {
+    const { alice } = orchestrator;
+    const session = await alice.createSession();
+    try {
+      await alice.execute(session.id, { code: "runs = 0" });
+      const first = await alice.execute(session.id, { code: "runs += 1\nprint(runs)", requestId: "retried-1" });
+      expect(first).toMatchObject({ status: "ok", stdout: "1\n" });
+      const retried = await alice.request("POST", `/v1/sessions/${session.id}/execute`, { json: { code: "runs += 1\nprint(runs)", requestId: "retried-1" } });
+      expect({ status: retried.status, code: retried.errorCode() }).toEqual({ status: 409, code: ErrorCodes.EXEC_DUPLICATE_REQUEST_ID });
+      expect(retried.text()).toContain("/executions/retried-1");
+      // The code ran once; the session and the first result are intact.
+      expect((await alice.execute(session.id, { code: "print(runs)" })).stdout).toBe("1\n");
+      const kept = expectStatus<ExecutionView>(await alice.request("GET", `/v1/sessions/${session.id}/executions/retried-1`), 200, "GET execution");
+      expect(kept).toMatchObject({ status: "ok", stdout: "1\n" });
+    } finally {
+      await alice.deleteSession(session.id);
+    }
+  });
+
   it("keeps the log within its byte budget under output nobody reads, and refuses ?after= for what is gone with 410", { timeout: 60_000 }, async () => {
     const { alice } = orchestrator;
     const session = await alice.createSession();

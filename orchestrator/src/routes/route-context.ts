@@ -77,6 +77,7 @@ export function sessionOf(context: AppContext, request: { tenant: string; params
 
 /** Queues an execution; in a cluster only once the store has it (a replica taking the session over then runs it). */
 export async function startExecution(context: AppContext, session: Session, request: ExecutionRequest, sink: ExecutionSink | undefined): Promise<void> {
+  session.assertNewRequestId(request.requestId);
   if (context.cluster) await context.cluster.execute(session, request, sink);
   else session.execute(request, sink);
 }

@@ -104,8 +104,9 @@ export interface ExecutionRecordLimits {
 
 /**
  * A session's executions by requestId: the live ones and recent ended ones,
- * within a byte, time and count budget. A requestId may be reused once its
- * execution ended: the record is then replaced by the new one.
+ * within a byte, time and count budget. Clients cannot reuse a requestId
+ * while its record is kept (Session.assertNewRequestId); one whose record
+ * was dropped may come back, and then replaces it.
  */
 export class ExecutionRecords {
   private readonly records = new Map<string, ExecutionRecord>();

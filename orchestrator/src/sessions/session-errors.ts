@@ -8,6 +8,10 @@ export const sessionErrors = {
     tetherError(ErrorCodes.SESSION_FAILED, `Session '${id}' failed: ${reason ?? "unknown reason"}`, { hint: "Delete it and create a new session." }),
   notReady: (id: string): TetherError => tetherError(ErrorCodes.SESSION_NOT_READY, `Session '${id}' is still starting.`),
   workerNotConnected: (): TetherError => tetherError(ErrorCodes.WORKER_LOST, "The session's worker is not connected."),
+  requestIdTaken: (id: string, requestId: string, status: string): TetherError =>
+    tetherError(ErrorCodes.EXEC_DUPLICATE_REQUEST_ID, `The session already has an execution with requestId '${requestId}' (status ${status}).`, {
+      hint: `Read its result with GET /v1/sessions/${id}/executions/${encodeURIComponent(requestId)}; send a new requestId to run code again.`,
+    }),
 };
 
 /** The text fields of an execution a kernel will read: its code and any stdin lines. */

@@ -269,6 +269,17 @@ export class Session {
    * ready; on a stopped session it resumes it). Its events, ending with
    * exactly one done, go to `sink` and to every observer.
    */
+  /**
+   * Refuses a client's requestId the session still keeps a record of
+   * (queued, running, or ended within retention): a POST retried after a
+   * dropped answer or a 503 must not run its code twice (the first may have
+   * been queued, and run by the next owner). Checked before anything is stored.
+   */
+  assertNewRequestId(requestId: string): void {
+    const known = this.events.records.get(requestId);
+    if (known !== undefined && known !== "expired") throw sessionErrors.requestIdTaken(this.id, requestId, known.view().status);
+  }
+
   execute(request: ExecutionRequest, sink: ExecutionSink | undefined): void {
     this.assertNotEnded();
     assertKernelText(textFieldsOf(request));
