@@ -283,14 +283,39 @@ describe.each(kinds)("%s store", (kind, open) => {
 
   it("records which replica holds an MCP session until it is deleted or its TTL lapses unrefreshed", async () => {
     const store = await open();
-    await store.adapters.putMcpSession("mcp_1", { replicaId: "r1", tenant: "alice" }, 60_000);
-    await store.adapters.putMcpSession("mcp_2", { replicaId: "r2", tenant: "bob" }, 200);
-    expect(await store.adapters.getMcpSession("mcp_1")).toEqual({ replicaId: "r1", tenant: "alice" });
-    expect(await store.adapters.getMcpSession("mcp_2")).toEqual({ replicaId: "r2", tenant: "bob" });
+    const initialize = { protocolVersion: "2025-06-18", capabilities: { elicitation: {} }, clientInfo: { name: "c", version: "1" } };
+    await store.adapters.putMcpSession("mcp_1", { replicaId: "r1", tenant: "alice", tetherSessionId: null, initialize }, 60_000);
+    await store.adapters.putMcpSession("mcp_2", { replicaId: "r2", tenant: "bob", tetherSessionId: "ses_b", initialize }, 200);
+    expect(await store.adapters.getMcpSession("mcp_1")).toEqual({ replicaId: "r1", tenant: "alice", tetherSessionId: null, initialize });
+    expect(await store.adapters.getMcpSession("mcp_2")).toEqual({ replicaId: "r2", tenant: "bob", tetherSessionId: "ses_b", initialize });
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(await store.adapters.getMcpSession("mcp_2")).toBeUndefined();
     await store.adapters.deleteMcpSession("mcp_1");
     expect(await store.adapters.getMcpSession("mcp_1")).toBeUndefined();
+  });
+
+  it("moves an MCP session record only from the replica it names: a release, a takeover and a stale refresh cannot undo each other", async () => {
+    const store = await open();
+    const initialize = { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "c", version: "1" } };
+    const record = (replicaId: string, tetherSessionId: string | null = "ses_m") => ({ replicaId, tenant: "alice", tetherSessionId, initialize });
+    await store.adapters.putMcpSession("mcp_m", record("r1", null), 60_000);
+    expect(await store.adapters.swapMcpSession("mcp_m", "r1", record("r1"), 60_000)).toBe(true);
+    // r1 lets it go; r2 takes it over; r1's late refresh changes nothing.
+    expect(await store.adapters.swapMcpSession("mcp_m", "r1", record(""), 60_000)).toBe(true);
+    expect(await store.adapters.swapMcpSession("mcp_m", "", record("r2"), 60_000)).toBe(true);
+    expect(await store.adapters.swapMcpSession("mcp_m", "", record("r3"), 60_000)).toBe(false);
+    expect(await store.adapters.swapMcpSession("mcp_m", "r1", record("r1"), 60_000)).toBe(false);
+    expect(await store.adapters.getMcpSession("mcp_m")).toEqual(record("r2"));
+    // Removal too, only by the holder; a gone record cannot be swapped back.
+    expect(await store.adapters.swapMcpSession("mcp_m", "r1", null, 60_000)).toBe(false);
+    expect(await store.adapters.swapMcpSession("mcp_m", "r2", null, 60_000)).toBe(true);
+    expect(await store.adapters.getMcpSession("mcp_m")).toBeUndefined();
+    expect(await store.adapters.swapMcpSession("mcp_m", "r2", record("r2"), 60_000)).toBe(false);
+    // The TTL is set again with each swap.
+    await store.adapters.putMcpSession("mcp_t", record("r1"), 60_000);
+    expect(await store.adapters.swapMcpSession("mcp_t", "r1", record("r1"), 200)).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await store.adapters.getMcpSession("mcp_t")).toBeUndefined();
   });
 
   if (kind === "redis") {

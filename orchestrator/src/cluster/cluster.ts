@@ -65,6 +65,7 @@ export class Cluster {
   private readonly replicated = new Map<string, ReplicatedSession>();
   private readonly adoptedWorkers = new Map<string, AdoptedWorker>();
   private readonly drainHooks: (() => Promise<void>)[] = [];
+  private readonly handOverHooks: ((session: Session) => Promise<void>)[] = [];
   private tickTimer: NodeJS.Timeout | undefined;
   private readonly logger: Logger;
 
@@ -110,6 +111,20 @@ export class Cluster {
    */
   beforeHandOver(hook: () => Promise<void>): void {
     this.drainHooks.push(hook);
+  }
+
+  /**
+   * Runs as a drain hands `session` over, while this replica still owns it:
+   * state bound to it (an MCP transport) lets go first, so the next request
+   * finds it where the session goes.
+   */
+  onSessionHandOver(hook: (session: Session) => Promise<void>): void {
+    this.handOverHooks.push(hook);
+  }
+
+  /** Where new work goes: here, or (while this replica drains) to a replica that stays. */
+  routeNewWork(): Promise<Route> {
+    return this.router.routeNewWork();
   }
 
   /** Joins the cluster: the replica answers at its address now. */
@@ -215,6 +230,7 @@ export class Cluster {
         const replicated = this.replicated.get(session.id);
         if (!replicated) return;
         if (snapshotFirst) await session.suspendForShutdown("the replica serving it shut down and its worker could not outlive it; the workspace was snapshotted");
+        await Promise.allSettled(this.handOverHooks.map((hook) => hook(session)));
         await replicated.flushed();
         await this.deps.store.releaseLease(session.id, replicated.lease);
         this.letGo(session, "the replica serving it is shutting down");

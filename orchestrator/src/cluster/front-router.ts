@@ -140,6 +140,11 @@ export class FrontRouter {
     return owner ? { kind: "forward", replica: owner } : { kind: "local" };
   }
 
+  /** Where new work goes: here, or (while this replica drains) to a replica that stays. */
+  async routeNewWork(): Promise<Route> {
+    return this.deps.presence.isDraining ? this.elsewhere() : { kind: "local" };
+  }
+
   /** Any live replica but this one that is not draining. */
   private async elsewhere(): Promise<Route> {
     const others = (await this.deps.store.replicas()).filter((replica) => replica.replicaId !== this.deps.presence.replicaId && !replica.draining);

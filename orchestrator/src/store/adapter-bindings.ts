@@ -17,10 +17,20 @@ export interface IdentifierBinding {
   etag: string;
 }
 
-/** Where an MCP session's transport lives, and whose it is. */
+/**
+ * Where an MCP session's transport lives, whose it is, and what another
+ * replica needs to take it over when that one lets it go or dies: the
+ * client's initialize (replayed into a new transport) and the Tether session
+ * its tools use.
+ */
 export interface McpSessionRecord {
+  /** "" once its replica let it go (a drain): the next request moves it. */
   replicaId: string;
   tenant: string;
+  /** The Tether session of its tools, null before the first tool call. */
+  tetherSessionId: string | null;
+  /** The params of the client's initialize request. */
+  initialize: Record<string, unknown>;
 }
 
 export interface AdapterBindings {
@@ -33,8 +43,14 @@ export interface AdapterBindings {
   /** Removes the binding while it still names `expectedSessionId`. */
   unbindIdentifier(tenant: string, identifier: string, expectedSessionId: string | null): Promise<void>;
 
-  /** Records (or refreshes) where an MCP session lives, for `ttlMs`: a record its replica stops refreshing goes away. */
+  /** Records where a new MCP session lives, for `ttlMs`: a record nobody refreshes goes away. */
   putMcpSession(mcpSessionId: string, record: McpSessionRecord, ttlMs: number): Promise<void>;
+  /**
+   * Replaces the record (null: removes it) only while it names
+   * `expectedReplicaId`: a refresh, a release or a takeover never undoes
+   * another replica's. False when it named another (or is gone).
+   */
+  swapMcpSession(mcpSessionId: string, expectedReplicaId: string, record: McpSessionRecord | null, ttlMs: number): Promise<boolean>;
   getMcpSession(mcpSessionId: string): Promise<McpSessionRecord | undefined>;
   deleteMcpSession(mcpSessionId: string): Promise<void>;
 }
@@ -80,8 +96,29 @@ export class MemoryAdapterBindings implements AdapterBindings {
     return entry && entry.expiresAt > this.now() ? entry.record : undefined;
   }
 
+  async swapMcpSession(mcpSessionId: string, expectedReplicaId: string, record: McpSessionRecord | null, ttlMs: number): Promise<boolean> {
+    if ((await this.getMcpSession(mcpSessionId))?.replicaId !== expectedReplicaId) return false;
+    if (record) this.mcp.set(mcpSessionId, { record, expiresAt: this.now() + ttlMs });
+    else this.mcp.delete(mcpSessionId);
+    return true;
+  }
+
   async deleteMcpSession(mcpSessionId: string): Promise<void> {
     this.mcp.delete(mcpSessionId);
+  }
+}
+
+/** A stored MCP session record read back; undefined for anything malformed. */
+export function parseMcpSessionRecord(text: string | null): McpSessionRecord | undefined {
+  if (text === null) return undefined;
+  try {
+    const value = JSON.parse(text) as Partial<McpSessionRecord>;
+    if (typeof value.replicaId !== "string" || typeof value.tenant !== "string") return undefined;
+    if (typeof value.initialize !== "object" || value.initialize === null || Array.isArray(value.initialize)) return undefined;
+    const tetherSessionId = typeof value.tetherSessionId === "string" ? value.tetherSessionId : null;
+    return { replicaId: value.replicaId, tenant: value.tenant, tetherSessionId, initialize: value.initialize };
+  } catch {
+    return undefined;
   }
 }
 

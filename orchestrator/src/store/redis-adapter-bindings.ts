@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { parseIdentifierBinding, type AdapterBindings, type IdentifierBinding, type McpSessionRecord } from "./adapter-bindings.js";
+import { parseIdentifierBinding, parseMcpSessionRecord, type AdapterBindings, type IdentifierBinding, type McpSessionRecord } from "./adapter-bindings.js";
 
 /**
  * KEYS: binding. ARGV: expected session id ("" for none yet), new binding JSON ("" removes it).
@@ -12,6 +12,17 @@ local sid = cjson.decode(cur).sessionId
 if type(sid) ~= 'string' then sid = '' end
 if sid ~= ARGV[1] then return 0 end
 if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2]) end
+return 1`;
+
+/**
+ * KEYS: MCP session record. ARGV: expected replica id, new record JSON ("" removes it), ttl ms.
+ * 1 when the record named the expected replica and was replaced.
+ */
+const SWAP_MCP_SESSION = `
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 0 end
+if cjson.decode(cur).replicaId ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2], 'PX', tonumber(ARGV[3])) end
 return 1`;
 
 /**
@@ -64,14 +75,12 @@ export class RedisAdapterBindings implements AdapterBindings {
   }
 
   async getMcpSession(mcpSessionId: string): Promise<McpSessionRecord | undefined> {
-    const text = await this.call(() => this.redis.get(this.key("mcp", mcpSessionId)));
-    if (text === null) return undefined;
-    try {
-      const value = JSON.parse(text) as Partial<McpSessionRecord>;
-      return typeof value.replicaId === "string" && typeof value.tenant === "string" ? { replicaId: value.replicaId, tenant: value.tenant } : undefined;
-    } catch {
-      return undefined;
-    }
+    return parseMcpSessionRecord(await this.call(() => this.redis.get(this.key("mcp", mcpSessionId))));
+  }
+
+  async swapMcpSession(mcpSessionId: string, expectedReplicaId: string, record: McpSessionRecord | null, ttlMs: number): Promise<boolean> {
+    const swapped = await this.call(() => this.redis.eval(SWAP_MCP_SESSION, 1, this.key("mcp", mcpSessionId), expectedReplicaId, record ? JSON.stringify(record) : "", String(ttlMs)));
+    return swapped === 1;
   }
 
   async deleteMcpSession(mcpSessionId: string): Promise<void> {

@@ -5,6 +5,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import { errorMessage } from "../../errors.js";
 import type { AppContext, RouteScope } from "../../routes/route-context.js";
 import { adapterSessionHooks } from "../common/adapter-sessions.js";
+import { routeMcpRequest } from "./mcp-session-routing.js";
 import { McpSessions, type McpSession } from "./mcp-sessions.js";
 import { assertOriginAllowed } from "./origin-check.js";
 
@@ -33,20 +34,20 @@ export function registerMcpRoutes(scope: RouteScope, context: AppContext): void 
   scope.addHook("preClose", async () => sessions.closeAll("the orchestrator is shutting down"));
   const policy = { allowed: context.config.agents.mcpAllowedOrigins, publicUrl: context.config.publicUrl };
 
-  // In a cluster an MCP session lives in the memory of the replica that initialized it: a request
-  // for it reaching another replica goes there, streamed both ways (SSE answers, the GET stream).
+  // In a cluster an MCP session lives in the memory of one replica: a request for it reaching another
+  // goes there, streamed both ways (SSE answers, the GET stream), or moves it here when its replica let it
+  // go or is gone (mcp-session-routing.ts).
   if (cluster) {
-    // Its transports die with this replica: their Tether sessions end before the drain would hand them to others (where nothing could reach them).
-    cluster.beforeHandOver(() => sessions.closeAll("the replica serving the MCP session is shutting down"));
+    const routing = { cluster, store: context.store.adapters, sessions };
+    // A drain: sessions with no Tether session here go at once; the others as theirs is handed over.
+    cluster.beforeHandOver(() => sessions.releaseUnbound());
+    cluster.onSessionHandOver((session) => sessions.releaseFor(session.id));
     scope.addHook("onRequest", async (request, reply) => {
       const id = request.headers["mcp-session-id"];
       if (typeof id !== "string" || sessions.find(id, request.tenant)) return;
-      const record = await context.store.adapters.getMcpSession(id);
-      // Unknown, another tenant's, or its replica is gone: the handler answers 404 and the client initializes again.
-      if (!record || record.tenant !== request.tenant) return;
-      const route = await cluster.routeReplica(record.replicaId);
-      if (!route || route.kind === "local") return;
-      request.log.info({ mcpSession: id, replicaId: record.replicaId }, "MCP request forwarded to the replica holding its session");
+      const route = await routeMcpRequest(id, request.tenant, routing);
+      if (!route) return;
+      if (route.kind === "forward") request.log.info({ mcpSession: id, replicaId: route.replica.replicaId }, "MCP request forwarded to the replica holding its session");
       reply.hijack();
       cluster.pass(request.raw, reply.raw, route);
     });
@@ -64,7 +65,7 @@ export function registerMcpRoutes(scope: RouteScope, context: AppContext): void 
       if (request.method !== "POST" || !isInitializeRequest(body)) {
         return sendJsonRpcError(reply, 400, BAD_REQUEST, "Bad Request: No valid session ID provided", "Send initialize first, then the Mcp-Session-Id header it returns on every request.");
       }
-      session = sessions.open(request.tenant);
+      session = sessions.open(request.tenant, body.params);
       await sessions.announce(session);
       await session.server.connect(session.transport);
     }
