@@ -194,6 +194,17 @@ describe("MCP over Streamable HTTP", () => {
     expect(bobs.status).toBe(404);
   });
 
+  it("refuses an initialize whose params are too large to keep (400, nothing opened), and the next normal one works", async () => {
+    const huge = { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: { experimental: { padding: { text: "x".repeat(20_000) } } }, clientInfo: { name: "big", version: "1" } } };
+    const refused = await rawMcpPost(orchestrator.url, orchestrator.keys.alice, huge);
+    expect(refused.status).toBe(400);
+    expect(refused.headers.get("mcp-session-id")).toBeNull();
+    const refusal = JSON.stringify(await refused.json());
+    expect(refusal, refusal).toContain("too large");
+    const mcp = await connect();
+    expect(textOf(await mcp.call("run_code", { code: "print('fine')" }))).toContain("fine");
+  });
+
   it("deletes the MCP session's Tether session on DELETE, and the old id then answers 404", async () => {
     const mcp = await connectMcp(orchestrator.url, orchestrator.keys.alice);
     await mcp.call("run_code", { code: "1" });
