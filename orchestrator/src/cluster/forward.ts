@@ -7,6 +7,8 @@ import type { TetherError } from "../errors.js";
 export const FORWARDED_HEADER = "x-tether-forwarded-by";
 /** A replica that does not accept the connection this soon is treated as unavailable (503), not waited for. */
 const CONNECT_TIMEOUT_MS = 2000;
+/** postJson's requests (a create on a replica with an idle pool worker) answer in well under a second; a silent replica must not hold the client. */
+const ANSWER_TIMEOUT_MS = 30_000;
 /** Headers about this hop only: not passed on. */
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "upgrade", "te", "trailer"]);
 
@@ -47,6 +49,16 @@ export function forwardRequest(request: IncomingMessage, response: ServerRespons
   request.pipe(upstream);
 }
 
+/**
+ * Why another replica could not be reached, for a client: the error's code
+ * (ECONNREFUSED, ECONNRESET) without the message, which names the replica's
+ * internal address.
+ */
+export function unreachableReason(cause: Error): string {
+  const code = (cause as NodeJS.ErrnoException).code;
+  return typeof code === "string" ? code : cause.message.startsWith("no ") ? cause.message : "connection failed";
+}
+
 /** A replica's answer to a request made on a client's behalf, or why there is none. */
 export type JsonAnswer = { kind: "answered"; status: number; headers: Record<string, string>; body: string } | { kind: "unreachable"; cause: Error };
 /** Answer headers a caller passes on to its client. */
@@ -58,10 +70,11 @@ const ANSWER_HEADERS = ["content-type", "retry-after"];
  * so the caller may do the work itself. An error once connected rejects
  * instead: the other replica may have acted on the request.
  */
-export function postJson(target: URL, headers: Record<string, string | string[]>, body: string): Promise<JsonAnswer> {
+export function postJson(target: URL, headers: Record<string, string | string[]>, body: string, answerTimeoutMs = ANSWER_TIMEOUT_MS): Promise<JsonAnswer> {
   return new Promise((resolve, reject) => {
     let connected = false;
-    const upstream = httpRequest({ host: target.hostname, port: target.port, method: "POST", path: target.pathname, headers: { ...headers, "content-length": String(Buffer.byteLength(body)) } });
+    // A connection of its own (agent: false): a kept-alive one to a replica that restarted since fails after "connected", which would read as "it may have acted".
+    const upstream = httpRequest({ host: target.hostname, port: target.port, method: "POST", path: target.pathname, agent: false, headers: { ...headers, "content-length": String(Buffer.byteLength(body)) } });
     const connectTimer = setTimeout(() => upstream.destroy(new Error(`no connection within ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
     upstream.once("socket", (socket: Socket) => {
       const onConnect = () => {
@@ -71,6 +84,7 @@ export function postJson(target: URL, headers: Record<string, string | string[]>
       if (!socket.connecting) onConnect();
       else socket.once("connect", onConnect);
     });
+    upstream.setTimeout(answerTimeoutMs, () => upstream.destroy(new Error(`no answer within ${answerTimeoutMs} ms`)));
     upstream.on("response", (answer) => {
       const chunks: Buffer[] = [];
       answer.on("data", (chunk: Buffer) => chunks.push(chunk));

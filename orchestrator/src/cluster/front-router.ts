@@ -5,7 +5,7 @@ import { ErrorCodes, TetherError, errorMessage, tetherError } from "../errors.js
 import type { SessionRegistry } from "../sessions/session-registry.js";
 import type { ClusterStore, ReplicaInfo } from "../store/cluster-store.js";
 import { WORKER_GATEWAY_PATH } from "../workers/worker-gateway.js";
-import { FORWARDED_HEADER, forwardRequest, forwardUpgrade, refuseRequest, refuseUpgrade } from "./forward.js";
+import { FORWARDED_HEADER, forwardRequest, forwardUpgrade, refuseRequest, refuseUpgrade, unreachableReason } from "./forward.js";
 import type { ReplicaPresence } from "./replica-presence.js";
 
 /** Where one request is served. */
@@ -158,7 +158,7 @@ export function ownerMoving(): TetherError {
 }
 
 function ownerUnavailable(replica: ReplicaInfo, cause: Error): TetherError {
-  return tetherError(ErrorCodes.SESSION_OWNER_UNAVAILABLE, `The replica serving this session (${replica.replicaId}) cannot be reached: ${cause.message}.`, {
+  return tetherError(ErrorCodes.SESSION_OWNER_UNAVAILABLE, `The replica serving this session (${replica.replicaId}) cannot be reached (${unreachableReason(cause)}).`, {
     retryAfterS: 1,
     hint: "Retry in a second: if that replica is gone, another one takes the session over within TETHER_REPLICA_TTL_MS.",
   });

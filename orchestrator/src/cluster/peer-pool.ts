@@ -2,10 +2,10 @@ import { randomBytes } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 import type { Logger } from "pino";
 import type { PoolStatus } from "@tether/shared";
-import { ErrorCodes, errorMessage, tetherError } from "../errors.js";
+import { ErrorCodes, tetherError } from "../errors.js";
 import type { ClusterStore, PoolMember } from "../store/cluster-store.js";
 import type { WarmPool } from "../workers/warm-pool.js";
-import { FORWARDED_HEADER, postJson, type JsonAnswer } from "./forward.js";
+import { FORWARDED_HEADER, postJson, unreachableReason, type JsonAnswer } from "./forward.js";
 
 /** Another replica's answer to a create, passed on as is. */
 export type PeerAnswer = Extract<JsonAnswer, { kind: "answered" }>;
@@ -93,7 +93,7 @@ export class PeerPool {
       const holder = await this.deps.store.replica(member.replicaId).catch(() => undefined);
       if (!holder) continue;
       const answer = await postJson(new URL("/v1/sessions", holder.address), passedHeaders(headers, member, token, this.deps.replicaId), JSON.stringify(body ?? {})).catch((error: unknown) => {
-        throw tetherError(ErrorCodes.SESSION_OWNER_UNAVAILABLE, `The replica creating the session (${member.replicaId}) dropped the connection: ${errorMessage(error)}.`, {
+        throw tetherError(ErrorCodes.SESSION_OWNER_UNAVAILABLE, `The replica creating the session (${member.replicaId}) dropped the connection or did not answer (${error instanceof Error ? unreachableReason(error) : "unknown"}).`, {
           retryAfterS: 1,
           hint: "Retry the create; list your sessions first if a duplicate would matter (the other replica may have created it).",
           cause: error,

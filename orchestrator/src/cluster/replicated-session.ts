@@ -129,13 +129,20 @@ export class ReplicatedSession implements SessionReplication, EventJournal {
     if (link && (link.workerId !== this.watermark?.workerId || link.delivered > this.watermark.seq)) this.schedule();
   }
 
-  /** Resolves once everything so far is persisted (a hand-over waits for it); rejects when the store refuses. */
+  /**
+   * Resolves once everything so far is persisted (a hand-over waits for it);
+   * rejects when the store refuses, or when writes still fail or keep coming
+   * after 20 rounds: a hand-over must not release the lease with events
+   * only in memory.
+   */
   async flushed(): Promise<void> {
-    for (let round = 0; round < 20 && (this.pending.length > 0 || this.unsynced.size > 0 || this.flushing || this.recordDirty); round++) {
+    const unsaved = () => this.pending.length > 0 || this.unsynced.size > 0 || this.recordDirty;
+    for (let round = 0; round < 20 && (unsaved() || this.flushing); round++) {
       await this.flushing;
-      if (this.pending.length > 0 || this.unsynced.size > 0 || this.recordDirty) await this.flush();
+      if (unsaved()) await this.flush();
     }
     if (this.fenced) throw new FencedError(this.session.id);
+    if (unsaved() || this.flushing) throw new Error(`the session still had ${this.pending.length} events and ${this.unsynced.size} executions unsaved after 20 flushes`);
   }
 
   private schedule(): void {
