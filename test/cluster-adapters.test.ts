@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { CallToolResultSchema } from "@modelcontextprotocol/sdk/types.js";
+import { CallToolResultSchema, ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestCluster, type Replica, type TestCluster } from "./helpers/cluster.js";
@@ -16,8 +16,10 @@ async function logLines(replica: Replica, text: string): Promise<number> {
   return (await readFile(replica.logFile, "utf8")).split("\n").filter((line) => line.includes(text)).length;
 }
 
-async function mcpClient(url: string): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
-  const client = new Client({ name: "tether-cluster-test", version: "1.0.0" });
+/** `elicit`: the client declares elicitation and answers prompts (input()) with it. */
+async function mcpClient(url: string, elicit?: (message: string) => string): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
+  const client = new Client({ name: "tether-cluster-test", version: "1.0.0" }, { capabilities: elicit ? { elicitation: {} } : {} });
+  if (elicit) client.setRequestHandler(ElicitRequestSchema, (request) => ({ action: "accept", content: { value: elicit(request.params.message) } }));
   const transport = new StreamableHTTPClientTransport(new URL(`${url}/mcp`), { fetch: freshConnectionFetch, requestInit: { headers: { Authorization: `Bearer ${KEYS.alice}` } } });
   await client.connect(transport);
   return { client, transport };
@@ -122,7 +124,11 @@ describe("agent adapters in a cluster of replicas", () => {
   });
 
   it("a replica shutting down (SIGTERM) lets its MCP sessions go with their Tether sessions: the same client goes on with its variables and files, no call refused", { timeout: 240_000 }, async () => {
-    const { client, transport } = await mcpClient(cluster.url);
+    const asked: string[] = [];
+    const { client, transport } = await mcpClient(cluster.url, (message) => {
+      asked.push(message);
+      return "Ada";
+    });
     const mcpSession = transport.sessionId ?? "";
     expect(await runCode(client, "w = 1\nw")).toContain("1");
     const written = CallToolResultSchema.parse(await client.callTool({ name: "write_file", arguments: { path: "kept.txt", content: "across the restart" } }));
@@ -138,6 +144,9 @@ describe("agent adapters in a cluster of replicas", () => {
     const read = CallToolResultSchema.parse(await client.callTool({ name: "read_file", arguments: { path: "kept.txt" } }));
     expect(textOf(read)).toContain("across the restart");
     expect(transport.sessionId).toBe(mcpSession);
+    // The client's capabilities came along (its initialize was replayed): input() still asks it through elicitation.
+    expect(await runCode(client, "name = input('name? ')\nprint('hi', name)")).toContain("hi Ada");
+    expect(asked).toEqual([expect.stringContaining("name?")]);
     expect((await ofMcpSession(mcpSession)).map((session) => session.id)).toEqual([tetherSession!.id]);
     const holder = await mcpHolder(mcpSession);
     expect(holder).toBeDefined();
