@@ -1,30 +1,25 @@
 import type { Readable } from "node:stream";
 import type { Logger } from "pino";
-import type { RawData, WebSocket } from "ws";
+import type { WebSocket } from "ws";
 import {
-  LivenessWatch,
-  MessageCodec,
   ResumableLink,
   WorkerCloseCodes,
-  WorkerMessage,
-  decodeBinaryFrame,
   type LinkState,
-  type LinkTransport,
   type OrchestratorMessage,
   type WorkerCallParams,
   type WorkerCallResult,
   type WorkerCallType,
+  type WorkerMessage,
 } from "@tether/shared";
-import { ErrorCodes, TetherError, errnoCode, tetherError, type ErrorCode } from "../errors.js";
+import { ErrorCodes, TetherError, tetherError, type ErrorCode } from "../errors.js";
 import { FileStreams, transferInterrupted } from "./file-streams.js";
 import { PendingCalls } from "./pending-calls.js";
 import { ResumeCredential } from "./resume-credential.js";
+import { UNSEQUENCED_FROM_WORKER, routeWorkerFrame, workerCodec, type FramePort, type WorkerSessionMessage } from "./worker-frames.js";
+import { WorkerSockets, transportOf } from "./worker-sockets.js";
 
-/** Decodes every frame a worker sends; built once, shared by all connections. */
-export const workerCodec = new MessageCodec(WorkerMessage);
-
-/** Messages the connection hands to its owner (calls, streams and link control it settles itself). */
-export type WorkerSessionMessage = Exclude<WorkerMessage, { type: "call_result" | "stream_ack" | "stream_end" | "hello" | "ack" | "resume" }>;
+export { toBuffer, workerCodec, type WorkerSessionMessage } from "./worker-frames.js";
+export { RESUME_HOLD_INTERVALS } from "./worker-sockets.js";
 
 export interface WorkerConnectionHandler {
   /** `raw` is the message's JSON as received (seq stripped), so events can be relayed without re-serialising. */
@@ -35,12 +30,6 @@ export interface WorkerConnectionHandler {
 
 /** `open` until the worker is gone for good; a dropped socket held for a resume is still `open` (see `link`). */
 export type WorkerConnectionState = "open" | "closed";
-
-/** How many heartbeat intervals a dropped link is held for the worker's resume. */
-export const RESUME_HOLD_INTERVALS = 3;
-
-/** Link control and handshake a worker may send without a seq. */
-const UNSEQUENCED_FROM_WORKER: ReadonlySet<string> = new Set(["ack", "resume", "hello"]);
 
 export interface WorkerConnectionOptions {
   /**
@@ -70,21 +59,21 @@ export interface LinkTakeover {
 
 /**
  * One worker's websocket after the handshake. Composes the resumable link
- * (shared), the heartbeat, typed calls correlated by callId, and file byte
- * streams; owns the socket(s) and the frame switch. With a resumable worker
- * it outlives its socket: only a worker that stays away past the hold is lost.
+ * (shared), the socket(s) under it with the heartbeat (worker-sockets.ts),
+ * typed calls correlated by callId, and file byte streams; incoming frames
+ * go through worker-frames.ts. With a resumable worker it outlives its
+ * socket: only a worker that stays away past the hold is lost.
  */
 export class WorkerConnection {
   readonly resumable: boolean;
-  private socket!: WebSocket;
+  private readonly sockets: WorkerSockets;
   private readonly link: ResumableLink<WorkerMessage>;
-  private readonly liveness: LivenessWatch;
   private readonly calls = new PendingCalls();
   private readonly streams: FileStreams;
+  private readonly frames: FramePort;
   private readonly credential = new ResumeCredential();
   private handler: WorkerConnectionHandler | undefined;
   private readonly pausers = new Set<object>();
-  private closeReason: { code: ErrorCode; message: string } | undefined;
   private closed = false;
   private readonly closedCallbacks: (() => void)[] = [];
   private readonly rotateResumeToken: boolean;
@@ -94,7 +83,7 @@ export class WorkerConnection {
     readonly workerId: string,
     /** null for a warm-pool worker not yet claimed. */
     readonly sessionId: string | null,
-    private readonly heartbeatIntervalMs: number,
+    heartbeatIntervalMs: number,
     private readonly logger: Logger,
     options: WorkerConnectionOptions = {},
   ) {
@@ -107,26 +96,20 @@ export class WorkerConnection {
     });
     this.streams = new FileStreams({
       send: (message) => this.send(message),
-      sendBinary: (frame) => {
-        if (this.link.state === "connected") this.socket.send(frame, { binary: true });
-      },
+      sendBinary: (frame) => this.sockets.sendBinary(frame),
       isConnected: () => this.link.state === "connected",
       goneError: () => (this.closed ? this.lostError() : undefined),
       startCall: (type, params, timeoutMs) => this.startCall(type, params, timeoutMs),
       failCall: (callId, error) => this.calls.fail(callId, error),
     });
-    this.liveness = new LivenessWatch({
-      intervalMs: heartbeatIntervalMs,
-      ping: () => {
-        if (this.link.state === "connected") this.socket.ping();
-      },
-      onSilent: (silentMs) => {
-        this.closeReason = { code: ErrorCodes.WORKER_LOST, message: `The worker stopped answering heartbeats (no pong for ${silentMs} ms).` };
-        this.logger.warn("worker missed 3 heartbeats; treating it as lost");
-        this.socket.terminate();
-      },
+    const { link, calls, streams } = this;
+    this.frames = { link, calls, streams, logger, send: (message) => this.send(message), deliver: (message, raw) => this.handler?.onMessage(message, raw) };
+    this.sockets = new WorkerSockets(socket, this.link, heartbeatIntervalMs, logger, {
+      frame: (data, isBinary) => routeWorkerFrame(this.frames, data, isBinary),
+      held: () => this.streams.failAll(transferInterrupted()),
+      ended: (code, reason) => this.finalClose(code, reason),
+      isClosed: () => this.closed,
     });
-    this.bind(socket);
   }
 
   /**
@@ -223,13 +206,11 @@ export class WorkerConnection {
       this.logger.info("worker resumed while its old socket still looked open; dropping the old one");
       this.streams.failAll(transferInterrupted());
     }
-    this.bind(socket);
-    this.link.rebind(transportOf(socket));
+    this.sockets.replace(socket);
     const rotated = this.rotateResumeToken ? { resumeToken: this.credential.issue() } : {};
     this.link.sendControl(JSON.stringify({ type: "resumed", ...rotated, lastSeqReceived: this.link.handshakeSeq } satisfies OrchestratorMessage));
     this.link.resend(resend);
-    this.liveness.restart();
-    if (this.pausers.size > 0) socket.pause();
+    this.sockets.resumed();
     this.logger.info({ gapMs, retransmitted: resend.length, workerDelivered: lastSeqReceived, weDelivered: this.link.lastDelivered }, "worker link resumed");
     return { ok: true };
   }
@@ -251,162 +232,45 @@ export class WorkerConnection {
   pause(pauser: object): void {
     if (this.pausers.has(pauser)) return;
     this.pausers.add(pauser);
-    if (this.pausers.size !== 1) return;
-    // Pongs are not read while paused: that silence is ours, not the worker's.
-    this.liveness.suspend(true);
-    if (this.link.state === "connected") this.socket.pause();
+    if (this.pausers.size === 1) this.sockets.pauseReading(true);
   }
 
   resume(pauser: object): void {
     if (!this.pausers.delete(pauser) || this.pausers.size > 0) return;
-    this.liveness.suspend(false);
-    if (!this.closed && this.link.state === "connected") this.socket.resume();
+    this.sockets.pauseReading(false);
   }
 
   /** Closes the socket; the handler's onClose still runs once. */
   close(code: number = WorkerCloseCodes.shutdown, reason = "session ended"): void {
     if (this.closed) return;
-    this.closeReason ??= { code: ErrorCodes.WORKER_LOST, message: `The worker connection was closed: ${reason}.` };
+    this.sockets.closeReason ??= { code: ErrorCodes.WORKER_LOST, message: `The worker connection was closed: ${reason}.` };
     if (this.link.state !== "connected") {
       this.finalClose(code, reason);
       return;
     }
     this.link.flushAck();
-    this.socket.close(code, reason);
-    // A worker that never answers the close handshake must not keep the socket.
-    const socket = this.socket;
-    setTimeout(() => socket.terminate(), 2000).unref();
+    this.sockets.close(code, reason);
   }
 
   private startCall<T extends WorkerCallType>(type: T, params: WorkerCallParams<T>, timeoutMs: number): { callId: string; result: Promise<WorkerCallResult<T>> } {
     return this.calls.start(type, params, timeoutMs, (json) => !this.closed && this.link.send(json), () => this.lostError());
   }
 
-  private bind(socket: WebSocket): void {
-    this.socket = socket;
-    // Events of a replaced socket are ignored: only the current one speaks for the worker.
-    socket.on("message", (data, isBinary) => {
-      if (this.socket === socket) this.onFrame(data, isBinary);
-    });
-    socket.on("pong", () => {
-      if (this.socket === socket) this.liveness.heard();
-    });
-    socket.on("close", (code, reason) => {
-      if (this.socket === socket) this.onSocketClose(code, reason.toString());
-    });
-    socket.on("error", (error) => {
-      this.logger.warn({ err: error }, "worker socket error");
-      // A frame over our limit: resuming would only bring the same frame back. The link is done.
-      if (this.socket === socket && errnoCode(error) === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") {
-        this.closeReason ??= { code: ErrorCodes.WORKER_LOST, message: "The worker sent a frame over the link's size limit." };
-      }
-    });
-  }
-
-  private onFrame(data: RawData, isBinary: boolean): void {
-    const buffer = toBuffer(data);
-    if (isBinary) {
-      const frame = decodeBinaryFrame(buffer);
-      if (!frame || !this.streams.deliver(frame.streamId, frame.payload)) this.logger.debug({ streamId: frame?.streamId }, "binary frame for no open download; dropped");
-      return;
-    }
-    const received = this.link.receive(buffer);
-    if (received.kind === "handled") return;
-    if (received.kind === "refused") {
-      this.logger.warn({ code: received.code, message: received.message }, "invalid frame from worker");
-      this.send({ type: "protocol_error", requestId: received.requestId, code: received.code, message: received.message });
-      return;
-    }
-    const { message, raw } = received;
-    switch (message.type) {
-      case "ack":
-        return; // the link settles acks
-      case "resume":
-      case "hello":
-        this.send({ type: "protocol_error", requestId: null, code: ErrorCodes.PROTOCOL_INVALID_MESSAGE, message: `'${message.type}' is only valid as the first frame of a new connection.` });
-        return;
-      case "call_result":
-        this.calls.answer(message.callId, message.ok ? { ok: true, value: message.value } : { ok: false, error: message.error });
-        return;
-      case "stream_ack":
-        this.streams.credit(message.streamId, message.bytes);
-        return;
-      case "stream_end":
-        this.streams.ended(message.streamId, message.error);
-        return;
-      case "worker_ready":
-      case "worker_failed":
-      case "stream":
-      case "display":
-      case "result":
-      case "error":
-      case "clear_output":
-      case "input_request":
-      case "status":
-      case "kernel_died":
-      case "done":
-      case "protocol_error":
-        this.handler?.onMessage(message, raw);
-        return;
-      default: {
-        const unreachable: never = message;
-        return unreachable;
-      }
-    }
-  }
-
-  private onSocketClose(code: number, reason: string): void {
-    if (this.closed) return;
-    // Closed on purpose (by us, by a missed heartbeat, by the worker stopping): gone for good.
-    if (this.closeReason || code === WorkerCloseCodes.shutdown) {
-      this.finalClose(code, reason);
-      return;
-    }
-    const holdMs = RESUME_HOLD_INTERVALS * this.heartbeatIntervalMs;
-    const held = this.link.hold(holdMs, () => {
-      this.closeReason = {
-        code: ErrorCodes.WORKER_LOST,
-        message: `The worker connection dropped (code ${code}${reason ? `: ${reason}` : ""}) and the worker did not reconnect within ${holdMs} ms.`,
-      };
-      this.finalClose(code, reason);
-    });
-    if (!held) {
-      this.finalClose(code, reason);
-      return;
-    }
-    this.liveness.stop();
-    this.streams.failAll(transferInterrupted());
-    this.logger.warn({ code, reason, holdMs }, "worker link dropped; holding its state for a resume");
-  }
-
   private finalClose(code: number, reason: string): void {
     if (this.closed) return;
     this.closed = true;
     this.link.close();
-    this.liveness.stop();
-    this.closeReason ??= { code: ErrorCodes.WORKER_LOST, message: `The worker connection closed unexpectedly (code ${code}${reason ? `: ${reason}` : ""}).` };
+    this.sockets.stop();
+    const closeReason = (this.sockets.closeReason ??= { code: ErrorCodes.WORKER_LOST, message: `The worker connection closed unexpectedly (code ${code}${reason ? `: ${reason}` : ""}).` });
     const error = this.lostError();
     this.calls.failAll(error);
     this.streams.failAll(error);
     for (const callback of this.closedCallbacks.splice(0)) callback();
-    this.handler?.onClose(this.closeReason.code, this.closeReason.message);
+    this.handler?.onClose(closeReason.code, closeReason.message);
   }
 
   private lostError(): TetherError {
-    const cause = this.closeReason ?? { code: ErrorCodes.WORKER_LOST, message: "The worker connection is closed." };
+    const cause = this.sockets.closeReason ?? { code: ErrorCodes.WORKER_LOST, message: "The worker connection is closed." };
     return tetherError(cause.code, cause.message);
   }
-}
-
-function transportOf(socket: WebSocket): LinkTransport {
-  return {
-    sendText: (frame) => socket.send(frame, { binary: false }),
-    terminate: () => socket.terminate(),
-  };
-}
-
-/** ws hands text and binary frames over as a Buffer (default binaryType); the other shapes only with other settings. */
-export function toBuffer(data: RawData): Buffer {
-  if (Buffer.isBuffer(data)) return data;
-  return Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
 }
