@@ -1,7 +1,7 @@
 import type { WorkerConnection } from "./worker-connection.js";
 
 /** What a launch uses of the connection its worker dialed back on. */
-export type AttachedConnection = Pick<WorkerConnection, "workerId" | "state" | "setHandler" | "send" | "call" | "download" | "upload" | "pause" | "resume" | "close" | "delivered" | "resumeDigest" | "deferAcks" | "confirm">;
+export type AttachedConnection = Pick<WorkerConnection, "workerId" | "state" | "setHandler" | "send" | "call" | "download" | "upload" | "pause" | "resume" | "close" | "shuttingDown" | "delivered" | "resumeDigest" | "deferAcks" | "confirm">;
 
 /** What the gateway needs of a launch that waits for its worker to dial back. */
 export interface AwaitedLaunch {

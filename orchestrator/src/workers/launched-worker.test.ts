@@ -63,6 +63,7 @@ class FakeConnection implements AttachedConnection {
   upload = async () => ({}) as never;
   pause(): void {}
   resume(): void {}
+  shuttingDown(): void {}
   close(): void {
     this.state = "closed";
   }

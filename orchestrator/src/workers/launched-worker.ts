@@ -302,6 +302,7 @@ export class LaunchedWorker implements WorkerHandle, AwaitedLaunch, WorkerConnec
       this.clearStartTimer();
       this.deps.joinTokens.revoke(this.launchId);
       this.connection?.send({ type: "shutdown", reason });
+      this.connection?.shuttingDown(reason);
       try {
         await this.launch?.stop(reason);
       } finally {

@@ -147,6 +147,18 @@ describe("a resumable worker connection", () => {
     expect(connection.resumeLink(late.serverSide, token, 0)).toMatchObject({ ok: false, code: ErrorCodes.WORKER_RESUME_REFUSED });
   });
 
+  it("does not hold a worker it told to shut down whose process then drops the socket (1006), and says why", async () => {
+    const { connection, worker, closes } = await connect();
+    const droppedAt = Date.now();
+    connection.shuttingDown("deleted by the client");
+    worker.ws.terminate();
+    await closes.until((c) => c.length > 0);
+    // At once, not after the 3-interval hold a dropped link gets.
+    expect(Date.now() - droppedAt).toBeLessThan(3 * HEARTBEAT_MS);
+    expect(closes[0]).toMatchObject({ code: ErrorCodes.WORKER_LOST, reason: expect.stringContaining("deleted by the client") });
+    expect(connection.state).toBe("closed");
+  });
+
   it("does not hold a worker that closed its socket on purpose (shutdown)", async () => {
     const { connection, worker, closes } = await connect();
     worker.ws.close(4000, "stopping");

@@ -240,6 +240,15 @@ export class WorkerConnection {
     this.sockets.pauseReading(false);
   }
 
+  /**
+   * The worker was told to shut down: its socket closing from here on (the
+   * process exits, often before our close) ends the link, not a hold for a
+   * resume that will never come.
+   */
+  shuttingDown(reason: string): void {
+    this.sockets.closeReason ??= { code: ErrorCodes.WORKER_LOST, message: `The worker connection was closed: ${reason}.` };
+  }
+
   /** Closes the socket; the handler's onClose still runs once. */
   close(code: number = WorkerCloseCodes.shutdown, reason = "session ended"): void {
     if (this.closed) return;
