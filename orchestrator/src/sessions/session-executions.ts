@@ -11,14 +11,18 @@ import type { SessionReplication } from "./session-replication.js";
 const CALL_TIMEOUT_MS = 30_000;
 const RESTART_TIMEOUT_MS = 120_000;
 
-/** What running code needs of its session. */
-export interface SessionExecutionsDeps {
+/** The parts of a session every piece of it works with. */
+export interface SessionParts {
   id: string;
   logger: Logger;
   lifecycle: SessionLifecycle;
   queue: ExecutionQueue;
   events: SessionEvents;
   clocks: SessionClocks;
+}
+
+/** What running code needs of its session. */
+export interface SessionExecutionsDeps extends SessionParts {
   /** Longest one worker serves the session; past it the session scales to zero between executions. */
   maxLifetimeMs: number;
   /** The cluster layer, once the session reports to one. */

@@ -1,14 +1,11 @@
-import type { Logger } from "pino";
 import type { SessionInfo, SessionStopReason } from "@tether/shared";
 import type { TetherError } from "../errors.js";
 import type { SnapshotStore } from "../snapshots/snapshot-store.js";
 import type { WorkerHandle } from "../workers/worker-handle.js";
-import type { ExecutionQueue } from "./execution-queue.js";
 import { scaleToZero } from "./scale-to-zero.js";
-import type { SessionClocks } from "./session-clocks.js";
 import { sessionErrors } from "./session-errors.js";
-import type { SessionEvents } from "./session-events.js";
-import type { SessionLifecycle, StartKind } from "./session-lifecycle.js";
+import type { StartKind } from "./session-lifecycle.js";
+import type { SessionParts } from "./session-executions.js";
 import type { SessionSnapshot } from "./session-snapshot.js";
 import { runStart, type StartHost } from "./session-start.js";
 import type { SessionWorkerEvents } from "./session-worker-events.js";
@@ -16,13 +13,7 @@ import type { WorkerBackpressure } from "./worker-backpressure.js";
 import type { WorkerSupply } from "./worker-supply.js";
 
 /** What bringing workers to a session, and letting them go, needs of it. */
-export interface SessionWorkersDeps {
-  id: string;
-  logger: Logger;
-  lifecycle: SessionLifecycle;
-  queue: ExecutionQueue;
-  events: SessionEvents;
-  clocks: SessionClocks;
+export interface SessionWorkersDeps extends SessionParts {
   supply: WorkerSupply;
   snapshots: SnapshotStore;
   snapshot: SessionSnapshot;
