@@ -40,8 +40,9 @@ describe("agent adapters in a cluster of replicas", () => {
   let redis: Redis;
   /** The replica whose record holds the MCP session now. */
   const mcpHolder = async (mcpSession: string): Promise<Replica | undefined> => {
+    // Stored as "<replica id>\n<record JSON>".
     const raw = await redis.get(`tether:mcp:${mcpSession}`);
-    const replicaId = raw ? (JSON.parse(raw) as { replicaId: string }).replicaId : undefined;
+    const replicaId = raw?.slice(0, raw.indexOf("\n"));
     return cluster.replicas.find((replica) => replica.replicaId === replicaId);
   };
   /** The Tether sessions an MCP session's tools use (listed through any replica). */
@@ -157,6 +158,40 @@ describe("agent adapters in a cluster of replicas", () => {
     await Promise.all([transport.terminateSession(), idle.transport.terminateSession()]);
     await Promise.all([client.close(), idle.client.close()]);
     await cluster.restart(owner);
+  });
+
+  it("an MCP holder presumed dead (frozen past its TTL) that comes back lets the session go: its client reaches the new holder, variables and Tether session kept", { timeout: 240_000 }, async () => {
+    const [, stale, other] = cluster.replicas;
+    // Pinned to the holder, as a client behind a sticky proxy would be.
+    const { client, transport } = await mcpClient(stale!.url);
+    const mcpSession = transport.sessionId ?? "";
+    expect(await runCode(client, "z = 41\nz")).toContain("41");
+    const [tetherSession] = await ofMcpSession(mcpSession);
+    expect(await mcpHolder(mcpSession)).toBe(stale);
+    stale!.process.kill("SIGSTOP");
+    try {
+      // Once its key lapsed (a request forwarded to a frozen process would wait for it), another replica takes the session over on the next request.
+      const deadline = Date.now() + 60_000;
+      while ((await redis.exists(`tether:replica:${stale!.replicaId}`)) === 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+      let status = 0;
+      while (status !== 200 && Date.now() < deadline) {
+        const answer = await rawMcpPost(other!.url, KEYS.alice, { jsonrpc: "2.0", id: 4, method: "tools/list" }, { sessionId: mcpSession });
+        status = answer.status;
+        await answer.text();
+        if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      expect(status).toBe(200);
+      expect(await mcpHolder(mcpSession)).toBe(other);
+    } finally {
+      stale!.process.kill("SIGCONT");
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    // Back: every call through the stale replica now reaches the session where it lives, with its variables.
+    for (let i = 0; i < 3; i++) expect(await runCode(client, "z + 1")).toContain("42");
+    expect((await ofMcpSession(mcpSession)).map((session) => session.id)).toEqual([tetherSession!.id]);
+    expect(await mcpHolder(mcpSession)).toBe(other);
+    await transport.terminateSession();
+    await client.close();
   });
 
   it("dynamic sessions: an identifier the routes refuse (over 128 characters) is answered 400 and leaves nothing in Redis; a bound identifier has no expiry", { timeout: 60_000 }, async () => {

@@ -294,6 +294,19 @@ describe.each(kinds)("%s store", (kind, open) => {
     expect(await store.adapters.getMcpSession("mcp_1")).toBeUndefined();
   });
 
+  it("swaps an MCP session record whatever its initialize carries (a lone surrogate, deep nesting)", async () => {
+    const store = await open();
+    let deep: Record<string, unknown> = {};
+    for (let i = 0; i < 1500; i++) deep = { d: deep };
+    const initialize = { protocolVersion: "2025-06-18", capabilities: { experimental: deep }, clientInfo: { name: "x\ud800y", version: "1" } };
+    const record = (replicaId: string) => ({ replicaId, tenant: "alice", tetherSessionId: "ses_s", initialize });
+    await store.adapters.putMcpSession("mcp_s", record("r1"), 60_000);
+    expect(await store.adapters.swapMcpSession("mcp_s", "r1", record("r2"), 60_000)).toBe(true);
+    expect((await store.adapters.getMcpSession("mcp_s"))?.replicaId).toBe("r2");
+    expect(await store.adapters.swapMcpSession("mcp_s", "r2", null, 60_000)).toBe(true);
+    expect(await store.adapters.getMcpSession("mcp_s")).toBeUndefined();
+  });
+
   it("moves an MCP session record only from the replica it names: a release, a takeover and a stale refresh cannot undo each other", async () => {
     const store = await open();
     const initialize = { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "c", version: "1" } };

@@ -75,6 +75,7 @@ export class Cluster {
     this.router = new FrontRouter({ store: deps.store, presence: this.presence, registry: deps.registry, adopt: (id) => this.adopt(id), logger: this.logger });
     this.peerPool = new PeerPool({ store: deps.store, replicaId: deps.replicaId, pool: deps.pool, logger: this.logger });
     deps.registry.onRemoved((session) => this.deleted(session));
+    this.presence.onLapse(() => void this.verifyOwnership());
     deps.limiter.observe({
       granted: (id) => void deps.store.tryAcquireStartSlot(this.slotId(id), Number.MAX_SAFE_INTEGER, deps.launchTtlMs).catch(() => undefined),
       released: (id) => void deps.store.releaseStartSlot(this.slotId(id)).catch(() => undefined),
@@ -281,11 +282,27 @@ export class Cluster {
     return true;
   }
 
-  /** The session goes on elsewhere: stop replicating it and let it go here (clients reconnect, the worker resumes there). */
+  /**
+   * The session goes on elsewhere: stop replicating it and let it go here
+   * (clients reconnect, the worker resumes there); state bound to it (an MCP
+   * session) goes with it.
+   */
   private letGo(session: Session, reason: string): void {
     this.replicated.get(session.id)?.dispose();
     this.replicated.delete(session.id);
     session.detach(reason);
+    for (const hook of this.handOverHooks) void hook(session).catch(() => undefined);
+  }
+
+  /** After a lapse: sessions whose lease another replica holds now (it presumed this one dead) are let go before they do harm. */
+  private async verifyOwnership(): Promise<void> {
+    await Promise.all(
+      [...this.replicated.entries()].map(async ([sessionId, replicated]) => {
+        const lease = await this.deps.store.leaseOf(sessionId).catch(() => replicated.lease);
+        if (lease?.replicaId === replicated.lease.replicaId && lease.epoch === replicated.lease.epoch) return;
+        replicated.fencedElsewhere();
+      }),
+    );
   }
 
   /** Deleted by its client (or failed for good): gone from the store too. */

@@ -17,6 +17,8 @@ export class ReplicaPresence {
   private draining = false;
   private timer: NodeJS.Timeout | undefined;
   private failing = false;
+  private lastAnnouncedAt: number | undefined;
+  private readonly lapseListeners: (() => void)[] = [];
 
   constructor(
     readonly replicaId: string,
@@ -33,7 +35,7 @@ export class ReplicaPresence {
   /** Announces the replica now, then keeps announcing it. Rejects when the store is unreachable (start-up fails fast). */
   async start(): Promise<void> {
     await this.announce();
-    this.timer = setInterval(() => void this.announce().catch(() => undefined), Math.max(100, Math.floor(this.ttlMs / 5)));
+    this.timer = setInterval(() => void this.renew(), Math.max(100, Math.floor(this.ttlMs / 5)));
     this.timer.unref();
     this.logger.info({ replicaId: this.replicaId, address: this.address(), ttlMs: this.ttlMs }, "replica announced");
   }
@@ -51,6 +53,28 @@ export class ReplicaPresence {
     await this.store.forgetReplica(this.replicaId).catch(() => undefined);
   }
 
+  /**
+   * Runs after an announcement that came more than a TTL after the last one
+   * (the process was frozen, or cut off from Redis): other replicas may have
+   * presumed it dead and taken its sessions, which it must check before it
+   * acts on them again.
+   */
+  onLapse(listener: () => void): void {
+    this.lapseListeners.push(listener);
+  }
+
+  private async renew(): Promise<void> {
+    const lapsed = this.lastAnnouncedAt !== undefined && Date.now() - this.lastAnnouncedAt > this.ttlMs;
+    try {
+      await this.announce();
+    } catch {
+      return;
+    }
+    if (!lapsed) return;
+    this.logger.warn({ ttlMs: this.ttlMs }, "the replica's announcement lapsed; checking which sessions are still its own");
+    for (const listener of this.lapseListeners) listener();
+  }
+
   info(): ReplicaInfo {
     return { replicaId: this.replicaId, address: this.address(), draining: this.draining };
   }
@@ -58,6 +82,7 @@ export class ReplicaPresence {
   private async announce(): Promise<void> {
     try {
       await this.store.announceReplica(this.info(), this.ttlMs);
+      this.lastAnnouncedAt = Date.now();
       if (this.failing) this.logger.info("the replica announces itself again");
       this.failing = false;
     } catch (error) {

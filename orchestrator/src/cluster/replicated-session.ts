@@ -221,6 +221,11 @@ export class ReplicatedSession implements SessionReplication, EventJournal {
     this.retryTimer.unref();
   }
 
+  /** Its lease is another replica's (or nobody's) now: let the session go, as a fenced write would. */
+  fencedElsewhere(): void {
+    this.failed(new FencedError(this.session.id), "ownership check");
+  }
+
   /** Stops writing (the session is gone from this replica). */
   dispose(): void {
     clearTimeout(this.retryTimer);

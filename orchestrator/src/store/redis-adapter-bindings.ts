@@ -15,13 +15,17 @@ if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1],
 return 1`;
 
 /**
- * KEYS: MCP session record. ARGV: expected replica id, new record JSON ("" removes it), ttl ms.
- * 1 when the record named the expected replica and was replaced.
+ * KEYS: MCP session record. ARGV: expected replica id, new stored value ("" removes it), ttl ms.
+ * 1 when the record named the expected replica and was replaced. The stored
+ * value is "<replica id>\n<record JSON>": the script compares the prefix and
+ * never decodes the JSON (Lua's cjson refuses what JSON.stringify writes for
+ * a lone surrogate, which a client's initialize may carry).
  */
 const SWAP_MCP_SESSION = `
 local cur = redis.call('GET', KEYS[1])
 if not cur then return 0 end
-if cjson.decode(cur).replicaId ~= ARGV[1] then return 0 end
+local sep = string.find(cur, string.char(10), 1, true)
+if not sep or string.sub(cur, 1, sep - 1) ~= ARGV[1] then return 0 end
 if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2], 'PX', tonumber(ARGV[3])) end
 return 1`;
 
@@ -71,19 +75,26 @@ export class RedisAdapterBindings implements AdapterBindings {
   }
 
   async putMcpSession(mcpSessionId: string, record: McpSessionRecord, ttlMs: number): Promise<void> {
-    await this.call(() => this.redis.set(this.key("mcp", mcpSessionId), JSON.stringify(record), "PX", ttlMs));
+    await this.call(() => this.redis.set(this.key("mcp", mcpSessionId), storedMcpRecord(record), "PX", ttlMs));
   }
 
   async getMcpSession(mcpSessionId: string): Promise<McpSessionRecord | undefined> {
-    return parseMcpSessionRecord(await this.call(() => this.redis.get(this.key("mcp", mcpSessionId))));
+    const stored = await this.call(() => this.redis.get(this.key("mcp", mcpSessionId)));
+    const sep = stored?.indexOf("\n") ?? -1;
+    return stored && sep >= 0 ? parseMcpSessionRecord(stored.slice(sep + 1)) : undefined;
   }
 
   async swapMcpSession(mcpSessionId: string, expectedReplicaId: string, record: McpSessionRecord | null, ttlMs: number): Promise<boolean> {
-    const swapped = await this.call(() => this.redis.eval(SWAP_MCP_SESSION, 1, this.key("mcp", mcpSessionId), expectedReplicaId, record ? JSON.stringify(record) : "", String(ttlMs)));
+    const swapped = await this.call(() => this.redis.eval(SWAP_MCP_SESSION, 1, this.key("mcp", mcpSessionId), expectedReplicaId, record ? storedMcpRecord(record) : "", String(ttlMs)));
     return swapped === 1;
   }
 
   async deleteMcpSession(mcpSessionId: string): Promise<void> {
     await this.call(() => this.redis.del(this.key("mcp", mcpSessionId)));
   }
+}
+
+/** An MCP session record as Redis keeps it: the replica id SWAP_MCP_SESSION compares, then the JSON. */
+function storedMcpRecord(record: McpSessionRecord): string {
+  return `${record.replicaId}\n${JSON.stringify(record)}`;
 }

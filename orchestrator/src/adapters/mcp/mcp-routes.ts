@@ -14,8 +14,8 @@ export const MCP_PATH = "/mcp";
 /** JSON-RPC error codes the Streamable HTTP transport uses outside a request. */
 const SESSION_NOT_FOUND = -32001;
 const BAD_REQUEST = -32000;
-/** Largest initialize params accepted (as JSON text). */
-const MAX_INITIALIZE_PARAMS_CHARS = 16 * 1024;
+/** Largest initialize params accepted (as JSON text, UTF-8). */
+const MAX_INITIALIZE_PARAMS_BYTES = 16 * 1024;
 
 /**
  * The MCP server over Streamable HTTP at /mcp (POST, GET, DELETE). Register
@@ -68,8 +68,8 @@ export function registerMcpRoutes(scope: RouteScope, context: AppContext): void 
         return sendJsonRpcError(reply, 400, BAD_REQUEST, "Bad Request: No valid session ID provided", "Send initialize first, then the Mcp-Session-Id header it returns on every request.");
       }
       // Its params are kept in Redis for as long as the session lives (another replica replays them): a client's are a few hundred bytes.
-      if (JSON.stringify(body.params).length > MAX_INITIALIZE_PARAMS_CHARS) {
-        return sendJsonRpcError(reply, 400, BAD_REQUEST, "Bad Request: initialize params too large", `Send initialize params under ${MAX_INITIALIZE_PARAMS_CHARS} characters of JSON (client info and capabilities).`);
+      if (Buffer.byteLength(JSON.stringify(body.params)) > MAX_INITIALIZE_PARAMS_BYTES) {
+        return sendJsonRpcError(reply, 400, BAD_REQUEST, "Bad Request: initialize params too large", `Send initialize params under ${MAX_INITIALIZE_PARAMS_BYTES} bytes of JSON (client info and capabilities).`);
       }
       session = sessions.open(request.tenant, body.params);
       await sessions.announce(session);

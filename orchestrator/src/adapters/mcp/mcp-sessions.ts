@@ -6,6 +6,7 @@ import type { OrchestratorConfig } from "../../config.js";
 import { ErrorCodes, tetherError } from "../../errors.js";
 import type { SessionRegistry } from "../../sessions/session-registry.js";
 import type { AdapterBindings } from "../../store/adapter-bindings.js";
+import { ownerMoving } from "../../cluster/front-router.js";
 import type { McpSessionRecord } from "../../store/adapter-bindings.js";
 import { SessionSlot, type SlotHooks } from "../common/session-slot.js";
 import { createMcpServer } from "./mcp-server.js";
@@ -16,8 +17,12 @@ interface McpSessionTable {
   registered(session: McpSession): void;
   /** It bound (or replaced) its Tether session: the record must name it before a tool uses it. */
   bound(session: McpSession, tetherSessionId: string): Promise<void>;
-  /** It ended here; `keepRecord` when it goes on elsewhere (released, not closed). */
-  forget(session: McpSession, keepRecord: boolean): void;
+  /**
+   * It ended here; `keepRecord` when it goes on elsewhere (released, not
+   * closed). Resolves false when the record names another replica: the
+   * session was taken over, and its Tether session is not ours to delete.
+   */
+  forget(session: McpSession, keepRecord: boolean): Promise<boolean>;
 }
 
 /** One MCP session: its transport, its server, its (lazy) Tether session. */
@@ -81,11 +86,16 @@ export class McpSession {
     return this.transport.sessionId;
   }
 
-  /** Closes the transport (in-flight requests are aborted) and deletes the Tether session. Idempotent. */
+  /**
+   * Closes the transport (in-flight requests are aborted) and deletes the
+   * Tether session, unless another replica took the MCP session over (a
+   * replica presumed dead that comes back must not stop a worker the
+   * session's new owner uses). Idempotent.
+   */
   close(reason: string): Promise<void> {
     this.closing ??= (async () => {
-      this.table.forget(this, false);
-      await Promise.allSettled([this.transport.close(), this.slot.release(reason)]);
+      const ours = await this.table.forget(this, false);
+      await Promise.allSettled([this.transport.close(), ours ? this.slot.release(reason) : Promise.resolve()]);
     })();
     return this.closing;
   }
@@ -100,7 +110,7 @@ export class McpSession {
     // Set before the transport closes: its onclose (synchronous, inside close()) must find the session ending already, not delete the Tether session.
     let done!: () => void;
     this.closing = new Promise<void>((resolve) => (done = resolve));
-    this.table.forget(this, true);
+    void this.table.forget(this, true);
     void this.transport
       .close()
       .catch(() => undefined)
@@ -216,7 +226,12 @@ export class McpSessions {
         this.deps.logger.info({ mcpSession: session.id, tenant: session.tenant }, "MCP session idle; closing it");
         void session.close(`the MCP session was idle for ${this.deps.config.agents.mcpIdleTimeoutS} s`);
       } else {
-        this.swap(session, this.recordOf(session)).catch((error: unknown) => this.deps.logger.warn({ err: error, mcpSession: session.id }, "could not refresh the MCP session's record"));
+        this.swap(session, this.recordOf(session)).then(
+          (ours) => {
+            if (!ours) this.lost(session);
+          },
+          (error: unknown) => this.deps.logger.warn({ err: error, mcpSession: session.id }, "could not refresh the MCP session's record"),
+        );
       }
     }
   }
@@ -250,6 +265,7 @@ export class McpSessions {
 
   /** The record first, then the transport: a request arriving meanwhile is still served here, the next one finds it released. */
   private async release(session: McpSession): Promise<void> {
+    // False (another replica holds the record already) changes nothing here: it goes either way.
     await this.swap(session, { ...this.recordOf(session), replicaId: "" }).catch((error: unknown) => this.deps.logger.warn({ err: error, mcpSession: session.id }, "could not release the MCP session's record; it moves once this replica is gone"));
     this.deps.logger.info({ mcpSession: session.id, tetherSession: session.slot.id }, "MCP session released for another replica to take over");
     await session.release();
@@ -259,10 +275,16 @@ export class McpSessions {
     return { replicaId: this.deps.directory?.replicaId ?? "", tenant: session.tenant, tetherSessionId: session.slot.id ?? null, initialize: session.initialize };
   }
 
-  /** Changes the record only while it names this replica (refresh, bind, release, removal). */
-  private async swap(session: McpSession, record: McpSessionRecord | null): Promise<void> {
+  /** Changes the record only while it names this replica (refresh, bind, release, removal); false when it names another (or is gone). */
+  private async swap(session: McpSession, record: McpSessionRecord | null): Promise<boolean> {
     const directory = this.deps.directory;
-    if (directory) await directory.store.swapMcpSession(session.plannedId, directory.replicaId, record, this.recordTtlMs);
+    return directory ? directory.store.swapMcpSession(session.plannedId, directory.replicaId, record, this.recordTtlMs) : true;
+  }
+
+  /** Another replica took the session over (this one was presumed dead): stop serving it here, touch nothing it uses now. */
+  private lost(session: McpSession): void {
+    this.deps.logger.warn({ mcpSession: session.id }, "another replica took the MCP session over; letting it go here");
+    void session.release();
   }
 
   private table(): McpSessionTable {
@@ -270,12 +292,19 @@ export class McpSessions {
       registered: (session) => {
         if (session.id !== undefined) this.byId.set(session.id, session);
       },
-      bound: (session, tetherSessionId) => this.swap(session, { ...this.recordOf(session), tetherSessionId }),
-      forget: (session, keepRecord) => {
+      bound: async (session, tetherSessionId) => {
+        if (await this.swap(session, { ...this.recordOf(session), tetherSessionId })) return;
+        this.lost(session);
+        throw ownerMoving();
+      },
+      forget: async (session, keepRecord) => {
         if (session.id !== undefined && this.byId.get(session.id) === session) this.byId.delete(session.id);
-        if (keepRecord) return;
-        // Also an initialize that failed: its announced record goes.
-        this.swap(session, null).catch((error: unknown) => this.deps.logger.warn({ err: error, mcpSession: session.plannedId }, "could not remove the MCP session's record"));
+        if (keepRecord) return true;
+        // Also an initialize that failed: its announced record goes. Unreachable store: as before, ours.
+        return this.swap(session, null).catch((error: unknown) => {
+          this.deps.logger.warn({ err: error, mcpSession: session.plannedId }, "could not remove the MCP session's record");
+          return true;
+        });
       },
     };
   }
