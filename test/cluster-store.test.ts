@@ -288,8 +288,10 @@ describe.each(kinds)("%s store", (kind, open) => {
     await store.adapters.putMcpSession("mcp_2", { replicaId: "r2", tenant: "bob", tetherSessionId: "ses_b", initialize }, 200);
     expect(await store.adapters.getMcpSession("mcp_1")).toEqual({ replicaId: "r1", tenant: "alice", tetherSessionId: null, initialize });
     expect(await store.adapters.getMcpSession("mcp_2")).toEqual({ replicaId: "r2", tenant: "bob", tetherSessionId: "ses_b", initialize });
+    expect((await store.adapters.listMcpSessions()).map(([id]) => id).sort()).toEqual(["mcp_1", "mcp_2"]);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(await store.adapters.getMcpSession("mcp_2")).toBeUndefined();
+    expect(await store.adapters.listMcpSessions()).toEqual([["mcp_1", { replicaId: "r1", tenant: "alice", tetherSessionId: null, initialize }]]);
     await store.adapters.deleteMcpSession("mcp_1");
     expect(await store.adapters.getMcpSession("mcp_1")).toBeUndefined();
   });

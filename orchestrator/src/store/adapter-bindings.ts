@@ -52,6 +52,8 @@ export interface AdapterBindings {
    */
   swapMcpSession(mcpSessionId: string, expectedReplicaId: string, record: McpSessionRecord | null, ttlMs: number): Promise<boolean>;
   getMcpSession(mcpSessionId: string): Promise<McpSessionRecord | undefined>;
+  /** Every MCP session record (a sweep looks for those nobody holds). */
+  listMcpSessions(): Promise<[string, McpSessionRecord][]>;
   deleteMcpSession(mcpSessionId: string): Promise<void>;
 }
 
@@ -94,6 +96,11 @@ export class MemoryAdapterBindings implements AdapterBindings {
     const entry = this.mcp.get(mcpSessionId);
     if (entry && entry.expiresAt <= this.now()) this.mcp.delete(mcpSessionId);
     return entry && entry.expiresAt > this.now() ? entry.record : undefined;
+  }
+
+  async listMcpSessions(): Promise<[string, McpSessionRecord][]> {
+    const now = this.now();
+    return [...this.mcp.entries()].filter(([, entry]) => entry.expiresAt > now).map(([id, entry]) => [id, entry.record]);
   }
 
   async swapMcpSession(mcpSessionId: string, expectedReplicaId: string, record: McpSessionRecord | null, ttlMs: number): Promise<boolean> {

@@ -79,9 +79,24 @@ export class RedisAdapterBindings implements AdapterBindings {
   }
 
   async getMcpSession(mcpSessionId: string): Promise<McpSessionRecord | undefined> {
-    const stored = await this.call(() => this.redis.get(this.key("mcp", mcpSessionId)));
-    const sep = stored?.indexOf("\n") ?? -1;
-    return stored && sep >= 0 ? parseMcpSessionRecord(stored.slice(sep + 1)) : undefined;
+    return parseStoredMcpRecord(await this.call(() => this.redis.get(this.key("mcp", mcpSessionId))));
+  }
+
+  async listMcpSessions(): Promise<[string, McpSessionRecord][]> {
+    const prefix = this.key("mcp", "");
+    const found: [string, McpSessionRecord][] = [];
+    let cursor = "0";
+    do {
+      const [next, keys] = await this.call(() => this.redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500));
+      cursor = next;
+      if (keys.length === 0) continue;
+      const values = await this.call(() => this.redis.mget(keys));
+      keys.forEach((key, index) => {
+        const record = parseStoredMcpRecord(values[index] ?? null);
+        if (record) found.push([key.slice(prefix.length), record]);
+      });
+    } while (cursor !== "0");
+    return found;
   }
 
   async swapMcpSession(mcpSessionId: string, expectedReplicaId: string, record: McpSessionRecord | null, ttlMs: number): Promise<boolean> {
@@ -92,6 +107,12 @@ export class RedisAdapterBindings implements AdapterBindings {
   async deleteMcpSession(mcpSessionId: string): Promise<void> {
     await this.call(() => this.redis.del(this.key("mcp", mcpSessionId)));
   }
+}
+
+/** A stored MCP session record read back; undefined for anything malformed. */
+function parseStoredMcpRecord(stored: string | null): McpSessionRecord | undefined {
+  const sep = stored?.indexOf("\n") ?? -1;
+  return stored && sep >= 0 ? parseMcpSessionRecord(stored.slice(sep + 1)) : undefined;
 }
 
 /** An MCP session record as Redis keeps it: the replica id SWAP_MCP_SESSION compares, then the JSON. */

@@ -5,7 +5,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import { errorMessage } from "../../errors.js";
 import type { AppContext, RouteScope } from "../../routes/route-context.js";
 import { adapterSessionHooks } from "../common/adapter-sessions.js";
-import { routeMcpRequest } from "./mcp-session-routing.js";
+import { routeMcpRequest, takeOverOrphanedMcpSessions } from "./mcp-session-routing.js";
 import { McpSessions, type McpSession } from "./mcp-sessions.js";
 import { assertOriginAllowed } from "./origin-check.js";
 
@@ -44,6 +44,11 @@ export function registerMcpRoutes(scope: RouteScope, context: AppContext): void 
     // A drain: sessions with no Tether session here go at once; the others as theirs is handed over.
     cluster.beforeHandOver(() => sessions.releaseUnbound());
     cluster.onSessionHandOver((session) => sessions.releaseFor(session.id));
+    const orphans = setInterval(() => {
+      takeOverOrphanedMcpSessions(routing).catch((error: unknown) => scope.log.warn({ err: error }, "could not look for MCP sessions nobody holds"));
+    }, sessions.sweepMs);
+    orphans.unref();
+    scope.addHook("preClose", async () => clearInterval(orphans));
     scope.addHook("onRequest", async (request, reply) => {
       const id = request.headers["mcp-session-id"];
       if (typeof id !== "string" || sessions.find(id, request.tenant)) return;

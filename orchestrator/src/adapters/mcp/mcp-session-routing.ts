@@ -41,6 +41,28 @@ export async function routeMcpRequest(id: string, tenant: string, deps: McpRouti
   return undefined;
 }
 
+/**
+ * Takes over the MCP sessions nobody holds (let go by a drain, or their
+ * replica died) whose Tether session this replica serves or may adopt, so
+ * that their idle timeout runs even if their client never comes back (else
+ * their Tether session, handed over with them, would never be deleted).
+ * Every replica runs it now and then; a record moves only once.
+ */
+export async function takeOverOrphanedMcpSessions(deps: McpRoutingDeps): Promise<number> {
+  let taken = 0;
+  // A draining replica takes on nothing.
+  if (deps.cluster.presence.isDraining) return taken;
+  for (const [id, record] of await deps.store.listMcpSessions()) {
+    if (deps.sessions.find(id, record.tenant) || deps.sessions.takeOverInFlight(id)) continue;
+    if (record.replicaId !== "" && record.replicaId !== deps.cluster.replicaId && (await deps.cluster.routeReplica(record.replicaId))) continue;
+    const route = record.tetherSessionId === null ? await deps.cluster.routeNewWork() : await deps.cluster.routeSession(record.tetherSessionId);
+    // The replica serving its Tether session takes it, on its own sweep.
+    if (route.kind !== "local") continue;
+    if (await deps.sessions.takeOver(id, record)) taken += 1;
+  }
+  return taken;
+}
+
 /** The replica that should hold a moving MCP session: the one serving its Tether session (none yet: any that is not draining). */
 async function whereItGoes(record: McpSessionRecord, cluster: Cluster): Promise<Route> {
   if (record.tetherSessionId === null) return cluster.routeNewWork();

@@ -144,14 +144,17 @@ export class McpSessions {
   private readonly sweeper: NodeJS.Timeout;
   private readonly idleMs: number;
 
+  /** How often idle sessions are looked for (and records refreshed). */
+  readonly sweepMs: number;
+
   /** How long a record lives unless refreshed: as long as the session could idle, so a dead replica's sessions can still be taken over. */
   private readonly recordTtlMs: number;
 
   constructor(private readonly deps: McpSessionsDeps) {
     this.idleMs = deps.config.agents.mcpIdleTimeoutS * 1000;
-    const sweepMs = Math.min(60_000, Math.max(250, this.idleMs / 4));
-    this.recordTtlMs = this.idleMs + 2 * sweepMs;
-    this.sweeper = setInterval(() => this.sweep(), sweepMs);
+    this.sweepMs = Math.min(60_000, Math.max(250, this.idleMs / 4));
+    this.recordTtlMs = this.idleMs + 2 * this.sweepMs;
+    this.sweeper = setInterval(() => this.sweep(), this.sweepMs);
     this.sweeper.unref();
   }
 
