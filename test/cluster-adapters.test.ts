@@ -3,9 +3,9 @@ import { readFile } from "node:fs/promises";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { CallToolResultSchema, ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
-import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestCluster, type Replica, type TestCluster } from "./helpers/cluster.js";
+import type { Redis } from "ioredis";
+import { describe, expect, it } from "vitest";
+import { withTestCluster, type Replica, type TestCluster } from "./helpers/cluster.js";
 import { field, multipart, replay } from "./helpers/dynamic-sessions.js";
 import { freshConnectionFetch } from "./helpers/fresh-connection-fetch.js";
 import { rawMcpPost, textOf } from "./helpers/mcp.js";
@@ -48,15 +48,10 @@ describe("agent adapters in a cluster of replicas", () => {
   /** The Tether sessions an MCP session's tools use (listed through any replica). */
   const ofMcpSession = async (mcpSession: string) => (await cluster.alice.listSessions()).sessions.filter((session) => session.metadata.mcpSession === mcpSession);
 
-  beforeAll(async () => {
-    cluster = await startTestCluster();
-    redis = new Redis(cluster.redis.url);
-  }, 120_000);
-
-  afterAll(async () => {
-    redis?.disconnect();
-    await cluster?.close();
-  }, 60_000);
+  withTestCluster({}, (started, client) => {
+    cluster = started;
+    redis = client;
+  });
 
   it("serves one MCP session from any replica: run_code keeps its variables while requests land on every replica", { timeout: 240_000 }, async () => {
     const { client, transport } = await mcpClient(cluster.url);

@@ -1,9 +1,9 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { CallToolResultSchema } from "@modelcontextprotocol/sdk/types.js";
-import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestCluster, type TestCluster } from "./helpers/cluster.js";
+import type { Redis } from "ioredis";
+import { describe, expect, it } from "vitest";
+import { withTestCluster, type TestCluster } from "./helpers/cluster.js";
 import { textOf } from "./helpers/mcp.js";
 import { KEYS } from "./helpers/orchestrator.js";
 
@@ -20,15 +20,10 @@ describe("MCP sessions nobody comes back for, in a cluster", () => {
   let cluster: TestCluster;
   let redis: Redis;
 
-  beforeAll(async () => {
-    cluster = await startTestCluster({ replicas: 2, env: { TETHER_MCP_IDLE_TIMEOUT_S: String(IDLE_S) } });
-    redis = new Redis(cluster.redis.url);
-  }, 120_000);
-
-  afterAll(async () => {
-    redis?.disconnect();
-    await cluster?.close();
-  }, 60_000);
+  withTestCluster({ replicas: 2, env: { TETHER_MCP_IDLE_TIMEOUT_S: String(IDLE_S) } }, (started, client) => {
+    cluster = started;
+    redis = client;
+  });
 
   it("a drained replica's MCP session whose client never returns is taken over and idles out: its Tether session is deleted", { timeout: 120_000 }, async () => {
     const [holder] = cluster.replicas;

@@ -1,8 +1,8 @@
 import { request as httpRequest } from "node:http";
-import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Redis } from "ioredis";
+import { describe, expect, it } from "vitest";
 import type { PoolStatus } from "@tether/shared";
-import { startTestCluster, type TestCluster } from "./helpers/cluster.js";
+import { withTestCluster, type TestCluster } from "./helpers/cluster.js";
 import { KEYS } from "./helpers/orchestrator.js";
 import type { RestClient } from "./helpers/rest.js";
 import { waitForPool } from "./helpers/pool.js";
@@ -37,15 +37,10 @@ describe("the warm pool across a cluster", () => {
   let cluster: TestCluster;
   let redis: Redis;
 
-  beforeAll(async () => {
-    cluster = await startTestCluster({ envFor: (index) => ({ TETHER_POOL_SIZE: index === 0 ? "2" : "0" }) });
-    redis = new Redis(cluster.redis.url);
-  }, 120_000);
-
-  afterAll(async () => {
-    redis?.disconnect();
-    await cluster?.close();
-  }, 60_000);
+  withTestCluster({ envFor: (index) => ({ TETHER_POOL_SIZE: index === 0 ? "2" : "0" }) }, (started, client) => {
+    cluster = started;
+    redis = client;
+  });
 
   const idleEverywhere = (count: number) => (pool: PoolStatus) => pool.cluster?.idle === count;
 

@@ -5,6 +5,8 @@ import { mkdir, mkdtemp, realpath, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll } from "vitest";
 import { startBalancer, type Balancer } from "../../infra/dev/balancer.mjs";
 import { killProcesses, processesWithEnvMarker, waitUntilNoProcesses } from "./processes.js";
 import { startTestRedis, freePort, type TestRedis } from "./redis-server.js";
@@ -61,6 +63,24 @@ export interface ClusterOptions {
  * behind a round-robin TCP balancer on loopback. Workers are local processes
  * (unsandboxed: a sandbox ends with its replica) that dial the balancer.
  */
+/**
+ * A cluster for the tests of one file, with a Redis client on its server:
+ * started before them, closed after; `use` receives both once started.
+ */
+export function withTestCluster(options: ClusterOptions, use: (cluster: TestCluster, redis: Redis) => void): void {
+  let cluster: TestCluster | undefined;
+  let redis: Redis | undefined;
+  beforeAll(async () => {
+    cluster = await startTestCluster(options);
+    redis = new Redis(cluster.redis.url);
+    use(cluster, redis);
+  }, 120_000);
+  afterAll(async () => {
+    redis?.disconnect();
+    await cluster?.close();
+  }, 60_000);
+}
+
 export async function startTestCluster(options: ClusterOptions = {}): Promise<TestCluster> {
   const marker = randomUUID();
   const redis = await startTestRedis({ persistent: true });
