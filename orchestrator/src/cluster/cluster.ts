@@ -7,7 +7,7 @@ import type { WorkerProfile } from "../config-profiles.js";
 import { ErrorCodes, tetherError } from "../errors.js";
 import type { ExecutionRequest, ExecutionSink, Session } from "../sessions/session.js";
 import type { SessionRegistry } from "../sessions/session-registry.js";
-import { FencedError, type ClusterStore, type Lease } from "../store/cluster-store.js";
+import { FencedError, sameLease, type ClusterStore, type Lease } from "../store/cluster-store.js";
 import type { JoinTokenBinding } from "../workers/join-tokens.js";
 import type { StartLimiter } from "../workers/start-limiter.js";
 import type { WarmPool } from "../workers/warm-pool.js";
@@ -231,6 +231,7 @@ export class Cluster {
         const replicated = this.replicated.get(session.id);
         if (!replicated) return;
         if (snapshotFirst) await session.suspendForShutdown("the replica serving it shut down and its worker could not outlive it; the workspace was snapshotted");
+        // Before the lease goes (letGo runs the hooks again, and then finds nothing bound): the next request finds the MCP session released.
         await Promise.allSettled(this.handOverHooks.map((hook) => hook(session)));
         await replicated.flushed();
         await this.deps.store.releaseLease(session.id, replicated.lease);
@@ -299,8 +300,7 @@ export class Cluster {
     await Promise.all(
       [...this.replicated.entries()].map(async ([sessionId, replicated]) => {
         const lease = await this.deps.store.leaseOf(sessionId).catch(() => replicated.lease);
-        if (lease?.replicaId === replicated.lease.replicaId && lease.epoch === replicated.lease.epoch) return;
-        replicated.fencedElsewhere();
+        if (!sameLease(lease, replicated.lease)) replicated.fencedElsewhere();
       }),
     );
   }

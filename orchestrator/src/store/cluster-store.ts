@@ -29,6 +29,11 @@ export interface Lease {
   epoch: number;
 }
 
+/** The same lease: held by the same replica under the same epoch. */
+export function sameLease(a: Lease | undefined, b: Lease): boolean {
+  return a !== undefined && a.replicaId === b.replicaId && a.epoch === b.epoch;
+}
+
 /** A replica as the others see it while it announces itself. */
 export interface ReplicaInfo {
   replicaId: string;

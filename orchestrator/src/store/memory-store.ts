@@ -1,5 +1,6 @@
 import {
   FencedError,
+  sameLease,
   type ClusterStore,
   type JoinTokenConsumption,
   type JoinTokenRecord,
@@ -284,6 +285,6 @@ export class MemoryClusterStore implements ClusterStore {
   private fence(sessionId: string, lease: Lease, options: { orFree?: boolean } = {}): void {
     const held = this.leases.get(sessionId);
     if (!held && options.orFree) return;
-    if (!held || held.replicaId !== lease.replicaId || held.epoch !== lease.epoch) throw new FencedError(sessionId);
+    if (!sameLease(held, lease)) throw new FencedError(sessionId);
   }
 }

@@ -252,7 +252,7 @@ export class WorkerConnection {
   /** Closes the socket; the handler's onClose still runs once. */
   close(code: number = WorkerCloseCodes.shutdown, reason = "session ended"): void {
     if (this.closed) return;
-    this.sockets.closeReason ??= { code: ErrorCodes.WORKER_LOST, message: `The worker connection was closed: ${reason}.` };
+    this.shuttingDown(reason);
     if (this.link.state !== "connected") {
       this.finalClose(code, reason);
       return;

@@ -30,10 +30,8 @@ export async function routeMcpRequest(id: string, tenant: string, deps: McpRouti
   }
   const record = await deps.store.getMcpSession(id);
   if (!record || record.tenant !== tenant) return undefined;
-  if (record.replicaId !== "" && record.replicaId !== deps.cluster.replicaId) {
-    const holder = await deps.cluster.routeReplica(record.replicaId);
-    if (holder && holder.kind !== "local") return holder;
-  }
+  const holder = await liveHolder(record, deps.cluster);
+  if (holder) return holder;
   const route = await whereItGoes(record, deps.cluster);
   if (route.kind !== "local") return route;
   // Another replica moved it first: the client's retry finds it there.
@@ -54,13 +52,20 @@ export async function takeOverOrphanedMcpSessions(deps: McpRoutingDeps): Promise
   if (deps.cluster.presence.isDraining) return taken;
   for (const [id, record] of await deps.store.listMcpSessions()) {
     if (deps.sessions.find(id, record.tenant) || deps.sessions.takeOverInFlight(id)) continue;
-    if (record.replicaId !== "" && record.replicaId !== deps.cluster.replicaId && (await deps.cluster.routeReplica(record.replicaId))) continue;
+    if (await liveHolder(record, deps.cluster)) continue;
     const route = record.tetherSessionId === null ? await deps.cluster.routeNewWork() : await deps.cluster.routeSession(record.tetherSessionId);
     // The replica serving its Tether session takes it, on its own sweep.
     if (route.kind !== "local") continue;
     if (await deps.sessions.takeOver(id, record)) taken += 1;
   }
   return taken;
+}
+
+/** The other replica holding the session, while it lives (draining or not); undefined when it let the session go or is gone. */
+async function liveHolder(record: McpSessionRecord, cluster: Cluster): Promise<Exclude<Route, { kind: "local" }> | undefined> {
+  if (record.replicaId === "" || record.replicaId === cluster.replicaId) return undefined;
+  const route = await cluster.routeReplica(record.replicaId);
+  return route && route.kind !== "local" ? route : undefined;
 }
 
 /** The replica that should hold a moving MCP session: the one serving its Tether session (none yet: any that is not draining). */
